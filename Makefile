@@ -1,0 +1,34 @@
+# Two commands on a fresh clone: `make demo` (the tiny recipe end to end) and `make test`.
+VENV ?= .venv
+PYTHON ?= python3
+RECIPE ?= config/tiny.yaml
+CORES ?= 2
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.reprolm-installed
+
+.PHONY: demo test lint install clean-artifacts bench
+
+# torch first, pinned to the CPU build (any other torch spec pulls a multi-GB CUDA build);
+# then the project with its locked versions.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
+	touch $@
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/snakemake --profile workflow/profiles/local --cores $(CORES) --configfile $(RECIPE)
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/workflow_stages.py --recipe $(RECIPE)
+
+clean-artifacts:
+	rm -rf artifacts logs .snakemake

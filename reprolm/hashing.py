@@ -1,0 +1,64 @@
+"""Content hashes of files and artifact payloads.
+
+blake3 is the digest algorithm: on this class of machine it hashed 1 GiB in 0.35 s against
+0.75 s for sha256 and 2.1 s for md5 (see docs/provenance.md). The algorithm name is recorded
+next to every hash so a later change of algorithm never makes old manifests ambiguous.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import blake3
+
+DIGEST_ALGORITHM = "blake3"
+MANIFEST_NAME = "provenance.json"
+_CHUNK = 1 << 22
+
+
+def hash_bytes(data: bytes) -> str:
+    """Hex blake3 of a byte string."""
+    return blake3.blake3(data).hexdigest()
+
+
+def hash_file(path: Path) -> str:
+    """Hex blake3 of a file's content, read in 4 MiB chunks."""
+    hasher = blake3.blake3()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def payload_files(artifact_dir: Path) -> list[str]:
+    """Sorted POSIX relative paths of every payload file (everything but the manifest).
+
+    Symlinks are refused: a payload must carry its bytes, not point somewhere else.
+    """
+    files: list[str] = []
+    for root, dirs, names in os.walk(artifact_dir):
+        dirs.sort()
+        for name in names:
+            path = Path(root, name)
+            rel = path.relative_to(artifact_dir).as_posix()
+            if rel == MANIFEST_NAME:
+                continue
+            if path.is_symlink():
+                raise ValueError(f"{path}: payload files may not be symlinks; copy the file")
+            files.append(rel)
+    return sorted(files)
+
+
+def hash_payload(artifact_dir: Path) -> dict[str, dict[str, int | str]]:
+    """Per-file ``{relpath: {"hash", "size"}}`` for the payload of an artifact directory."""
+    return {
+        rel: {"hash": hash_file(artifact_dir / rel), "size": (artifact_dir / rel).stat().st_size}
+        for rel in payload_files(artifact_dir)
+    }
+
+
+def payload_digest(files: dict[str, dict[str, int | str]]) -> str:
+    """Digest of a payload: hash over the sorted (relative path, file hash) pairs."""
+    lines = "".join(f"{rel}\0{files[rel]['hash']}\n" for rel in sorted(files))
+    return hash_bytes(lines.encode("utf-8"))

@@ -1,0 +1,87 @@
+"""Provenance manifests: ``provenance.json`` beside every payload, the source of truth.
+
+A manifest is readable without the framework (plain JSON). Its ``fingerprint`` names the job,
+its ``digest`` names what the job produced; ``files`` lets anyone re-hash the payload.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from reprolm.hashing import DIGEST_ALGORITHM, MANIFEST_NAME, hash_payload, payload_digest
+
+SCHEMA_VERSION = 1
+
+
+class ManifestError(ValueError):
+    """A manifest is missing or malformed (the message names the file)."""
+
+
+def read_manifest(artifact_dir: Path) -> dict[str, Any]:
+    """Load ``<artifact_dir>/provenance.json``; errors say which artifact and what to do."""
+    path = Path(artifact_dir) / MANIFEST_NAME
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ManifestError(
+            f"{path}: no manifest; {artifact_dir} is not a finished artifact (run its job first)"
+        ) from None
+    except json.JSONDecodeError as error:
+        raise ManifestError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
+    for key in ("stage", "fingerprint", "digest", "files"):
+        if key not in manifest:
+            raise ManifestError(f"{path}: manifest lacks the {key!r} field")
+    return manifest
+
+
+def verify_payload(artifact_dir: Path, manifest: dict[str, Any] | None = None) -> list[str]:
+    """Re-hash a payload against its manifest; return one line per difference (empty = intact)."""
+    manifest = manifest or read_manifest(artifact_dir)
+    recorded: dict[str, Any] = manifest["files"]
+    actual = hash_payload(Path(artifact_dir))
+    problems = [f"missing: {rel}" for rel in sorted(set(recorded) - set(actual))]
+    problems += [f"unexpected: {rel}" for rel in sorted(set(actual) - set(recorded))]
+    problems += [
+        f"changed: {rel}"
+        for rel in sorted(set(recorded) & set(actual))
+        if recorded[rel]["hash"] != actual[rel]["hash"]
+    ]
+    if not problems and payload_digest(actual) != manifest["digest"]:
+        problems.append("digest does not match the recorded file hashes")
+    return problems
+
+
+def build_manifest(
+    *,
+    stage: str,
+    label: str,
+    fingerprint: str,
+    config: dict[str, Any],
+    inputs: dict[str, dict[str, str]],
+    payload_dir: Path,
+    code: dict[str, Any],
+    environment: dict[str, Any],
+    execution: dict[str, Any],
+    reproducibility: dict[str, Any],
+    metrics: dict[str, Any],
+) -> dict[str, Any]:
+    """Hash the payload and assemble the manifest (not yet written)."""
+    files = hash_payload(payload_dir)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "stage": stage,
+        "label": label,
+        "fingerprint": fingerprint,
+        "digest": payload_digest(files),
+        "digest_algorithm": DIGEST_ALGORITHM,
+        "files": files,
+        "config": config,
+        "inputs": inputs,
+        "code": code,
+        "environment": environment,
+        "execution": execution,
+        "reproducibility": reproducibility,
+        "metrics": metrics,
+    }

@@ -1,0 +1,232 @@
+"""The thin CLI every stage runs behind: ``python -m stages.<stage> ...``.
+
+It pins threads and seeds, checks that the output directory's fingerprint matches the config
+and inputs, calls the stage's ``run(config, inputs, output_dir)`` on an empty scratch directory,
+hashes the payload, writes ``provenance.json`` and only then moves the artifact into place, so a
+failed or interrupted job never leaves a half-written artifact and never destroys an old one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import shutil
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from reprolm import environment
+from reprolm.canonical import dump_json
+from reprolm.codedigest import code_digest, stage_source_files
+from reprolm.fingerprint import fingerprint
+from reprolm.hashing import MANIFEST_NAME
+from reprolm.manifest import ManifestError, build_manifest, read_manifest
+from reprolm.recipe import RecipeError, validate_stage_config
+
+StageFn = Callable[[dict[str, Any], dict[str, Path], Path], dict[str, Any] | None]
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "RAYON_NUM_THREADS",
+)
+EXIT_BAD_INPUT = 2
+
+
+class JobError(RuntimeError):
+    """The job cannot start as asked (bad config, missing input, wrong output path)."""
+
+
+def _parse_args(stage: str, argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=f"python -m stages.{stage}", description=__doc__)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config-json", help="the resolved stage config as a JSON object")
+    source.add_argument("--config", type=Path, help="a JSON or YAML file holding the stage config")
+    parser.add_argument(
+        "--input", action="append", default=[], metavar="NAME=DIR", help="an input artifact"
+    )
+    parser.add_argument(
+        "--output", type=Path, required=True, help="artifact directory <label>-<fingerprint>"
+    )
+    return parser.parse_args(argv)
+
+
+def _load_config(args: argparse.Namespace) -> dict[str, Any]:
+    if args.config_json is not None:
+        try:
+            return json.loads(args.config_json)
+        except json.JSONDecodeError as error:
+            raise JobError(f"--config-json is not valid JSON: {error}") from None
+    import yaml
+
+    try:
+        return yaml.safe_load(args.config.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise JobError(f"{args.config}: cannot read the stage config: {error}") from None
+
+
+def _parse_inputs(pairs: list[str]) -> dict[str, Path]:
+    inputs: dict[str, Path] = {}
+    for pair in pairs:
+        name, sep, path = pair.partition("=")
+        if not sep or not name or not path:
+            raise JobError(f"--input {pair!r}: expected NAME=DIR")
+        if name in inputs:
+            raise JobError(f"--input {name}: given twice")
+        inputs[name] = Path(path)
+    return inputs
+
+
+def pin_threads_and_seeds(threads: int, seed: int, uses_torch: bool) -> dict[str, Any]:
+    """Pin thread pools and seed every global RNG; return the determinism record."""
+    for name in THREAD_VARIABLES:
+        os.environ[name] = str(threads)
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    random.seed(seed)
+    record: dict[str, Any] = {"seed": seed, "threads": threads}
+    try:
+        import numpy
+
+        numpy.random.seed(seed)
+    except ImportError:
+        pass
+    if uses_torch:
+        import torch
+
+        torch.set_num_threads(threads)
+        torch.manual_seed(seed)
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        record.update(
+            torch_threads=torch.get_num_threads(),
+            deterministic_algorithms=torch.are_deterministic_algorithms_enabled(),
+        )
+    return record
+
+
+def _install(scratch: Path, output: Path) -> None:
+    """Move a finished scratch directory to ``output``, replacing what was there."""
+    old = output.with_name(f".{output.name}.old-{os.getpid()}")
+    if output.exists():
+        output.rename(old)
+    scratch.rename(output)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def execute(
+    stage: str,
+    run: StageFn,
+    config: dict[str, Any],
+    inputs: dict[str, Path],
+    output: Path,
+    *,
+    reproducibility: dict[str, Any],
+    uses_torch: bool = True,
+    argv: list[str] | None = None,
+) -> dict[str, Any]:
+    """Run one job end to end and return its manifest."""
+    config = validate_stage_config(stage, config)
+    input_records: dict[str, dict[str, str]] = {}
+    for name, path in sorted(inputs.items()):
+        upstream = read_manifest(path)
+        input_records[name] = {
+            "path": os.path.relpath(path),
+            "stage": upstream["stage"],
+            "fingerprint": upstream["fingerprint"],
+            "digest": upstream["digest"],
+        }
+    job_fingerprint = fingerprint(
+        stage, config, {name: rec["fingerprint"] for name, rec in input_records.items()}
+    )
+    label, _, named_fingerprint = output.name.rpartition("-")
+    if named_fingerprint != job_fingerprint or not label:
+        raise JobError(
+            f"--output {output}: this config and these inputs have fingerprint {job_fingerprint}; "
+            f"name the output directory <label>-{job_fingerprint}"
+        )
+
+    determinism = pin_threads_and_seeds(config["threads"], config["seed"], uses_torch)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    scratch = output.with_name(f".{output.name}.partial-{os.getpid()}")
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir()
+    started, wall0, cpu0 = datetime.now(UTC), time.perf_counter(), time.process_time()
+    try:
+        metrics = run(config, {name: Path(path) for name, path in inputs.items()}, scratch) or {}
+        if (scratch / MANIFEST_NAME).exists():
+            raise JobError(f"stage {stage} wrote {MANIFEST_NAME} itself; only the runner may")
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        manifest = build_manifest(
+            stage=stage,
+            label=label,
+            fingerprint=job_fingerprint,
+            config=config,
+            inputs=input_records,
+            payload_dir=scratch,
+            code={
+                **environment.git_state(),
+                "code_digest": code_digest(stage),
+                "source_files": [p.name for p in stage_source_files(stage)],
+            },
+            environment={**environment.capture(config["threads"]), "determinism": determinism},
+            execution={
+                "argv": argv if argv is not None else sys.argv,
+                "started": started.isoformat(timespec="seconds"),
+                "ended": datetime.now(UTC).isoformat(timespec="seconds"),
+                "wall_seconds": round(time.perf_counter() - wall0, 3),
+                "cpu_seconds": round(time.process_time() - cpu0, 3),
+                "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+                "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+                "exit_status": 0,
+            },
+            reproducibility=reproducibility,
+            metrics=metrics,
+        )
+        (scratch / MANIFEST_NAME).write_text(dump_json(manifest), encoding="utf-8")
+        _install(scratch, output)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    return manifest
+
+
+def main(
+    stage: str,
+    run: StageFn,
+    *,
+    reproducibility: dict[str, Any] | None = None,
+    uses_torch: bool = True,
+    argv: list[str] | None = None,
+) -> None:
+    """Entry point of ``python -m stages.<stage>``; exits 2 on bad input, 1 on a failed job."""
+    args = _parse_args(stage, argv)
+    try:
+        manifest = execute(
+            stage,
+            run,
+            _load_config(args),
+            _parse_inputs(args.input),
+            args.output,
+            reproducibility=reproducibility or {"level": "bitwise"},
+            uses_torch=uses_torch,
+            argv=argv,
+        )
+    except (JobError, RecipeError, ManifestError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+    except Exception:
+        traceback.print_exc()
+        print(f"error: stage {stage} failed; nothing was written to {args.output}", file=sys.stderr)
+        sys.exit(1)
+    summary = ", ".join(f"{k}={v:.4g}" for k, v in manifest["metrics"].items() if _is_number(v))
+    print(f"{stage}: {args.output} digest {manifest['digest'][:16]} {summary}".rstrip())
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
