@@ -24,7 +24,7 @@ from typing import Any
 
 from reprolm import environment
 from reprolm.canonical import dump_json
-from reprolm.codedigest import code_digest, stage_source_files
+from reprolm.codedigest import code_digest, stage_source_paths
 from reprolm.fingerprint import fingerprint
 from reprolm.hashing import MANIFEST_NAME
 from reprolm.manifest import ManifestError, build_manifest, read_manifest
@@ -172,7 +172,7 @@ def execute(
             code={
                 **environment.git_state(),
                 "code_digest": code_digest(stage),
-                "source_files": [p.name for p in stage_source_files(stage)],
+                "source_files": stage_source_paths(stage),
             },
             environment={**environment.capture(config["threads"]), "determinism": determinism},
             execution={

@@ -71,7 +71,7 @@ def test_missing_name_and_bad_file_are_reported(schema_dir, tmp_path):
         load_recipe({"sft": {}}, schema_dir)
     bad_yaml = tmp_path / "bad.yaml"
     bad_yaml.write_text("name: t\nsft: [unclosed\n")
-    with pytest.raises(RecipeError, match="bad.yaml: not valid YAML"):
+    with pytest.raises(RecipeError, match=r"bad\.yaml: not valid YAML"):
         load_recipe(bad_yaml, schema_dir)
     with pytest.raises(RecipeError, match="file not found"):
         load_recipe(tmp_path / "missing.yaml", schema_dir)

@@ -1,0 +1,32 @@
+# reprolm: the one DAG of the open-model recipe.
+#   world -> curate -> tokenize -> pretrain -> sft -> dpo -> rlvr -> evaluate (each checkpoint) -> release
+# Every job writes artifacts/<stage>/<label>-<fingerprint>/ (payload + provenance.json); the job
+# plan, fingerprints included, is computed from the validated recipe before any job starts.
+import os
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+# The default recipe; `--configfile config/micro.yaml` is merged over it key by key (Snakemake
+# semantics), which is harmless because tiny.yaml holds only schema defaults.
+configfile: os.path.join(workflow.basedir, "config", "tiny.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/curate.smk"
+include: "workflow/rules/pretrain.smk"
+include: "workflow/rules/posttrain.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/release.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        PLAN.targets(),
+
+
+onsuccess:
+    print_summary()

@@ -1,0 +1,1 @@
+"""Release the final checkpoint: HF model, model card, eval table, lineage."""

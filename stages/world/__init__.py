@@ -1,0 +1,1 @@
+"""world: a deterministic synthetic "tiny world" (pretrain, SFT, preference, RLVR, eval sets)."""

@@ -1,0 +1,80 @@
+"""The micro recipe for stage tests: complete configs (schema defaults + overrides) and a
+helper that runs a stage the way the runner would (seeded, threads pinned).
+
+Other stages' tests reuse it: ``from tests.stages.micro import MICRO_CONFIGS, run_stage``.
+"""
+
+from __future__ import annotations
+
+import copy
+import pathlib
+import random
+
+import yaml
+
+SCHEMA_DIR = pathlib.Path(__file__).resolve().parents[2] / "config" / "schema"
+
+# Only what differs from the tiny defaults in config/schema/<stage>.schema.yaml.
+MICRO_OVERRIDES: dict[str, dict] = {
+    "world": {
+        "people": 12,
+        "fact_docs": 40,
+        "arithmetic_docs": 150,
+        "stories": 40,
+        "sentence_docs": 40,
+        "sft": 80,
+        "preference": 40,
+        "rlvr": 40,
+        "operand_max": 10,
+        "eval_size": {"arith_gen": 20, "arith_mc": 20, "facts_mc": 20, "tom_mc": 20},
+        "planted": 4,
+    },
+    "curate": {},
+    "tokenize": {"vocab_size": 512, "shard_tokens": 4000, "mask_checks": 8},
+}
+
+
+def schema_defaults(stage: str) -> dict:
+    """The tiny recipe: every property's default from the stage's schema."""
+    schema = yaml.safe_load((SCHEMA_DIR / f"{stage}.schema.yaml").read_text(encoding="utf-8"))
+    return {key: copy.deepcopy(prop["default"]) for key, prop in schema["properties"].items()}
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = _merge(base[key], value) if isinstance(value, dict) else value
+    return out
+
+
+def micro_config(stage: str, seed: int = 0, threads: int = 1) -> dict:
+    """A complete micro config for ``stage`` (with seed and threads, as the runner passes)."""
+    return _merge(schema_defaults(stage), MICRO_OVERRIDES[stage]) | {
+        "seed": seed,
+        "threads": threads,
+    }
+
+
+MICRO_CONFIGS: dict[str, dict] = {stage: micro_config(stage) for stage in MICRO_OVERRIDES}
+
+
+def run_stage(
+    stage: str, config: dict, inputs: dict[str, pathlib.Path], output_dir: pathlib.Path
+) -> dict:
+    """Seed random/numpy/torch, pin threads, and call ``stages.<stage>.stage.run``."""
+    import importlib
+
+    import numpy as np
+
+    random.seed(config["seed"])
+    np.random.seed(config["seed"])
+    try:
+        import torch
+    except ImportError:  # data stages do not need torch
+        torch = None
+    if torch is not None:
+        torch.manual_seed(config["seed"])
+        torch.set_num_threads(config["threads"])
+    output_dir.mkdir(parents=True, exist_ok=False)
+    run = importlib.import_module(f"stages.{stage}.stage").run
+    return run(copy.deepcopy(config), dict(inputs), output_dir)

@@ -1,0 +1,226 @@
+"""evaluate: lm-eval task pack, results and samples on the real world eval sets.
+
+The checkpoint is a randomly initialised tiny OLMo 2 built from the real tokenizer: assertions
+are about the pipeline (tasks, prompts, scoring code, determinism), never about the scores.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import pathlib
+import random
+import shutil
+
+import pytest
+
+from reprolm.recipe import validate_stage_config
+from stages.common import verifiers
+from stages.evaluate.stage import run
+
+LIMIT = 3
+
+
+def tiny_checkpoint(tokenize_artifact: pathlib.Path, dest: pathlib.Path) -> pathlib.Path:
+    """A checkpoint artifact (``<dest>/model``) holding a random tiny OLMo 2 and the tokenizer."""
+    import torch
+    from transformers import AutoTokenizer, GenerationConfig, Olmo2Config, Olmo2ForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(tokenize_artifact / "tokenizer")
+    torch.manual_seed(0)
+    cfg = Olmo2Config(
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=1024,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=None,
+    )
+    model = Olmo2ForCausalLM(cfg)
+    model.generation_config = GenerationConfig(
+        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id
+    )
+    model.save_pretrained(dest / "model")
+    tok.save_pretrained(dest / "model")
+    return dest
+
+
+def evaluate(
+    out: pathlib.Path, model: pathlib.Path, world: pathlib.Path, **config
+) -> tuple[dict, dict]:
+    """Run the stage as the runner would (seeded, 1 thread); return (metrics, results.json)."""
+    import numpy as np
+    import torch
+
+    config = validate_stage_config("evaluate", {"seed": 7, "threads": 1, "limit": LIMIT, **config})
+    random.seed(7)
+    np.random.seed(7)
+    torch.manual_seed(7)
+    torch.set_num_threads(1)
+    out.mkdir(parents=True)
+    metrics = run(config, {"model": model, "world": world}, out)
+    return metrics, json.loads((out / "results.json").read_text(encoding="utf-8"))
+
+
+def samples(out: pathlib.Path, task: str) -> list[dict]:
+    lines = (out / "samples" / f"{task}.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def payload(root: pathlib.Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, tokenize_artifact) -> pathlib.Path:
+    return tiny_checkpoint(tokenize_artifact, tmp_path_factory.mktemp("checkpoint"))
+
+
+@pytest.fixture(scope="module")
+def index(world_artifact) -> dict:
+    return json.loads((world_artifact / "eval" / "index.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def pretrain_eval(tmp_path_factory, checkpoint, world_artifact):
+    out = tmp_path_factory.mktemp("eval") / "pretrain"
+    metrics, results = evaluate(out, checkpoint, world_artifact, checkpoint="pretrain")
+    return out, metrics, results
+
+
+@pytest.fixture(scope="module")
+def sft_eval(tmp_path_factory, checkpoint, world_artifact):
+    out = tmp_path_factory.mktemp("eval") / "sft"
+    metrics, results = evaluate(out, checkpoint, world_artifact, checkpoint="sft")
+    return out, metrics, results
+
+
+def test_results_cover_every_task(pretrain_eval, index):
+    out, metrics, results = pretrain_eval
+    assert results["checkpoint"] == "pretrain" and results["chat_template"] is False
+    assert results["versions"]["lm_eval"] == "0.4.13"
+    assert sorted(results["tasks"]) == sorted(index)
+    for task, spec in index.items():
+        expected = {"exact_match"} if spec["type"] == "generate" else {"acc", "acc_norm"}
+        assert set(results["tasks"][task]) == expected, task
+        assert all(0.0 <= v <= 1.0 for v in results["tasks"][task].values())
+        assert results["instances"][task] == LIMIT
+        rows = samples(out, task)
+        assert [r["doc_id"] for r in rows] == list(range(LIMIT))
+        mean = sum(r["scores"][results["primary_metrics"][task]] for r in rows) / LIMIT
+        assert mean == pytest.approx(results["tasks"][task][results["primary_metrics"][task]])
+    assert metrics == {
+        f"{task}/{metric}": value
+        for task, values in results["tasks"].items()
+        for metric, value in values.items()
+    }
+    assert sorted(p.name for p in (out / "tasks").iterdir()) == sorted(
+        [f"{t}.yaml" for t in index] + ["utils.py"]
+    )
+
+
+def test_payload_has_no_paths_or_times(pretrain_eval, world_artifact, checkpoint):
+    out, _, results = pretrain_eval
+    for name, data in payload(out).items():
+        text = data.decode("utf-8")
+        for forbidden in (str(world_artifact.resolve()), str(checkpoint), "/tmp/"):
+            assert forbidden not in text, (name, forbidden)
+    # lm-eval's date, timings, git hash and environment dump are left out.
+    assert set(results) == {
+        "chat_template", "checkpoint", "instances", "limit", "num_fewshot", "primary_metrics",
+        "task_types", "tasks", "versions",
+    }  # fmt: skip
+    row = samples(out, "facts_mc")[0]
+    assert set(row) == {
+        "arguments", "doc_id", "filtered_responses", "id", "responses", "scores", "target"
+    }  # fmt: skip
+    yaml_text = (out / "tasks" / "arith_gen.yaml").read_text(encoding="utf-8")
+    assert 'test: "eval/arith_gen.jsonl"' in yaml_text
+
+
+def test_generative_metric_is_the_shared_verifier(pretrain_eval):
+    out, _, _ = pretrain_eval
+    for row in samples(out, "arith_gen"):
+        expected = verifiers.numeric_answer(row["filtered_responses"][0], row["target"])
+        assert row["scores"]["exact_match"] == expected
+    # The generated utils.py scores through the registry.
+    spec = importlib.util.spec_from_file_location("pack_utils", out / "tasks" / "utils.py")
+    utils = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(utils)
+    doc = {"answer": "27"}
+    assert utils.process_arith_gen(doc, ["13 + 14 = 27. The answer is 27."]) == {"exact_match": 1.0}
+    assert utils.process_arith_gen(doc, ["The answer is 26, not 27"]) == {"exact_match": 0.0}
+
+
+def test_gold_response_scores_one_through_lm_eval(
+    tmp_path, checkpoint, world_artifact, monkeypatch
+):
+    """End to end through lm-eval: responses come from a stub, scores from the registry."""
+    from lm_eval.models.huggingface import HFLM
+
+    def answer(self, requests, disable_tqdm=False):
+        return [f"so the answer is {req.doc['answer']}." for req in requests]
+
+    monkeypatch.setattr(HFLM, "generate_until", answer)
+    gold = {"checkpoint": "pretrain", "tasks": ["arith_gen"]}
+    _, results = evaluate(tmp_path / "a", checkpoint, world_artifact, **gold)
+    assert results["tasks"] == {"arith_gen": {"exact_match": 1.0}}
+    assert all(r["scores"]["exact_match"] == 1.0 for r in samples(tmp_path / "a", "arith_gen"))
+
+    # Swap the registry entry: the metric follows, so metric and RLVR reward are one code path.
+    monkeypatch.setitem(verifiers.VERIFIERS, "numeric_answer", lambda response, truth: 0.25)
+    _, results = evaluate(tmp_path / "b", checkpoint, world_artifact, **gold)
+    assert results["tasks"]["arith_gen"]["exact_match"] == pytest.approx(0.25)
+
+
+def test_chat_prompts_differ_from_plain(pretrain_eval, sft_eval):
+    plain, _, _ = pretrain_eval
+    chat, _, chat_results = sft_eval
+    assert chat_results["chat_template"] is True and chat_results["checkpoint"] == "sft"
+
+    plain_gen, chat_gen = samples(plain, "arith_gen")[0], samples(chat, "arith_gen")[0]
+    prompt, kwargs = plain_gen["arguments"][0]
+    assert prompt.startswith("Question: ") and prompt.endswith("\nAnswer:")
+    assert kwargs["until"] == ["\n"]
+    prompt, kwargs = chat_gen["arguments"][0]
+    assert prompt.startswith("<|im_start|>user\nQuestion: ")
+    assert prompt.endswith("<|im_end|>\n<|im_start|>assistant\n")
+    assert kwargs["until"] == ["\n", "<|im_end|>"]
+
+    # Multiple choice: plain continuations carry the target delimiter, chat ones do not.
+    plain_mc, chat_mc = samples(plain, "facts_mc")[0], samples(chat, "facts_mc")[0]
+    assert all(cont.startswith(" ") for _, cont in plain_mc["arguments"])
+    assert all(not cont.startswith(" ") for _, cont in chat_mc["arguments"])
+    assert chat_mc["arguments"][0][0].startswith("<|im_start|>user\n")
+    assert (plain / "tasks" / "arith_gen.yaml").read_bytes() != (
+        chat / "tasks" / "arith_gen.yaml"
+    ).read_bytes()
+
+
+def test_bitwise_deterministic_and_location_independent(
+    tmp_path, pretrain_eval, checkpoint, world_artifact
+):
+    """A second run, reading a copy of the world from another directory, gives the same bytes."""
+    world_copy = tmp_path / "elsewhere" / "world"
+    shutil.copytree(world_artifact, world_copy)
+    out, _, _ = pretrain_eval
+    evaluate(tmp_path / "again", checkpoint, world_copy, checkpoint="pretrain")
+    first, second = payload(out), payload(tmp_path / "again")
+    assert sorted(first) == sorted(second)
+    for name in first:
+        assert first[name] == second[name], name
+
+
+def test_bad_config_is_named(tmp_path, checkpoint, world_artifact):
+    with pytest.raises(ValueError, match=r"'tasks'.*no_such_task"):
+        evaluate(
+            tmp_path / "a", checkpoint, world_artifact, checkpoint="sft", tasks=["no_such_task"]
+        )
+    with pytest.raises(ValueError, match="'checkpoint'"):
+        evaluate(tmp_path / "b", checkpoint, world_artifact)

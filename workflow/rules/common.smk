@@ -1,0 +1,68 @@
+# Helpers shared by every rule: the validated recipe's job plan and the generic stage call.
+import json
+import shlex
+import sys
+
+from reprolm.codedigest import code_digest
+from reprolm.plan import Plan
+from reprolm.recipe import RecipeError, load_recipe
+from reprolm.report import summary_table
+
+try:
+    PLAN = Plan(load_recipe(config))
+except RecipeError as error:
+    # A bad recipe stops the workflow before any job starts, naming every bad key path.
+    sys.exit(f"reprolm: {error}")
+
+# The interpreter running Snakemake runs the stages too (the project's virtualenv).
+PYTHON = shlex.quote(sys.executable)
+ARTIFACT = "artifacts/{stage}/{{label}}-{{fingerprint}}/provenance.json"
+LOG = "logs/{stage}/{{label}}-{{fingerprint}}.log"
+
+wildcard_constraints:
+    label="[A-Za-z0-9_.]+",
+    fingerprint="[0-9a-f]{12}",
+
+
+def planned_job(stage, wildcards):
+    """The planned job a requested artifact path stands for (refuses unplanned fingerprints)."""
+    job = PLAN.get(stage, wildcards.label)
+    if job.fingerprint != wildcards.fingerprint:
+        raise ValueError(
+            f"{stage}/{wildcards.label}-{wildcards.fingerprint} is not in this recipe's plan "
+            f"(the planned fingerprint is {job.fingerprint}); request {job.manifest}"
+        )
+    return job
+
+
+def stage_inputs(stage):
+    return lambda wildcards: PLAN.input_manifests(planned_job(stage, wildcards))
+
+
+def stage_threads(stage):
+    return lambda wildcards: PLAN.get(stage, wildcards.label).config["threads"]
+
+
+def stage_call(stage, wildcards):
+    """The job's command-line arguments: resolved config, inputs, output directory."""
+    job = planned_job(stage, wildcards)
+    inputs = " ".join(
+        f"--input {name}={shlex.quote(path)}" for name, path in PLAN.input_dirs(job).items()
+    )
+    config_json = json.dumps(job.config, sort_keys=True, separators=(",", ":"))
+    return f"--config-json {shlex.quote(config_json)} {inputs} --output {job.artifact_dir}"
+
+
+def stage_params(stage):
+    """Params Snakemake records and compares: a changed config or stage source reruns the job."""
+    return {
+        "call": lambda wildcards: stage_call(stage, wildcards),
+        "code": code_digest(stage),
+    }
+
+
+STAGE_SHELL = PYTHON + " -m stages.{stage} {{params.call}} > {{log}} 2>&1"
+
+
+def print_summary():
+    print(summary_table(PLAN))

@@ -1,0 +1,41 @@
+# Data: the synthetic tiny-world source, curation (dedup + decontamination) and tokenization.
+
+
+rule world:
+    output:
+        ARTIFACT.format(stage="world"),
+    log:
+        LOG.format(stage="world"),
+    params:
+        **stage_params("world"),
+    threads: stage_threads("world")
+    shell:
+        STAGE_SHELL.format(stage="world")
+
+
+rule curate:
+    input:
+        unpack(stage_inputs("curate")),
+    output:
+        ARTIFACT.format(stage="curate"),
+    log:
+        LOG.format(stage="curate"),
+    params:
+        **stage_params("curate"),
+    threads: stage_threads("curate")
+    shell:
+        STAGE_SHELL.format(stage="curate")
+
+
+rule tokenize:
+    input:
+        unpack(stage_inputs("tokenize")),
+    output:
+        ARTIFACT.format(stage="tokenize"),
+    log:
+        LOG.format(stage="tokenize"),
+    params:
+        **stage_params("tokenize"),
+    threads: stage_threads("tokenize")
+    shell:
+        STAGE_SHELL.format(stage="tokenize")

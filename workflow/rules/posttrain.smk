@@ -1,0 +1,43 @@
+# Post-training as in Tulu 3: SFT, length-normalized DPO, RL with verifiable rewards.
+
+
+rule sft:
+    input:
+        unpack(stage_inputs("sft")),
+    output:
+        ARTIFACT.format(stage="sft"),
+    log:
+        LOG.format(stage="sft"),
+    params:
+        **stage_params("sft"),
+    threads: stage_threads("sft")
+    shell:
+        STAGE_SHELL.format(stage="sft")
+
+
+rule dpo:
+    input:
+        unpack(stage_inputs("dpo")),
+    output:
+        ARTIFACT.format(stage="dpo"),
+    log:
+        LOG.format(stage="dpo"),
+    params:
+        **stage_params("dpo"),
+    threads: stage_threads("dpo")
+    shell:
+        STAGE_SHELL.format(stage="dpo")
+
+
+rule rlvr:
+    input:
+        unpack(stage_inputs("rlvr")),
+    output:
+        ARTIFACT.format(stage="rlvr"),
+    log:
+        LOG.format(stage="rlvr"),
+    params:
+        **stage_params("rlvr"),
+    threads: stage_threads("rlvr")
+    shell:
+        STAGE_SHELL.format(stage="rlvr")
