@@ -36,6 +36,41 @@ def eval_rows(plan: Plan) -> tuple[list[str], list[tuple[str, dict[str, object]]
     return columns, rows
 
 
+# (start key, end key) patterns of the signals a training stage records over its run.
+_PAIRS = (
+    ("first_{}", "last_{}"),
+    ("{}_start", "{}_end"),
+    ("first_quarter_{}", "last_quarter_{}"),
+    ("{}_first_quarter", "{}_last_quarter"),
+)
+
+
+def training_signals(metrics: dict[str, object]) -> str:
+    """``loss 6.2 -> 0.9, margin 0.4 -> 17.6`` from a training stage's start/end metrics.
+
+    Quarter means are preferred over single logged steps when both exist (less noise).
+    """
+    signals: dict[str, str] = {}
+    for start_pattern, end_pattern in _PAIRS:
+        for key in sorted(metrics):
+            for name in _names(key, start_pattern):
+                if name.startswith("quarter_"):
+                    continue
+                end = end_pattern.format(name)
+                if end in metrics:
+                    signals[name] = f"{name} {_number(metrics[key])} -> {_number(metrics[end])}"
+    if "steps" in metrics:
+        signals["steps"] = f"{metrics['steps']} steps"
+    return ", ".join(signals.values())
+
+
+def _names(key: str, pattern: str) -> list[str]:
+    prefix, _, suffix = pattern.partition("{}")
+    if key.startswith(prefix) and key.endswith(suffix) and len(key) > len(prefix + suffix):
+        return [key[len(prefix) : len(key) - len(suffix)]]
+    return []
+
+
 def summary_table(plan: Plan) -> str:
     """A compact Markdown summary of a finished (or partly finished) run."""
     columns, rows = eval_rows(plan)
@@ -55,7 +90,6 @@ def summary_table(plan: Plan) -> str:
                 metrics = read_manifest(Path(job.artifact_dir))["metrics"]
             except ManifestError:
                 continue
-            shown = ", ".join(f"{k}={_number(v)}" for k, v in sorted(metrics.items()))
-            lines.append(f"  {stage:9s} {shown}")
+            lines.append(f"  {stage:9s} {training_signals(metrics)}")
     lines.append(f"\nrelease: {plan.release.artifact_dir}")
     return "\n".join(lines)

@@ -82,8 +82,12 @@ def prose(rng: random.Random, p: Problem) -> str:
 
 
 def worked(p: Problem) -> str:
-    """The assistant's worked answer in SFT and preference data."""
-    return f"{p.expression} = {p.answer}. The answer is {p.answer}."
+    """The assistant's answer in SFT and preference data.
+
+    Direct rather than restating the problem first: a ~1M-parameter model miscopies operands
+    when asked to restate them, which made SFT score below the base model on held-out sums.
+    """
+    return f"The answer is {p.answer}."
 
 
 def distractors(rng: random.Random, p: Problem, k: int = 3) -> list[int]:

@@ -14,6 +14,9 @@ from stages.world.facts import Fact, bio
 from stages.world.stories import make_story, sentence, story_ending
 
 ARITH_PROMPTS = ("What is {e}?", "Calculate {e}.", "How much is {e}?", "Please compute {e}.")
+# Instruction data mixes prompt templates (as FLAN-style collections in Tulu 3's mix do): half the
+# user turns use the QA template the pretraining documents use, half the bare instruction.
+QA_TEMPLATE_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,11 @@ class Pools:
 
 def _user(text: str) -> list[dict]:
     return [{"role": "user", "content": text}]
+
+
+def _instruction(rng: random.Random, text: str) -> str:
+    """A user turn: the bare instruction or the same one in the QA template."""
+    return f"Question: {text}\nAnswer:" if rng.random() < QA_TEMPLATE_SHARE else text
 
 
 def _assistant(text: str) -> list[dict]:
@@ -97,6 +105,7 @@ def sft_conversations(rng: random.Random, n: int, pools: Pools) -> list[dict]:
             user, reply = story.prompt, story_ending(story)
         else:
             user, reply, _, _ = constrained(rng, kind, rng.choice(pools.facts))
+        user = _instruction(rng, user)
         rows.append({"kind": kind, "messages": _user(user) + _assistant(reply)})
     return rows
 
@@ -110,13 +119,14 @@ def preference_pairs(rng: random.Random, n: int, pools: Pools) -> list[dict]:
             p = rng.choice(pools.problems)
             wrong = distractors(rng, p, 1)[0]
             user, good = _arith_prompt(rng, p), worked(p)
-            bad = f"{p.expression} = {wrong}. The answer is {wrong}."
+            bad = f"The answer is {wrong}."
         elif kind == "fact":
             f = rng.choice(pools.facts)
             user, good = f.ask(rng), f.sentence
             bad = f.attribute.answer.format(name=f.name, value=f.wrong_values(rng, 1)[0])
         else:
             user, good, bad, _ = constrained(rng, kind, rng.choice(pools.facts))
+        user = _instruction(rng, user)
         rows.append(
             {"kind": kind, "prompt": _user(user), "chosen": _assistant(good),
              "rejected": _assistant(bad)}
@@ -135,6 +145,7 @@ def rlvr_prompts(rng: random.Random, n: int, pools: Pools) -> list[dict]:
         else:
             user, _, _, truth = constrained(rng, kind, rng.choice(pools.facts))
             verifier = kind
+        user = _instruction(rng, user)
         rows.append(
             {"kind": kind, "prompt": _user(user), "verifier": verifier, "ground_truth": truth}
         )

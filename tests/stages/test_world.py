@@ -117,9 +117,7 @@ def test_arithmetic_is_correct_everywhere(world: dict) -> None:
     for row in world["sft"]:
         if row["kind"] == "arithmetic" and row["id"] not in world["planted"]["documents"]["sft"]:
             a, op, b = EXPR.search(row["messages"][0]["content"]).groups()
-            assert row["messages"][1]["content"] == (
-                f"{a} {op} {b} = {eval(f'{a} {op} {b}')}. The answer is {eval(f'{a} {op} {b}')}."
-            )
+            assert row["messages"][1]["content"] == f"The answer is {eval(f'{a} {op} {b}')}."
     assert checked > 100  # plenty of worked examples
 
 

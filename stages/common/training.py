@@ -1,0 +1,190 @@
+"""Shared plumbing of the four training stages (pretrain, sft, dpo, rlvr).
+
+Every stage trains in a scratch directory beside ``output_dir`` (so no trainer pickles reach the
+payload), saves one self-contained HF checkpoint under ``model/`` and writes the trainer's log
+history and a headline summary under ``training/``. Wall-clock fields are dropped from the log
+history: they are the only values that differ between two runs of the same job.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from reprolm.canonical import dump_json
+
+# Special tokens fixed by docs/artifacts.md (tokenize stage).
+EOS_TOKEN = "<|endoftext|>"
+PAD_TOKEN = "<|pad|>"
+END_OF_TURN_TOKEN = "<|im_end|>"
+
+# Log-history keys that measure wall-clock time (or depend on it) and so break reproducibility.
+_WALL_CLOCK_SUFFIXES = ("_runtime", "_per_second")
+_WALL_CLOCK_PREFIXES = ("profiling/",)
+_WALL_CLOCK_KEYS = frozenset({"step_time"})  # GRPO's per-step timer
+
+
+class TrainingInputError(ValueError):
+    """An input artifact or config value a training stage cannot use (the message says why)."""
+
+
+@contextmanager
+def scratch_dir(output_dir: Path) -> Iterator[Path]:
+    """A trainer output directory next to (never inside) ``output_dir``, removed afterwards."""
+    scratch = output_dir.parent / (output_dir.name + ".trainer")
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def common_args(config: Mapping[str, Any], scratch: Path) -> dict[str, Any]:
+    """TrainingArguments fields every stage shares: CPU, fp32, seeded, no checkpoints, no hub."""
+    return {
+        "output_dir": str(scratch),
+        "seed": config["seed"],
+        "data_seed": config["seed"],
+        "full_determinism": True,
+        "use_cpu": True,
+        # TRL configs default to bf16=True, which fails on CPU; fp32 keeps runs reproducible.
+        "bf16": False,
+        "fp16": False,
+        "gradient_checkpointing": False,
+        "report_to": "none",
+        "save_strategy": "no",
+        "eval_strategy": "no",
+        "dataloader_num_workers": 0,
+        "disable_tqdm": True,
+        "max_steps": config["steps"],
+        "per_device_train_batch_size": config["batch_size"],
+        "gradient_accumulation_steps": 1,
+        "learning_rate": config["learning_rate"],
+        "lr_scheduler_type": config["lr_scheduler"],
+        "warmup_steps": config["warmup_steps"],
+        "weight_decay": config["weight_decay"],
+        "max_grad_norm": config["max_grad_norm"],
+        "logging_steps": config["logging_steps"],
+        "logging_first_step": False,
+        "optim": "adamw_torch",
+    }
+
+
+def model_dir(artifact: Path, input_name: str = "model") -> Path:
+    """``<artifact>/model`` of an upstream checkpoint artifact, or a clear error."""
+    path = Path(artifact) / "model"
+    if not (path / "config.json").is_file():
+        raise TrainingInputError(
+            f"input {input_name!r}: {path}/config.json not found; pass the artifact directory of "
+            "a pretrain/sft/dpo/rlvr job (it holds model/ with an HF checkpoint)"
+        )
+    return path
+
+
+def load_tokenizer(path: Path) -> Any:
+    """The HF tokenizer saved at ``path``; checks the special tokens the recipe relies on."""
+    from transformers import AutoTokenizer
+
+    if not (Path(path) / "tokenizer.json").is_file():
+        raise TrainingInputError(f"{path}/tokenizer.json not found; run the tokenize stage first")
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    vocab = tokenizer.get_vocab()
+    missing = [t for t in (EOS_TOKEN, PAD_TOKEN, END_OF_TURN_TOKEN) if t not in vocab]
+    if missing:
+        raise TrainingInputError(f"{path}: tokenizer lacks special tokens {missing}")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = PAD_TOKEN
+    return tokenizer
+
+
+def load_jsonl(path: Path, required: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Rows of a JSONL file; the error names the file, line and missing key."""
+    if not path.is_file():
+        raise TrainingInputError(f"{path} not found; pass the artifact directory of a curate job")
+    rows = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise TrainingInputError(f"{path}:{number}: not valid JSON: {error}") from None
+            absent = [key for key in required if key not in row]
+            if absent:
+                raise TrainingInputError(f"{path}:{number}: row lacks keys {absent}")
+            rows.append(row)
+    if not rows:
+        raise TrainingInputError(f"{path}: no rows; the stage needs at least one example")
+    return rows
+
+
+def save_model(model: Any, tokenizer: Any, output_dir: Path) -> Path:
+    """Save a self-contained checkpoint (safetensors, generation config, tokenizer) to model/."""
+    from transformers import GenerationConfig
+
+    target = output_dir / "model"
+    eos_ids = [tokenizer.convert_tokens_to_ids(t) for t in (EOS_TOKEN, END_OF_TURN_TOKEN)]
+    pad_id = tokenizer.convert_tokens_to_ids(PAD_TOKEN)
+    # Generation stops at end of document or end of assistant turn; greedy unless asked.
+    model.generation_config = GenerationConfig(
+        eos_token_id=eos_ids, pad_token_id=pad_id, bos_token_id=None, do_sample=False
+    )
+    model.config.use_cache = True
+    model.save_pretrained(str(target), safe_serialization=True)
+    tokenizer.save_pretrained(str(target))
+    return target
+
+
+def clean_log_history(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The log history without wall-clock fields; non-finite numbers become null."""
+    cleaned = []
+    for entry in history:
+        row = {}
+        for key, value in entry.items():
+            if (
+                key in _WALL_CLOCK_KEYS
+                or key.endswith(_WALL_CLOCK_SUFFIXES)
+                or key.startswith(_WALL_CLOCK_PREFIXES)
+            ):
+                continue
+            if isinstance(value, float) and not math.isfinite(value):
+                value = None
+            row[key] = value
+        cleaned.append(row)
+    return cleaned
+
+
+def series(history: list[dict[str, Any]], key: str) -> list[float]:
+    """Values of ``key`` over the logged training steps, in order."""
+    return [float(e[key]) for e in history if isinstance(e.get(key), (int, float))]
+
+
+def window_mean(values: list[float], first: bool, fraction: float = 0.25) -> float | None:
+    """Mean over the first (or last) ``fraction`` of the values (at least one), None if empty."""
+    if not values:
+        return None
+    count = max(1, int(len(values) * fraction))
+    part = values[:count] if first else values[-count:]
+    return sum(part) / len(part)
+
+
+def write_training(
+    output_dir: Path, history: list[dict[str, Any]], summary: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Write training/log_history.json and training/summary.json; return the flat summary."""
+    target = output_dir / "training"
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "log_history.json").write_text(dump_json(clean_log_history(history)), "utf-8")
+    flat = {k: v for k, v in summary.items() if v is not None}
+    (target / "summary.json").write_text(dump_json(flat), "utf-8")
+    return flat
+
+
+def count_parameters(model: Any) -> int:
+    """Trainable parameters (tied embeddings counted once)."""
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,98 @@
+"""Pretrain a small OLMo-2 model from its config on the tokenize stage's token shards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from stages.common.training import (
+    EOS_TOKEN,
+    PAD_TOKEN,
+    TrainingInputError,
+    common_args,
+    count_parameters,
+    load_tokenizer,
+    save_model,
+    scratch_dir,
+    series,
+    window_mean,
+    write_training,
+)
+from stages.pretrain.data import make_dataset, open_shards
+
+
+def build_model(model_config: dict[str, Any], tokenizer: Any) -> Any:
+    """A freshly initialized ``Olmo2ForCausalLM`` (no download) sized by the config block."""
+    from transformers import Olmo2Config, Olmo2ForCausalLM
+
+    if model_config["hidden_size"] % model_config["num_heads"]:
+        raise TrainingInputError(
+            f"pretrain.model.hidden_size={model_config['hidden_size']} is not divisible by "
+            f"pretrain.model.num_heads={model_config['num_heads']}"
+        )
+    if model_config["num_heads"] % model_config["num_kv_heads"]:
+        raise TrainingInputError(
+            f"pretrain.model.num_heads={model_config['num_heads']} is not divisible by "
+            f"pretrain.model.num_kv_heads={model_config['num_kv_heads']}"
+        )
+    config = Olmo2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=model_config["hidden_size"],
+        intermediate_size=model_config["intermediate_size"],
+        num_hidden_layers=model_config["num_layers"],
+        num_attention_heads=model_config["num_heads"],
+        num_key_value_heads=model_config["num_kv_heads"],
+        max_position_embeddings=model_config["max_position_embeddings"],
+        rope_parameters={"rope_type": "default", "rope_theta": float(model_config["rope_theta"])},
+        tie_word_embeddings=model_config["tie_word_embeddings"],
+        initializer_range=model_config["init_std"],
+        eos_token_id=tokenizer.convert_tokens_to_ids(EOS_TOKEN),
+        pad_token_id=tokenizer.convert_tokens_to_ids(PAD_TOKEN),
+        bos_token_id=None,
+    )
+    return Olmo2ForCausalLM(config)
+
+
+def run(config: dict, inputs: dict[str, Path], output_dir: Path) -> dict:
+    """Train for ``config['steps']`` steps; write model/ and training/; return headline metrics."""
+    from transformers import Trainer, TrainingArguments, default_data_collator
+
+    tokenize_dir = Path(inputs["tokenize"])
+    tokenizer = load_tokenizer(tokenize_dir / "tokenizer")
+    seq_len = config["seq_len"]
+    if seq_len > config["model"]["max_position_embeddings"]:
+        raise TrainingInputError(
+            f"pretrain.seq_len={seq_len} exceeds pretrain.model.max_position_embeddings="
+            f"{config['model']['max_position_embeddings']}"
+        )
+    shards = open_shards(tokenize_dir, len(tokenizer))
+    dataset, windows = make_dataset(shards, seq_len, config["seed"])
+    model = build_model(config["model"], tokenizer)
+
+    with scratch_dir(output_dir) as scratch:
+        args = TrainingArguments(
+            **common_args(config, scratch),
+            adam_beta1=config["adam_beta1"],
+            adam_beta2=config["adam_beta2"],
+            adam_epsilon=config["adam_epsilon"],
+        )
+        trainer = Trainer(
+            model=model, args=args, train_dataset=dataset, data_collator=default_data_collator
+        )
+        trainer.train()
+        history = trainer.state.log_history
+
+    save_model(model, tokenizer, output_dir)
+    losses = series(history, "loss")
+    tokens_seen = config["steps"] * config["batch_size"] * seq_len
+    summary = {
+        "first_loss": losses[0] if losses else None,
+        "last_loss": losses[-1] if losses else None,
+        "first_quarter_loss": window_mean(losses, first=True),
+        "last_quarter_loss": window_mean(losses, first=False),
+        "tokens_seen": tokens_seen,
+        "epochs": tokens_seen / (windows * seq_len),
+        "parameters": count_parameters(model),
+        "steps": config["steps"],
+    }
+    return write_training(output_dir, history, summary)

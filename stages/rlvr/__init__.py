@@ -1,0 +1,1 @@
+"""RL with verifiable rewards: TRL GRPOTrainer scored by the shared verifier registry."""

@@ -1,0 +1,4 @@
+from reprolm.runner import main
+from stages.rlvr.stage import run
+
+main("rlvr", run)

@@ -1,0 +1,4 @@
+from reprolm.runner import main
+from stages.sft.stage import run
+
+main("sft", run)
