@@ -16,6 +16,8 @@ from pathlib import Path
 from reprolm.hashing import hash_bytes
 
 STAGES_DIR = Path(__file__).resolve().parent.parent / "stages"
+PLATFORM_DIR = Path(__file__).resolve().parent
+CODE_ROOT = STAGES_DIR.parent
 
 
 def _module_file(dotted: str, stages_dir: Path) -> Path | None:
@@ -68,8 +70,17 @@ def stage_source_paths(stage: str, stages_dir: Path = STAGES_DIR) -> list[str]:
 @cache
 def code_digest(stage: str, stages_dir: Path = STAGES_DIR) -> str:
     """blake3 over (relative path, content) of a stage's source files."""
-    parts = []
-    for path in stage_source_files(stage, stages_dir):
-        rel = path.relative_to(stages_dir.parent).as_posix()
-        parts.append(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+    return _tree_digest(stage_source_files(stage, stages_dir), stages_dir.parent)
+
+
+def _tree_digest(files: list[Path], root: Path) -> str:
+    parts = [
+        p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes() + b"\0" for p in files
+    ]
     return hash_bytes(b"".join(parts))
+
+
+@cache
+def platform_digest(platform_dir: Path = PLATFORM_DIR) -> str:
+    """blake3 over the platform's own sources (``reprolm/**/*.py``): recorded, not a trigger."""
+    return _tree_digest(sorted(platform_dir.rglob("*.py")), platform_dir.parent)

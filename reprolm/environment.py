@@ -15,6 +15,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from reprolm.hashing import hash_bytes, hash_file
+
 KEY_PACKAGES = (
     "torch", "transformers", "trl", "datasets", "accelerate", "tokenizers", "safetensors",
     "lm_eval", "numpy", "snakemake", "deepspeed", "vllm", "reprolm",
@@ -23,7 +25,7 @@ KEY_PACKAGES = (
 ENV_ALLOW_LIST = (
     "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
     "RAYON_NUM_THREADS", "TOKENIZERS_PARALLELISM", "CUBLAS_WORKSPACE_CONFIG", "PYTHONHASHSEED",
-    "OPENBLAS_CORETYPE", "CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID",
+    "OPENBLAS_CORETYPE", "CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID", "WORLD_SIZE",
 )  # fmt: skip
 
 
@@ -49,8 +51,13 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def git_state(cwd: Path | None = None) -> dict[str, Any]:
-    """Commit and dirty flag of the working tree (None when not in a git checkout)."""
+def git_state(cwd: Path | None = None, diff_dir: Path | None = None) -> dict[str, Any]:
+    """Commit, dirty flag and diff hash of the code's git checkout (None when not in one).
+
+    A dirty tree is recorded, never hidden: the hash of ``git diff HEAD`` names the exact
+    uncommitted change, and with ``diff_dir`` the diff itself is saved there as
+    ``<hash>.patch`` so ``reprolm rebuild`` can re-create the tree.
+    """
 
     def git(*args: str) -> str | None:
         try:
@@ -63,10 +70,64 @@ def git_state(cwd: Path | None = None) -> dict[str, Any]:
 
     commit = git("rev-parse", "HEAD")
     status = git("status", "--porcelain", "--untracked-files=no") if commit else None
-    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+    state: dict[str, Any] = {
+        "commit": commit,
+        "dirty": bool(status) if status is not None else None,
+        "diff_hash": None,
+    }
+    if state["dirty"]:
+        diff = git("diff", "HEAD", "--binary")
+        if diff is not None:
+            patch = (diff + "\n").encode("utf-8")
+            state["diff_hash"] = hash_bytes(patch)
+            if diff_dir is not None:
+                diff_dir.mkdir(parents=True, exist_ok=True)
+                (diff_dir / f"{state['diff_hash']}.patch").write_bytes(patch)
+    return state
 
 
-def capture(threads: int) -> dict[str, Any]:
+def package_set_hash() -> str:
+    """blake3 over the sorted ``name==version`` lines of every installed distribution."""
+    lines = sorted(
+        f"{(dist.metadata['Name'] or '').lower()}=={dist.version}"
+        for dist in metadata.distributions()
+    )
+    return hash_bytes("\n".join(lines).encode("utf-8"))
+
+
+def file_hash(path: Path) -> str | None:
+    """blake3 of a file (e.g. the lock file), None when absent."""
+    return hash_file(path) if path.is_file() else None
+
+
+def container_image() -> str | None:
+    """The image a job runs in: ``REPROLM_CONTAINER_IMAGE`` (set by our images), else podman's
+    ``/run/.containerenv`` record, else None (not in a container)."""
+    if os.environ.get("REPROLM_CONTAINER_IMAGE"):
+        return os.environ["REPROLM_CONTAINER_IMAGE"]
+    containerenv = Path("/run/.containerenv")
+    if containerenv.is_file():
+        for line in containerenv.read_text(errors="replace").splitlines():
+            if line.startswith("imageid="):
+                return line.split("=", 1)[1].strip('"')
+        return "unknown-container"
+    return None
+
+
+def accelerators() -> dict[str, Any]:
+    """GPU model, count, driver-side CUDA version; empty when no GPU (only if torch is loaded)."""
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_available():
+        return {}
+    return {
+        "gpu_model": torch.cuda.get_device_name(0),
+        "gpu_count": torch.cuda.device_count(),
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version(),
+    }
+
+
+def capture(threads: int, lock_file: Path | None = None) -> dict[str, Any]:
     """The environment block of a manifest."""
     return {
         "python": platform.python_version(),
@@ -78,5 +139,10 @@ def capture(threads: int) -> dict[str, Any]:
         "host": socket.gethostname(),
         "threads": threads,
         "packages": package_versions(),
+        "package_set_hash": package_set_hash(),
+        "lock_file_hash": file_hash(lock_file) if lock_file else None,
+        "container_image": container_image(),
+        "accelerators": accelerators(),
+        "world_size": int(os.environ.get("WORLD_SIZE", "1")),
         "env": {name: os.environ[name] for name in ENV_ALLOW_LIST if name in os.environ},
     }

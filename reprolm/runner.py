@@ -14,6 +14,7 @@ import os
 import random
 import resource
 import shutil
+import socket
 import sys
 import time
 import traceback
@@ -24,7 +25,7 @@ from typing import Any
 
 from reprolm import environment
 from reprolm.canonical import dump_json
-from reprolm.codedigest import code_digest, stage_source_paths
+from reprolm.codedigest import CODE_ROOT, code_digest, platform_digest, stage_source_paths
 from reprolm.fingerprint import fingerprint
 from reprolm.hashing import MANIFEST_NAME
 from reprolm.manifest import ManifestError, build_manifest, read_manifest
@@ -38,6 +39,10 @@ THREAD_VARIABLES = (
     "RAYON_NUM_THREADS",
 )
 EXIT_BAD_INPUT = 2
+LOCK_FILE = "constraints.txt"
+# Uncommitted code changes are saved here (relative to the working directory) by diff hash, so
+# that `reprolm rebuild` can re-create a dirty tree.
+DIFF_DIR = ".reprolm/diffs"
 
 
 class JobError(RuntimeError):
@@ -110,6 +115,17 @@ def pin_threads_and_seeds(threads: int, seed: int, uses_torch: bool) -> dict[str
     return record
 
 
+def _track(manifest: dict[str, Any], payload_dir: Path) -> str | None:
+    """Log the job to MLflow (never fails the job); the run id goes into the manifest."""
+    try:
+        from reprolm import tracking
+    except ImportError:  # tracking is optional: a job never depends on it
+        return None
+    history_file = payload_dir / "training" / "log_history.json"
+    history = json.loads(history_file.read_text()) if history_file.is_file() else None
+    return tracking.log_job(manifest, history)
+
+
 def _install(scratch: Path, output: Path) -> None:
     """Move a finished scratch directory to ``output``, replacing what was there."""
     old = output.with_name(f".{output.name}.old-{os.getpid()}")
@@ -170,12 +186,18 @@ def execute(
             inputs=input_records,
             payload_dir=scratch,
             code={
-                **environment.git_state(),
+                **environment.git_state(CODE_ROOT, diff_dir=Path(DIFF_DIR)),
                 "code_digest": code_digest(stage),
                 "source_files": stage_source_paths(stage),
+                "platform_digest": platform_digest(),
             },
-            environment={**environment.capture(config["threads"]), "determinism": determinism},
+            environment={
+                **environment.capture(config["threads"], lock_file=CODE_ROOT / LOCK_FILE),
+                "determinism": determinism,
+            },
             execution={
+                "rule": stage,
+                "host": socket.gethostname(),
                 "argv": argv if argv is not None else sys.argv,
                 "started": started.isoformat(timespec="seconds"),
                 "ended": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -188,6 +210,7 @@ def execute(
             reproducibility=reproducibility,
             metrics=metrics,
         )
+        manifest["mlflow_run_id"] = _track(manifest, scratch)
         (scratch / MANIFEST_NAME).write_text(dump_json(manifest), encoding="utf-8")
         _install(scratch, output)
     except BaseException:

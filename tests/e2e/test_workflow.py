@@ -12,9 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,34 +19,13 @@ import yaml
 
 from reprolm.manifest import read_manifest, verify_payload
 from reprolm.plan import load_plan
-
-ROOT = Path(__file__).resolve().parents[2]
-COPIED = ("Snakefile", "workflow", "config", "stages", "reprolm")
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--profile", "workflow/profiles/local"]
+from tests.support import MICRO, make_checkout, run_snakemake
 
 pytestmark = pytest.mark.slow
 
 
-def make_checkout(where: Path) -> Path:
-    where.mkdir(parents=True)
-    for name in COPIED:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, where / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, where / name)
-    return where
-
-
-def snakemake(checkout: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(checkout), "PYTHONDONTWRITEBYTECODE": "1"}
-    done = subprocess.run(
-        [*SNAKEMAKE, "--cores", "2", "--configfile", "config/micro.yaml", *args],
-        cwd=checkout, env=env, capture_output=True, text=True, timeout=1800,
-    )  # fmt: skip
-    if check and done.returncode != 0:
-        pytest.fail(f"snakemake {args} failed:\n{done.stdout[-4000:]}\n{done.stderr[-6000:]}")
-    return done
+def snakemake(checkout: Path, *args: str, recipe: str = MICRO, check: bool = True):
+    return run_snakemake(checkout, *args, recipe=recipe, check=check)
 
 
 def planned_jobs(checkout: Path) -> dict[str, int]:
@@ -154,7 +130,7 @@ def test_bad_recipe_fails_before_any_job_naming_the_key(first_run, tmp_path):
     recipe["pretrain"]["steps"] = "many"
     bad.write_text(yaml.safe_dump(recipe))
     before = sorted(p.relative_to(checkout) for p in (checkout / "artifacts").rglob("*"))
-    done = snakemake(checkout, "--configfile", str(bad), check=False)
+    done = snakemake(checkout, recipe=str(bad), check=False)
     assert done.returncode != 0
     output = done.stdout + done.stderr
     assert "sft.learning_rat: unknown key" in output

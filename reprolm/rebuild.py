@@ -1,0 +1,186 @@
+"""Rebuild an artifact: re-run exactly the job that made it and compare what comes out.
+
+The recorded config, the recorded inputs (verified by digest), and the recorded code: the
+current checkout when its stage sources have the recorded code digest, else a git worktree at
+the recorded commit (plus the saved diff when the tree was dirty). The job runs into a scratch
+directory; the result is compared with the original per the stage's reproducibility level.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reprolm.codedigest import CODE_ROOT, code_digest
+from reprolm.manifest import ManifestError, read_manifest
+from reprolm.runner import DIFF_DIR
+
+
+class RebuildError(RuntimeError):
+    """The job cannot be re-run as recorded (the message says what is missing and what to do)."""
+
+
+@dataclass
+class RebuildResult:
+    artifact: str
+    stage: str
+    level: str
+    original_digest: str
+    rebuilt_digest: str
+    source: str  # "checkout" or "git worktree at <commit>"
+    differing_files: list[str] = field(default_factory=list)
+    tolerance_report: dict[str, Any] = field(default_factory=dict)
+    ok: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def _git(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+
+
+def _input_dirs(manifest: dict[str, Any], workdir: Path) -> dict[str, Path]:
+    """The recorded inputs, present and with the recorded digests."""
+    dirs: dict[str, Path] = {}
+    for name, record in sorted(manifest["inputs"].items()):
+        path = workdir / record["path"]
+        try:
+            digest = read_manifest(path)["digest"]
+        except ManifestError:
+            raise RebuildError(
+                f"input {name!r} ({record['path']}) is not here; fetch it first "
+                f"(`reprolm dvc pull` or `dvc pull {record['path']}`), or rebuild it"
+            ) from None
+        if digest != record["digest"]:
+            raise RebuildError(
+                f"input {name!r} ({record['path']}) has digest {digest[:16]}, but the job used "
+                f"{record['digest'][:16]}: the input changed since; rebuild it first"
+            )
+        dirs[name] = path.resolve()
+    return dirs
+
+
+def _source_tree(manifest: dict[str, Any], workdir: Path, scratch: Path) -> tuple[Path, str]:
+    """A source tree whose stage code has the recorded code digest."""
+    stage, code = manifest["stage"], manifest["code"]
+    if code_digest(stage, CODE_ROOT / "stages") == code["code_digest"]:
+        return CODE_ROOT, "checkout"
+    commit = code.get("commit")
+    if not commit:
+        raise RebuildError(
+            f"the {stage} code here differs from the recorded code digest and the manifest "
+            "records no git commit to recover it from"
+        )
+    tree = scratch / "src"
+    added = _git(CODE_ROOT, "worktree", "add", "--detach", str(tree), commit)
+    if added.returncode != 0:
+        raise RebuildError(f"cannot check out recorded commit {commit}: {added.stderr.strip()}")
+    if code.get("dirty"):
+        patch = workdir / DIFF_DIR / f"{code.get('diff_hash')}.patch"
+        if not code.get("diff_hash") or not patch.is_file():
+            raise RebuildError(
+                f"the recorded tree (commit {commit[:12]}) was dirty and its diff "
+                f"{code.get('diff_hash')} is unavailable (looked for {patch}); the uncommitted "
+                "code cannot be recovered, so this job cannot be re-run as recorded"
+            )
+        applied = _git(tree, "apply", "--whitespace=nowarn", str(patch.resolve()))
+        if applied.returncode != 0:
+            raise RebuildError(f"the saved diff {patch} does not apply: {applied.stderr.strip()}")
+    if code_digest(stage, tree / "stages") != code["code_digest"]:
+        raise RebuildError(
+            f"commit {commit[:12]}{' + saved diff' if code.get('dirty') else ''} does not "
+            f"reproduce the recorded {stage} code digest"
+        )
+    return tree, f"git worktree at {commit[:12]}"
+
+
+def _run_job(
+    manifest: dict[str, Any], tree: Path, inputs: dict[str, Path], out: Path, workdir: Path
+):
+    command = [
+        # -P: the source tree comes from PYTHONPATH, never from the working directory.
+        sys.executable, "-P", "-m", f"stages.{manifest['stage']}",
+        "--config-json", json.dumps(manifest["config"], sort_keys=True),
+        *[arg for name, path in inputs.items() for arg in ("--input", f"{name}={path}")],
+        "--output", str(out),
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RebuildError(f"the re-run failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+
+
+def _differing(original: dict[str, Any], rebuilt: dict[str, Any]) -> list[str]:
+    names = sorted(set(original) | set(rebuilt))
+    return [n for n in names if original.get(n, {}).get("hash") != rebuilt.get(n, {}).get("hash")]
+
+
+def _within_tolerance(
+    original_dir: Path, rebuilt_dir: Path, files: list[str], bounds: dict[str, float]
+) -> tuple[bool, dict[str, Any]]:
+    """Compare differing safetensors tensors within ``atol``/``rtol``; other files must match."""
+    import torch
+    from safetensors.torch import load_file
+
+    report: dict[str, Any] = {}
+    ok = True
+    for name in files:
+        if not name.endswith(".safetensors"):
+            report[name] = "differs (not a tensor file: must match exactly)"
+            ok = False
+            continue
+        a, b = load_file(original_dir / name), load_file(rebuilt_dir / name)
+        worst = max((float((a[k] - b[k]).abs().max()) for k in a if k in b), default=0.0)
+        close = set(a) == set(b) and all(
+            torch.allclose(a[k], b[k], atol=bounds.get("atol", 0), rtol=bounds.get("rtol", 0))
+            for k in a
+        )
+        report[name] = {"max_abs_diff": worst, "within": close}
+        ok = ok and close
+    return ok, report
+
+
+def rebuild(artifact: Path, *, scratch: Path | None = None, keep: bool = False) -> RebuildResult:
+    """Re-run the job that made ``artifact`` (run from the working directory it was made in)."""
+    workdir = Path.cwd()
+    manifest = read_manifest(artifact)
+    inputs = _input_dirs(manifest, workdir)
+    scratch = Path(tempfile.mkdtemp(prefix="reprolm-rebuild-", dir=scratch))
+    tree = None
+    try:
+        tree, source = _source_tree(manifest, workdir, scratch)
+        out = scratch / "out" / Path(artifact).name
+        _run_job(manifest, tree, inputs, out, workdir)
+        rebuilt = read_manifest(out)
+        if rebuilt["code"]["code_digest"] != manifest["code"]["code_digest"]:
+            raise RebuildError(f"the re-run did not use the recorded {manifest['stage']} code")
+        level = manifest["reproducibility"].get("level", "bitwise")
+        differing = _differing(manifest["files"], rebuilt["files"])
+        result = RebuildResult(
+            artifact=str(artifact), stage=manifest["stage"], level=level,
+            original_digest=manifest["digest"], rebuilt_digest=rebuilt["digest"],
+            source=source, differing_files=differing,
+        )  # fmt: skip
+        if level == "tolerance":
+            bounds = manifest["reproducibility"]
+            result.ok, result.tolerance_report = _within_tolerance(
+                Path(artifact), out, differing, bounds
+            )
+        elif level == "statistical":
+            result.ok = True  # a single re-run cannot refute a statistical claim; report only
+        else:
+            result.ok = not differing and rebuilt["digest"] == manifest["digest"]
+        return result
+    finally:
+        if tree is not None and tree != CODE_ROOT:
+            _git(CODE_ROOT, "worktree", "remove", "--force", str(tree))
+        if not keep:
+            shutil.rmtree(scratch, ignore_errors=True)

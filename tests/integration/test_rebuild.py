@@ -1,0 +1,93 @@
+"""``reprolm rebuild``: re-run recorded jobs, from the checkout or a git worktree, and compare."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from reprolm.plan import load_plan
+from tests.support import MICRO, make_checkout, reprolm, run_snakemake
+
+pytestmark = pytest.mark.slow
+
+
+def rebuild(workspace, artifact) -> tuple[int, dict]:
+    done = reprolm(workspace, "rebuild", "--verify", "--json", str(artifact))
+    return done.returncode, json.loads(done.stdout or "{}") if done.stdout else {}
+
+
+def test_every_micro_job_rebuilds_bit_identical(micro_workspace):
+    plan = load_plan(micro_workspace / MICRO)
+    for job in plan.jobs.values():
+        code, result = rebuild(micro_workspace, job.artifact_dir)
+        assert code == 0, (job.key, result)
+        assert result["ok"] and result["differing_files"] == []
+        assert result["rebuilt_digest"] == result["original_digest"]
+        assert result["source"] == "checkout"
+
+
+def git(repo, *args):
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+
+@pytest.fixture
+def git_checkout(tmp_path):
+    repo = make_checkout(tmp_path / "repo")
+    git(repo, "init", "-q")
+    git(repo, "-c", "user.email=t@t", "-c", "user.name=t", "add", ".")
+    git(repo, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "recipe")
+    return repo
+
+
+def world_job(repo):
+    job = load_plan(repo / MICRO).get("world", "world")
+    run_snakemake(repo, job.manifest)
+    return job
+
+
+def test_changed_code_rebuilds_from_a_worktree_at_the_recorded_commit(git_checkout):
+    repo = git_checkout
+    job = world_job(repo)
+    source = repo / "stages" / "world" / "stage.py"
+    source.write_text(source.read_text() + "\n# later change\n")
+    git(repo, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qam", "later")
+    code, result = rebuild(repo, job.artifact_dir)
+    assert code == 0, result
+    assert result["source"].startswith("git worktree at ")
+    assert result["rebuilt_digest"] == result["original_digest"]
+    listed = subprocess.run(["git", "-C", str(repo), "worktree", "list"], capture_output=True,
+                            text=True).stdout  # fmt: skip
+    assert len(listed.strip().splitlines()) == 1, "the worktree is removed afterwards"
+
+
+def test_dirty_tree_needs_its_saved_diff(git_checkout):
+    repo = git_checkout
+    source = repo / "stages" / "world" / "stage.py"
+    original = source.read_text()
+    source.write_text(original + "\n# uncommitted change\n")
+    job = world_job(repo)
+    manifest = json.loads((repo / job.manifest).read_text())
+    assert manifest["code"]["dirty"] is True and manifest["code"]["diff_hash"]
+    source.write_text(original)  # the uncommitted change is gone from the tree
+    code, result = rebuild(repo, job.artifact_dir)
+    assert code == 0, result
+    assert result["rebuilt_digest"] == result["original_digest"]
+    shutil.rmtree(repo / ".reprolm" / "diffs")
+    code, result = rebuild(repo, job.artifact_dir)
+    assert code == 2
+    assert "was dirty and its diff" in result["error"]
+    assert "unavailable" in result["error"]
+
+
+def test_missing_input_is_named(micro_workspace, tmp_path):
+    plan = load_plan(micro_workspace / MICRO)
+    workspace = tmp_path / "w"
+    shutil.copytree(micro_workspace, workspace)
+    curate = plan.get("curate", "curate")
+    shutil.rmtree(workspace / plan.get("world", "world").artifact_dir)
+    code, result = rebuild(workspace, curate.artifact_dir)
+    assert code == 2
+    assert "input 'world'" in result["error"] and "is not here" in result["error"]
