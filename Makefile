@@ -25,6 +25,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/reprolm dvc sync --check
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -15,6 +15,8 @@ configfile: os.path.join(workflow.basedir, "config", "tiny.yaml")
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/tracking.smk"
+include: "workflow/rules/dvc.smk"
 include: "workflow/rules/curate.smk"
 include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/posttrain.smk"
@@ -28,5 +30,8 @@ rule all:
         PLAN.targets(),
 
 
+# Snakemake keeps one handler per hook: this one runs every end-of-run step.
 onsuccess:
+    mlflow_workflow_end()
+    dvc_commit_on_success()
     print_summary()

@@ -68,9 +68,13 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--output", type=Path, help="JSON path (default benchmarks/results/)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch working directory")
+    parser.add_argument("--workdir", type=Path, help="run here (kept) instead of a scratch dir")
     args = parser.parse_args()
 
-    workdir = Path(tempfile.mkdtemp(prefix="reprolm-bench-"))
+    if args.workdir:
+        args.workdir.mkdir(parents=True, exist_ok=False)
+        args.keep = True
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="reprolm-bench-"))
     try:
         total = run_workflow(args.recipe, workdir, args.cores)
         jobs = collect(args.recipe, workdir)

@@ -15,6 +15,9 @@ from reprolm.recipe import RecipeError
 
 COMMAND_MODULES = (
     "reprolm.commands.inspect",
+    "reprolm.commands.mlflow",
+    "reprolm.commands.lineage",
+    "reprolm.commands.dvc",
     "reprolm.commands.rebuild",
 )
 EXIT_BAD_INPUT = 2

@@ -122,7 +122,10 @@ def _track(manifest: dict[str, Any], payload_dir: Path) -> str | None:
     except ImportError:  # tracking is optional: a job never depends on it
         return None
     history_file = payload_dir / "training" / "log_history.json"
-    history = json.loads(history_file.read_text()) if history_file.is_file() else None
+    try:
+        history = json.loads(history_file.read_text()) if history_file.is_file() else None
+    except (OSError, json.JSONDecodeError):
+        history = None  # curves are a courtesy; the run is logged without them
     return tracking.log_job(manifest, history)
 
 

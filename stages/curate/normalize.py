@@ -10,12 +10,14 @@ import unicodedata
 # Train set name -> the keys of a row that hold conversations (lists of messages).
 MESSAGE_KEYS: dict[str, tuple[str, ...]] = {
     "pretrain": (),
+    "midtrain": ("messages",),
     "sft": ("messages",),
     "preference": ("prompt", "chosen", "rejected"),
     "rlvr": ("prompt",),
 }
 REQUIRED: dict[str, tuple[str, ...]] = {
     "pretrain": ("id", "text"),
+    "midtrain": ("id", "messages"),
     "sft": ("id", "messages"),
     "preference": ("id", "prompt", "chosen", "rejected"),
     "rlvr": ("id", "prompt", "verifier", "ground_truth"),

@@ -12,7 +12,7 @@ from stages.common.jsonl import read_jsonl, write_json, write_jsonl
 from stages.curate.decontaminate import decontaminate, instance_texts, words
 from stages.curate.normalize import MESSAGE_KEYS, REQUIRED, dedup, normalize_row, text_fields
 
-TRAIN_SETS = ("pretrain", "sft", "preference", "rlvr")
+TRAIN_SETS = ("pretrain", "midtrain", "sft", "preference", "rlvr")
 
 
 def _check_row(train_set: str, row: dict, where: str) -> None:

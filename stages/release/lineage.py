@@ -5,8 +5,9 @@ A manifest's ``inputs`` maps an input name to ``{"path", "fingerprint", "digest"
 (the repository root under Snakemake). The walk follows those links breadth-first.
 
 What is written is each manifest less its record of one particular run (start/end times, argv,
-host, CPU, git commit, storage paths): those differ between two builds of the same artifact, and
-keeping them would make the release's own payload differ between two rebuilds of the pipeline.
+host, CPU, git commit and diff, MLflow run id, storage paths): those differ between two builds
+of the same artifact, and keeping them would make the release's own payload differ between two
+rebuilds of the pipeline.
 Identity and content (fingerprint, digest, per-file hashes, config, input fingerprints and
 digests, code digest, package versions, metrics) are kept whole.
 """
@@ -24,11 +25,15 @@ MANIFEST = "provenance.json"
 STAGE_ORDER = ("world", "curate", "tokenize", "pretrain", "sft", "dpo", "rlvr", "evaluate")
 
 
-# Run-specific fields, dropped from the written copies (see the module docstring).
-DROP_TOP = ("execution",)
+# What the written copies keep (see the module docstring). Allow-lists, not deny-lists: a field
+# added to manifests later (say, a run id) stays out until someone decides it identifies content.
+KEEP_TOP = (
+    "schema_version", "stage", "label", "fingerprint", "digest", "digest_algorithm", "files",
+    "config", "inputs", "code", "environment", "reproducibility", "metrics",
+)  # fmt: skip
 KEEP_ENVIRONMENT = ("python", "packages")
-DROP_CODE = ("commit", "dirty")
-DROP_INPUT = ("path",)
+KEEP_CODE = ("code_digest", "source_files", "platform_digest")
+KEEP_INPUT = ("stage", "fingerprint", "digest")
 
 
 class LineageError(ValueError):
@@ -48,14 +53,14 @@ def _read(path: pathlib.Path) -> dict:
 
 def stable(manifest: dict) -> dict:
     """The manifest without the fields that record one particular run."""
-    out = {k: v for k, v in manifest.items() if k not in DROP_TOP}
+    out = {k: v for k, v in manifest.items() if k in KEEP_TOP}
     if isinstance(out.get("environment"), dict):
         out["environment"] = {k: v for k, v in out["environment"].items() if k in KEEP_ENVIRONMENT}
     if isinstance(out.get("code"), dict):
-        out["code"] = {k: v for k, v in out["code"].items() if k not in DROP_CODE}
+        out["code"] = {k: v for k, v in out["code"].items() if k in KEEP_CODE}
     if isinstance(out.get("inputs"), dict):
         out["inputs"] = {
-            name: {k: v for k, v in rec.items() if k not in DROP_INPUT}
+            name: {k: v for k, v in rec.items() if k in KEEP_INPUT}
             if isinstance(rec, dict)
             else rec
             for name, rec in out["inputs"].items()

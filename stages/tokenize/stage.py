@@ -20,17 +20,25 @@ PROBE = [
 ]
 
 
-def _corpus(data: pathlib.Path) -> tuple[list[str], list[str], list[list[dict]]]:
-    """(pretrain texts, BPE training texts, SFT conversations) from a curate artifact."""
+def _corpus(
+    data: pathlib.Path,
+) -> tuple[list[str], list[str], list[list[dict]], list[list[dict]]]:
+    """(pretrain texts, BPE training texts, SFT conversations, mid-training conversations)."""
     pretrain = [row["text"] for row in read_jsonl(data / "pretrain.jsonl", ("id", "text"))]
     sft = [row["messages"] for row in read_jsonl(data / "sft.jsonl", ("id", "messages"))]
+    midtrain_file = data / "midtrain.jsonl"
+    midtrain = (
+        [row["messages"] for row in read_jsonl(midtrain_file, ("id", "messages"))]
+        if midtrain_file.is_file()
+        else []
+    )
     preference = read_jsonl(data / "preference.jsonl", ("id", "prompt", "chosen", "rejected"))
     texts = list(pretrain)
-    texts += [m["content"] for messages in sft for m in messages]
+    texts += [m["content"] for messages in sft + midtrain for m in messages]
     texts += [
         m["content"] for r in preference for k in ("prompt", "chosen", "rejected") for m in r[k]
     ]
-    return pretrain, texts, sft
+    return pretrain, texts, sft, midtrain
 
 
 def run(config: dict, inputs: dict[str, pathlib.Path], output_dir: pathlib.Path) -> dict:
@@ -42,7 +50,7 @@ def run(config: dict, inputs: dict[str, pathlib.Path], output_dir: pathlib.Path)
     pin_threads(config["threads"])
     from transformers import PreTrainedTokenizerFast
 
-    pretrain, texts, sft = _corpus(pathlib.Path(inputs["curate"]) / "data")
+    pretrain, texts, sft, midtrain = _corpus(pathlib.Path(inputs["curate"]) / "data")
     bpe = train_bpe(texts, config["vocab_size"], config["min_frequency"])
     tok_dir = output_dir / "tokenizer"
     wrap(bpe, config["model_max_length"]).save_pretrained(tok_dir)
@@ -53,7 +61,14 @@ def run(config: dict, inputs: dict[str, pathlib.Path], output_dir: pathlib.Path)
         check_assistant_mask(tokenizer, messages)
 
     eos_id = tokenizer.convert_tokens_to_ids(EOS)
-    docs = [enc.ids for enc in bpe.encode_batch(pretrain, add_special_tokens=False)]
+    # Mid-training conversations enter the pretraining mix rendered with the chat template, so
+    # the base model has seen the chat format before SFT (the special tokens encode as such).
+    rendered = (
+        [tokenizer.apply_chat_template(m, tokenize=False) for m in midtrain]
+        if config["midtrain"]
+        else []
+    )
+    docs = [enc.ids for enc in bpe.encode_batch(pretrain + rendered, add_special_tokens=False)]
     files = write_shards(docs, eos_id, output_dir / "shards", config["shard_tokens"])
     vocab = bpe.get_vocab_size()
     write_json(
@@ -65,6 +80,7 @@ def run(config: dict, inputs: dict[str, pathlib.Path], output_dir: pathlib.Path)
         "vocab_size": vocab,
         "tokens": tokens,
         "documents": len(docs),
+        "midtrain_documents": len(rendered),
         "shards": len(files),
-        "chars_per_token": sum(map(len, pretrain)) / max(tokens, 1),
+        "chars_per_token": sum(map(len, pretrain + rendered)) / max(tokens, 1),
     }

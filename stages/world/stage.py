@@ -21,7 +21,9 @@ from stages.world.sources import (
     sft_conversations,
 )
 
-SECTIONS = ("people", "split", "pretrain", "sft", "preference", "rlvr", "eval", "plant", "mix")
+SECTIONS = (
+    "people", "split", "pretrain", "sft", "preference", "rlvr", "eval", "plant", "mix", "midtrain",
+)  # fmt: skip
 
 
 def write_jsonl(path: pathlib.Path, rows: list[dict]) -> None:
@@ -82,12 +84,19 @@ def run(config: dict, inputs: dict[str, pathlib.Path], output_dir: pathlib.Path)
     sft = sft_conversations(rng["sft"], config["sft"], pools)
     preference = preference_pairs(rng["preference"], config["preference"], pools)
     rlvr = rlvr_prompts(rng["rlvr"], config["rlvr"], pools)
+    # Instruction data for the pretraining mix (OLMo 2's mid-training mixes instruction data into
+    # its final pretraining phase): same generator as SFT, its own RNG stream, disjoint rows.
+    midtrain = sft_conversations(rng["midtrain"], config["midtrain"], pools)
     planted_pretrain = _mix_in(rng["mix"], pretrain, planted_docs, "pretrain")
     planted_sft = _mix_in(rng["mix"], sft, planted_convs, "sft")
     _mix_in(rng["mix"], preference, [], "preference")
     _mix_in(rng["mix"], rlvr, [], "rlvr")
+    _mix_in(rng["midtrain"], midtrain, [], "midtrain")
 
-    train = {"pretrain": pretrain, "sft": sft, "preference": preference, "rlvr": rlvr}
+    train = {
+        "pretrain": pretrain, "midtrain": midtrain, "sft": sft, "preference": preference,
+        "rlvr": rlvr,
+    }  # fmt: skip
     for name, rows in train.items():
         write_jsonl(output_dir / "train" / f"{name}.jsonl", rows)
     for task in TASKS:

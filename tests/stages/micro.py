@@ -22,6 +22,7 @@ MICRO_OVERRIDES: dict[str, dict] = {
         "arithmetic_docs": 150,
         "stories": 40,
         "sentence_docs": 40,
+        "midtrain": 40,
         "sft": 80,
         "preference": 40,
         "rlvr": 40,

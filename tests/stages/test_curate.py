@@ -12,7 +12,7 @@ from stages.curate.decontaminate import decontaminate, instance_grams, words
 from stages.curate.normalize import dedup, normalize_text
 from tests.stages.micro import MICRO_CONFIGS, micro_config, run_stage
 
-TRAIN = ("pretrain", "sft", "preference", "rlvr")
+TRAIN = ("pretrain", "midtrain", "sft", "preference", "rlvr")
 
 
 def load(path: pathlib.Path) -> list[dict]:
@@ -130,6 +130,6 @@ def test_bitwise_deterministic(tmp_path: pathlib.Path, world_artifact: pathlib.P
     for name in ("a", "b"):
         run_stage("curate", micro_config("curate"), {"world": world_artifact}, tmp_path / name)
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.*"))
-    assert len(files) == 6
+    assert len(files) == 7  # 5 train sets + 2 reports
     for rel in files:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()

@@ -102,7 +102,14 @@ def test_shards_hold_every_document_and_eos(
     tokens = np.concatenate(parts)
     assert int(tokens.max()) < index["vocab_size"]
     docs = [json.loads(x)["text"] for x in (curate_artifact / "data" / "pretrain.jsonl").open()]
+    # Mid-training conversations follow the documents, rendered with the chat template.
+    midtrain = curate_artifact / "data" / "midtrain.jsonl"
+    chats = [json.loads(x)["messages"] for x in midtrain.open()]
+    assert chats, "the micro world has mid-training conversations"
+    docs += [tokenizer.apply_chat_template(m, tokenize=False) for m in chats]
+    assert docs[-1].startswith("<|im_start|>user\n")
     assert tokenizer.decode(tokens.tolist()) == "".join(d + "<|endoftext|>" for d in docs)
+    assert int((tokens == tokenizer.convert_tokens_to_ids("<|im_start|>")).sum()) == 2 * len(chats)
 
 
 def test_bad_config_and_inputs(tmp_path: pathlib.Path, curate_artifact: pathlib.Path) -> None:

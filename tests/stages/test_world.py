@@ -15,7 +15,7 @@ from stages.world.vocab import EVAL_STORY_NAMES, NAMES
 from tests.stages.micro import MICRO_CONFIGS, SCHEMA_DIR, micro_config, run_stage
 
 TASKS = ("arith_gen", "arith_mc", "facts_mc", "tom_mc")
-TRAIN = ("pretrain", "sft", "preference", "rlvr")
+TRAIN = ("pretrain", "midtrain", "sft", "preference", "rlvr")
 EXPR = re.compile(r"\b(\d+) ([+-]) (\d+)\b")
 
 
@@ -29,7 +29,12 @@ def rows(path: pathlib.Path) -> list[dict]:
 def texts(train_set: str, row: dict) -> list[str]:
     if train_set == "pretrain":
         return [row["text"]]
-    keys = {"sft": ["messages"], "preference": ["prompt", "chosen", "rejected"], "rlvr": ["prompt"]}
+    keys = {
+        "midtrain": ["messages"],
+        "sft": ["messages"],
+        "preference": ["prompt", "chosen", "rejected"],
+        "rlvr": ["prompt"],
+    }
     return [m["content"] for k in keys[train_set] for m in row[k]]
 
 
@@ -70,6 +75,7 @@ def test_layout_and_sizes(world_artifact: pathlib.Path, world: dict) -> None:
         + cfg["planted"]
     )
     assert len(world["sft"]) == cfg["sft"] + cfg["planted"]
+    assert len(world["midtrain"]) == cfg["midtrain"]
     assert len(world["preference"]) == cfg["preference"]
     assert len(world["rlvr"]) == cfg["rlvr"]
     for task in TASKS:

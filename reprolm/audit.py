@@ -1,0 +1,399 @@
+"""Audit: verify every link of an artifact's lineage, back to its source artifacts.
+
+Per node: the manifest is readable; the payload re-hashes to the recorded per-file hashes and
+digest; the fingerprint recomputed from the recorded config and the inputs' fingerprints equals
+the recorded one (and the directory name); every input's recorded stage, fingerprint and digest
+equal what the input's own manifest says; a release's embedded copy (``lineage/``) agrees with
+the manifest on disk; DVC holds the recorded version; the MLflow run exists and agrees.
+
+Findings come in two kinds. A *broken* link is evidence that something changed (a re-hashed
+file differs, a fingerprint or digest disagrees). A *missing* payload is something the audit
+could not check (an input deleted, or a release copied alone whose upstream payloads are not on
+disk); its manifest is still checked from the release's bill of materials when one exists.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reprolm.canonical import NotCanonicalError
+from reprolm.fingerprint import fingerprint
+from reprolm.hashing import MANIFEST_NAME, payload_digest
+from reprolm.lineage import LINEAGE_DIR, Lineage, Node, build, display_path
+from reprolm.manifest import verify_payload
+
+OK, BROKEN, MISSING, NOT_CHECKED = "ok", "broken", "missing", "not checked"
+SHORT = 16
+
+
+@dataclass
+class NodeReport:
+    """The checks of one node: name -> {"status", "detail"}; ``problems`` are broken links."""
+
+    node: Node
+    path: str | None
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    bytes_hashed: int = 0
+
+    def check(self, name: str, status: str, detail: str = "") -> None:
+        self.checks[name] = {"status": status, "detail": detail}
+
+    @property
+    def status(self) -> str:
+        return BROKEN if self.problems else MISSING if self.missing else OK
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.node.id,
+            "stage": self.node.stage,
+            "label": self.node.label,
+            "fingerprint": self.node.fingerprint,
+            "digest": self.node.manifest.get("digest"),
+            "path": self.path,
+            "source": "disk" if self.node.directory else "embedded",
+            "status": self.status,
+            "checks": self.checks,
+            "problems": self.problems,
+            "missing": self.missing,
+            "inputs": {name: link.target for name, link in sorted(self.node.links.items())},
+        }
+
+
+@dataclass
+class AuditReport:
+    target: str
+    lineage: Lineage
+    nodes: list[NodeReport]
+    wall_seconds: float
+    hash_seconds: float
+
+    @property
+    def problems(self) -> list[str]:
+        return [f"{r.node.id}: {p}" for r in self.nodes for p in r.problems]
+
+    @property
+    def missing(self) -> list[str]:
+        return [f"{r.node.id}: {m}" for r in self.nodes for m in r.missing]
+
+    @property
+    def bytes_hashed(self) -> int:
+        return sum(r.bytes_hashed for r in self.nodes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "root": str(self.lineage.root),
+            "top": self.lineage.top,
+            "ok": not self.problems and not self.missing,
+            "problems": self.problems,
+            "missing_payloads": self.missing,
+            "nodes": [r.as_dict() for r in self.nodes],
+            "stats": {
+                "nodes": len(self.nodes),
+                "bytes_hashed": self.bytes_hashed,
+                "hash_seconds": round(self.hash_seconds, 4),
+                "wall_seconds": round(self.wall_seconds, 4),
+            },
+        }
+
+
+def short(digest: Any) -> str:
+    return str(digest)[:SHORT] if digest else str(digest)
+
+
+def _check_manifest_and_payload(report: NodeReport) -> None:
+    node, manifest = report.node, report.node.manifest
+    if node.error:
+        report.problems.append(f"unreadable manifest: {node.error}")
+        report.check("payload", NOT_CHECKED, "manifest unreadable")
+        return
+    if node.directory is None:
+        report.missing.append("payload not on disk (manifest checked from the release's lineage/)")
+        report.check("payload", MISSING, "not on disk")
+    else:
+        problems = verify_payload(node.directory, manifest)
+        report.bytes_hashed = sum(
+            (node.directory / rel).stat().st_size
+            for rel in manifest["files"]
+            if (node.directory / rel).is_file()
+        )
+        report.problems += problems
+        report.check("payload", BROKEN if problems else OK, f"{len(manifest['files'])} files")
+    files = manifest.get("files")
+    if isinstance(files, dict) and files and payload_digest(files) != manifest.get("digest"):
+        report.problems.append(
+            f"recorded digest {short(manifest.get('digest'))} is not the digest of the recorded "
+            f"file hashes ({short(payload_digest(files))}): {MANIFEST_NAME} was edited"
+        )
+
+
+def _check_identity(report: NodeReport) -> None:
+    node, manifest = report.node, report.node.manifest
+    if node.error:
+        return
+    inputs = {
+        name: record.get("fingerprint")
+        for name, record in (manifest.get("inputs") or {}).items()
+        if isinstance(record, dict)
+    }
+    where = (
+        f"{node.directory.name}/{MANIFEST_NAME}"
+        if node.directory
+        else f"{LINEAGE_DIR}/{node.stage}-{node.fingerprint}.json"
+    )
+    try:
+        recomputed = fingerprint(node.stage, manifest.get("config") or {}, inputs)
+    except (NotCanonicalError, TypeError) as error:
+        report.problems.append(f"fingerprint cannot be recomputed ({where}): {error}")
+        report.check("fingerprint", BROKEN, str(error))
+        return
+    problems = []
+    if recomputed != node.fingerprint:
+        problems.append(
+            f"fingerprint {recomputed} recomputed from the recorded config and input "
+            f"fingerprints != recorded {node.fingerprint} ({where}: config or inputs edited)"
+        )
+    if node.directory is not None and node.directory.name != f"{node.label}-{node.fingerprint}":
+        problems.append(
+            f"directory {node.directory.name} does not match its manifest's "
+            f"{node.label}-{node.fingerprint}"
+        )
+    report.problems += problems
+    report.check("fingerprint", BROKEN if problems else OK, recomputed)
+
+
+def _check_inputs(report: NodeReport, lineage: Lineage) -> None:
+    problems, missing = [], []
+    for name, link in sorted(report.node.links.items()):
+        record = link.record
+        # A link without a path is one embedded copy naming another: the node itself
+        # reports its payload as not on disk, once.
+        if link.target is None or (link.located == "embedded" and record.get("path")):
+            where = record.get("path") or f"{record.get('stage')}-{record.get('fingerprint')}"
+            missing.append(f"input {name} missing: {where}")
+            if link.target is None:
+                continue
+        upstream = lineage.nodes[link.target]
+        if upstream.error:
+            continue  # reported on the upstream node itself
+        for key in ("stage", "fingerprint", "digest"):
+            want, have = record.get(key), upstream.manifest.get(key)
+            if want != have:
+                fmt = short if key == "digest" else str
+                problems.append(
+                    f"input {name} {key} {fmt(want)} != {upstream.stage} manifest {key} {fmt(have)}"
+                )
+    report.problems += problems
+    report.missing += missing
+    status = BROKEN if problems else MISSING if missing else OK
+    report.check("inputs", status, f"{len(report.node.links)} inputs")
+
+
+def _check_embedded(report: NodeReport, top: Node) -> None:
+    """A release's bill of materials must hold every upstream node, equal to the disk copy."""
+    node = report.node
+    if not (top.directory and (top.directory / LINEAGE_DIR).is_dir()) or node is top:
+        return
+    copy = node.embedded
+    if copy is None:
+        report.problems.append(f"not in the bill of materials ({top.id}/{LINEAGE_DIR}/)")
+        report.check("embedded", BROKEN, "absent")
+        return
+    if node.directory is None or node.error:
+        report.check("embedded", OK, "manifest taken from the bill of materials")
+        return
+    differs = [
+        key
+        for key in ("fingerprint", "digest", "files", "config")
+        if copy.get(key) != node.manifest.get(key)
+    ]
+    for name, record in (node.manifest.get("inputs") or {}).items():
+        theirs = (copy.get("inputs") or {}).get(name) or {}
+        if any(theirs.get(k) != record.get(k) for k in ("stage", "fingerprint", "digest")):
+            differs.append(f"inputs.{name}")
+    if differs:
+        report.problems.append(
+            f"{top.id}/{LINEAGE_DIR}/{node.stage}-{node.fingerprint}.json disagrees with the "
+            f"manifest on disk on: {', '.join(differs)}"
+        )
+    report.check("embedded", BROKEN if differs else OK, ", ".join(differs))
+
+
+def _hook(module: str, function: str) -> Any | None:
+    try:
+        return getattr(importlib.import_module(module), function, None)
+    except ImportError:
+        return None
+
+
+def _interpret(result: Any) -> tuple[str, str]:
+    """A hook's answer as (status, detail): bool, ``{"ok", "detail"}``, or an object with ``ok``."""
+    if isinstance(result, bool):
+        return (OK if result else BROKEN), ""
+    if isinstance(result, dict):
+        ok, detail = result.get("ok"), result.get("detail") or result.get("message") or ""
+        if isinstance(result.get("problems"), list) and result["problems"]:
+            detail = "; ".join(map(str, result["problems"]))
+    else:
+        ok, detail = getattr(result, "ok", None), getattr(result, "detail", "") or ""
+    if ok is None:
+        return NOT_CHECKED, str(detail)
+    return (OK if ok else BROKEN), str(detail)
+
+
+def _in_dvc_repo(directory: Path) -> bool:
+    return any((parent / ".dvc").is_dir() for parent in (directory, *directory.parents))
+
+
+def _check_dvc(report: NodeReport) -> None:
+    node = report.node
+    check = _hook("reprolm.dvc", "artifact_status")
+    if node.directory is None or node.error:
+        report.check("dvc", NOT_CHECKED, "no payload on disk")
+    elif check is None:
+        report.check("dvc", NOT_CHECKED, "reprolm.dvc.artifact_status unavailable")
+    elif not _in_dvc_repo(node.directory):
+        report.check("dvc", NOT_CHECKED, "not in a DVC repository")
+    else:
+        _run_hook(report, "dvc", check, node.directory, _interpret_dvc)
+
+
+def _check_mlflow(report: NodeReport, root: Path) -> None:
+    run_id = report.node.manifest.get("mlflow_run_id")
+    check = _hook("reprolm.tracking", "run_status")
+    if not run_id:
+        report.check("mlflow", NOT_CHECKED, "no mlflow_run_id in the manifest")
+    elif check is None:
+        report.check("mlflow", NOT_CHECKED, "reprolm.tracking.run_status unavailable")
+    elif (store := _missing_sqlite_store(root)) is not None:
+        report.check("mlflow", NOT_CHECKED, f"no tracking store at {store}")
+    else:
+        # The embedded store lives in the working directory the pipeline ran in.
+        takes_where = "where" in inspect.signature(check).parameters
+        run = (lambda run_id: check(run_id, where=root)) if takes_where else check
+        interpret = functools.partial(_interpret_mlflow, report.node.manifest)
+        _run_hook(report, "mlflow", run, run_id, interpret)
+
+
+def _missing_sqlite_store(root: Path) -> Path | None:
+    """The embedded SQLite store's path when it does not exist (asking would create it)."""
+    uri_of = _hook("reprolm.tracking", "tracking_uri")
+    uri = uri_of(root) if uri_of else ""
+    if isinstance(uri, str) and uri.startswith("sqlite:///"):
+        path = Path(uri[len("sqlite:///") :])
+        return None if path.exists() else path
+    return None
+
+
+def _interpret_dvc(result: Any) -> tuple[str, str]:
+    """``reprolm.dvc.artifact_status``'s record: tracked, workspace, in_cache, in_remote."""
+    if not isinstance(result, dict) or "tracked" not in result:
+        return _interpret(result)
+    if not result["tracked"]:
+        return NOT_CHECKED, "not tracked by DVC"
+    if not result.get("md5"):
+        return NOT_CHECKED, f"DVC stage {result.get('stage')} never committed"
+    remote = result.get("remote")
+    where = f"cache {'yes' if result.get('in_cache') else 'no'}" + (
+        f", remote {remote} {_yes_no(result.get('in_remote'))}" if remote else ", no remote"
+    )
+    if result.get("workspace") not in (None, "clean"):
+        return BROKEN, f"DVC record {result['md5']}: workspace {result['workspace']} ({where})"
+    if not result.get("in_cache") and result.get("in_remote") is not True:
+        return BROKEN, f"neither DVC cache nor remote holds {result['md5']} ({where})"
+    return OK, f"{result['md5']} ({where})"
+
+
+def _yes_no(value: Any) -> str:
+    return "unreachable" if value is None else "yes" if value else "no"
+
+
+def _run_hook(
+    report: NodeReport, name: str, check: Any, argument: Any, interpret: Any = None
+) -> None:
+    try:
+        result = check(argument)
+    except Exception as error:  # a failing store is a finding, not a crash of the audit
+        result = {"ok": False, "detail": f"check failed: {type(error).__name__}: {error}"}
+    status, detail = (interpret or _interpret)(result)
+    if status == BROKEN:
+        report.problems.append(f"{name}: {detail or 'check failed'}")
+    report.check(name, status, detail)
+
+
+def _interpret_mlflow(manifest: dict[str, Any], result: Any) -> tuple[str, str]:
+    """``reprolm.tracking.run_status``'s record: the run exists and its tags name this artifact."""
+    if not isinstance(result, dict) or "exists" not in result:
+        return _interpret(result)
+    run_id = result.get("run_id") or manifest.get("mlflow_run_id")
+    if not result.get("exists"):
+        if result.get("spooled"):
+            return NOT_CHECKED, f"run {run_id} is spooled, not yet synced (reprolm mlflow sync)"
+        if result.get("reachable") is False:
+            return NOT_CHECKED, f"tracking store unreachable: {result.get('error')}"
+        if result.get("error"):
+            return BROKEN, f"run {run_id}: {result['error']}"
+        return BROKEN, f"run {run_id} not found in the tracking store"
+    for key in ("fingerprint", "digest", "stage"):
+        if result.get(key) is not None and result[key] != manifest.get(key):
+            return BROKEN, (
+                f"run {run_id} tag {key} {short(result[key])} != manifest {key} "
+                f"{short(manifest.get(key))}"
+            )
+    return OK, f"run {run_id} ({result.get('status')})"
+
+
+def audit(artifact_dir: Path, *, root: Path | None = None, target: str = "") -> AuditReport:
+    """Build the lineage of ``artifact_dir`` and check every node once."""
+    started = time.perf_counter()
+    lineage = build(artifact_dir, root)
+    top = lineage.nodes[lineage.top]
+    reports, hash_seconds = [], 0.0
+    for node in lineage.walk():
+        path = display_path(node.directory, lineage.root) if node.directory else None
+        report = NodeReport(node, path)
+        before = time.perf_counter()
+        _check_manifest_and_payload(report)
+        hash_seconds += time.perf_counter() - before
+        _check_identity(report)
+        _check_inputs(report, lineage)
+        _check_embedded(report, top)
+        _check_dvc(report)
+        _check_mlflow(report, lineage.root)
+        reports.append(report)
+    return AuditReport(
+        target or str(artifact_dir), lineage, reports, time.perf_counter() - started, hash_seconds
+    )
+
+
+def render(report: AuditReport) -> str:
+    """The human report: one line per node, then broken links and missing payloads."""
+    top = report.lineage.nodes[report.lineage.top]
+    lines = [f"audit {top.id} ({report.target}), working root {report.lineage.root}"]
+    for node in report.nodes:
+        checks = "  ".join(f"{name}: {value['status']}" for name, value in node.checks.items())
+        lines.append(f"  {node.status.upper():8s}{node.node.id:34s} {checks}")
+    if report.problems:
+        lines.append(f"broken links ({len(report.problems)}):")
+        lines += [f"  {problem}" for problem in report.problems]
+    if report.missing:
+        lines.append(f"missing upstream payloads ({len(report.missing)}):")
+        lines += [f"  {missing}" for missing in report.missing]
+    gib = report.bytes_hashed / 2**30
+    lines.append(
+        f"{len(report.nodes)} artifacts, {gib:.3f} GiB re-hashed in {report.hash_seconds:.2f} s; "
+        + (
+            "clean"
+            if not report.problems and not report.missing
+            else f"{len(report.problems)} broken, {len(report.missing)} missing"
+        )
+    )
+    return "\n".join(lines)

@@ -1,0 +1,186 @@
+"""DVC as the artifacts' storage and record, with real DVC, git and Snakemake.
+
+* ``dvc.yaml`` is generated deterministically from the plan; ``sync --check`` fails after a
+  recipe change and passes after a sync; the repository's committed files are in sync.
+* The micro recipe runs under Snakemake in a git + DVC project; the ``onsuccess`` hook commits
+  every artifact; ``dvc push`` to the default local remote; a ``git clone`` + ``reprolm dvc
+  pull`` elsewhere gives verified payloads and ``snakemake -n`` has nothing to do.
+* ``artifact_status`` reports tracked / cache / remote / workspace state, and notices a
+  modified payload and a missing cache object.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from reprolm import dvc
+from reprolm.manifest import verify_payload
+from reprolm.plan import load_plan
+from tests.integration.dvc_project import (
+    ROOT,
+    environment,
+    make_project,
+    reprolm,
+    run,
+    snakemake,
+)
+
+MICRO = "config/micro.yaml"
+
+
+def test_render_is_deterministic_and_record_only(tmp_path):
+    plan = load_plan(ROOT / MICRO)
+    first = dvc.render(plan, Path(MICRO), ROOT)
+    assert first == dvc.render(load_plan(ROOT / MICRO), Path(MICRO), ROOT)
+    stages = yaml.safe_load(first[dvc.DVC_YAML])["stages"]
+    params = yaml.safe_load(first[dvc.PARAMS_FILE])
+    assert len(stages) == len(plan.jobs)
+    for job in plan.jobs.values():
+        stage = stages[dvc.stage_name(job)]
+        assert stage["outs"] == [{job.artifact_dir: {"cache": True}}]
+        assert stage["cmd"].endswith(f"--configfile {MICRO} {job.manifest}")
+        for input_dir in plan.input_dirs(job).values():
+            assert input_dir in stage["deps"]
+        assert f"stages/{job.stage}/stage.py" in stage["deps"]
+        assert params[dvc.stage_name(job)] == job.config
+
+
+def test_committed_dvc_yaml_is_in_sync_with_the_default_recipe():
+    """What CI checks: `reprolm dvc sync --check` in the repository."""
+    diff = dvc.check(load_plan(ROOT / "config/tiny.yaml"), Path("config/tiny.yaml"), ROOT)
+    assert diff == "", f"run `reprolm dvc sync` and commit dvc.yaml:\n{diff}"
+
+
+def test_sync_check_fails_after_a_recipe_change_and_passes_after_sync(tmp_path):
+    project = make_project(tmp_path / "p")
+    env = environment(project, tmp_path)
+    reprolm(project, env, "dvc", "sync", "--recipe", MICRO)
+    assert reprolm(project, env, "dvc", "sync", "--recipe", MICRO, "--check").returncode == 0
+    recipe = yaml.safe_load((project / MICRO).read_text())
+    recipe.setdefault("sft", {})["learning_rate"] = 0.123
+    (project / MICRO).write_text(yaml.safe_dump(recipe))
+    done = reprolm(project, env, "dvc", "sync", "--recipe", MICRO, "--check", check=False)
+    assert done.returncode == 1
+    assert "+    - artifacts/sft/sft-" in done.stdout  # the new sft artifact in the diff
+    assert "learning_rate: 0.123" in done.stdout
+    assert "out of sync" in done.stderr
+    reprolm(project, env, "dvc", "sync", "--recipe", MICRO)
+    assert reprolm(project, env, "dvc", "sync", "--recipe", MICRO, "--check").returncode == 0
+
+
+@pytest.fixture(scope="module")
+def pushed(tmp_path_factory):
+    """A git + DVC project that ran the micro recipe, committed and pushed it; timings."""
+    base = tmp_path_factory.mktemp("dvc")
+    project = make_project(base / "origin")
+    env = environment(project, base)
+    timings: dict[str, float] = {}
+    run(project, env, "git", "init", "-q", "-b", "main")
+    reprolm(project, env, "dvc", "sync", "--recipe", MICRO)
+    reprolm(project, env, "dvc", "init")  # default remote: ../reprolm-dvc-remote
+    run(project, env, "git", "add", "-A")
+    run(project, env, "git", "commit", "-q", "-m", "project")
+    start = time.perf_counter()
+    done = snakemake(project, env)  # the onsuccess hook commits every artifact
+    timings["snakemake_micro_s"] = time.perf_counter() - start
+    assert "reprolm dvc: committed 12 artifact(s)" in done.stdout + done.stderr
+    start = time.perf_counter()
+    reprolm(project, env, "dvc", "commit")  # all already committed: the re-commit cost
+    timings["recommit_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    reprolm(project, env, "dvc", "push")
+    timings["push_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    run(project, env, sys_dvc(), "status")
+    timings["dvc_status_s"] = time.perf_counter() - start
+    run(project, env, "git", "add", "dvc.lock")
+    run(project, env, "git", "commit", "-q", "-m", "artifacts")
+    print("dvc timings:", json.dumps(timings))
+    return project, base, env
+
+
+def sys_dvc() -> str:
+    import sys
+
+    return str(Path(sys.executable).parent / "dvc")
+
+
+@pytest.mark.slow
+def test_hook_recorded_every_artifact(pushed):
+    project, base, _ = pushed
+    lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
+    plan = load_plan(project / MICRO)
+    for job in plan.jobs.values():
+        (out,) = lock[dvc.stage_name(job)]["outs"]
+        assert out["path"] == job.artifact_dir and out["md5"].endswith(".dir")
+        assert lock[dvc.stage_name(job)]["params"][dvc.PARAMS_FILE][dvc.stage_name(job)]
+    assert (base / "reprolm-dvc-remote" / "files" / "md5").is_dir()
+
+
+@pytest.mark.slow
+def test_fresh_clone_and_pull_has_nothing_to_do(pushed):
+    project, base, env = pushed
+    clone = base / "clone"
+    run(base, env, "git", "clone", "-q", str(project), str(clone))
+    env = {**env, "PYTHONPATH": str(clone)}
+    assert not (clone / "artifacts").exists()
+    reprolm(clone, env, "dvc", "pull")
+    plan = load_plan(clone / MICRO)
+    for job in plan.jobs.values():
+        assert verify_payload(clone / job.artifact_dir) == [], job.key
+    done = snakemake(clone, env, "--dry-run")
+    assert "Nothing to be done" in done.stdout + done.stderr, done.stdout + done.stderr
+    # Snakemake's metadata was recorded, so a stage edit in the clone still reruns the stage.
+    assert (clone / ".snakemake" / "metadata").is_dir()
+    source = clone / "stages" / "release" / "__init__.py"
+    source.write_text(source.read_text() + "\n# an edit after the clone\n")
+    done = snakemake(clone, env, "--dry-run")
+    assert re.search(r"^release\s+1$", done.stdout, flags=re.M), done.stdout
+    assert not re.search(r"^world\s+1$", done.stdout, flags=re.M), done.stdout
+    status = dvc.artifact_status(clone / plan.release.artifact_dir)
+    assert status["tracked"] and status["in_cache"] and status["in_remote"] is True
+    assert status["workspace"] == "clean"
+
+
+@pytest.mark.slow
+def test_artifact_status_sees_a_modified_payload_and_a_lost_cache(pushed, tmp_path):
+    project = pushed[0]
+    plan = load_plan(project / MICRO)
+    world = project / plan.get("world", "world").artifact_dir
+    status = dvc.artifact_status(world)
+    assert status == {
+        "tracked": True,
+        "stage": "world",
+        "md5": status["md5"],
+        "nfiles": status["nfiles"],
+        "workspace": "clean",
+        "in_cache": True,
+        "in_remote": True,
+        "remote": "local",
+    }
+    assert status["md5"].endswith(".dir") and status["nfiles"] >= 5
+    assert dvc.artifact_status(tmp_path) ["tracked"] is False  # fmt: skip
+    # A changed payload file: the workspace no longer matches the record.
+    victim = world / "planted.json"
+    saved = victim.read_bytes()
+    try:
+        victim.write_bytes(saved + b" ")
+        assert dvc.artifact_status(world)["workspace"] == "modified"
+    finally:
+        victim.write_bytes(saved)
+    # A cache object lost: in_cache turns false (the remote still has it).
+    dir_object = project / ".dvc/cache/files/md5" / status["md5"][:2] / status["md5"][2:]
+    moved = tmp_path / "dir-object"
+    shutil.move(dir_object, moved)
+    try:
+        lost = dvc.artifact_status(world)
+        assert lost["in_cache"] is False and lost["in_remote"] is True
+    finally:
+        shutil.move(moved, dir_object)
