@@ -69,7 +69,14 @@ def main() -> None:
     parser.add_argument("--output", type=Path, help="JSON path (default benchmarks/results/)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch working directory")
     parser.add_argument("--workdir", type=Path, help="run here (kept) instead of a scratch dir")
+    parser.add_argument(
+        "--collect", type=Path, help="only read the manifests of a finished run in this directory"
+    )
+    parser.add_argument("--total-seconds", type=float, help="with --collect: the run's wall time")
     args = parser.parse_args()
+    if args.collect:
+        write_result(args, collect(args.recipe, args.collect), args.total_seconds)
+        return
 
     if args.workdir:
         args.workdir.mkdir(parents=True, exist_ok=False)
@@ -81,11 +88,15 @@ def main() -> None:
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
+    write_result(args, jobs, total)
+
+
+def write_result(args: argparse.Namespace, jobs: list[dict], total: float | None) -> None:
     result = {
         "benchmark": "workflow_stages",
         "recipe": args.recipe.name,
         "cores": args.cores,
-        "workflow_wall_seconds": round(total, 1),
+        "workflow_wall_seconds": round(total, 1) if total is not None else None,
         "sum_job_wall_seconds": round(sum(j["wall_seconds"] for j in jobs), 1),
         "max_peak_rss_mb": max(j["peak_rss_mb"] for j in jobs),
         "jobs": jobs,
@@ -104,7 +115,7 @@ def main() -> None:
     for job in jobs:
         name = f"{job['stage']}/{job['label']}"
         print(f"{name:{width}s}  {job['wall_seconds']:7.1f} s  {job['peak_rss_mb']:7.1f} MB")
-    print(f"workflow total {total:.1f} s (jobs {result['sum_job_wall_seconds']} s) -> {output}")
+    print(f"workflow total {total} s (jobs {result['sum_job_wall_seconds']} s) -> {output}")
 
 
 if __name__ == "__main__":

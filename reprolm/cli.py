@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "reprolm.commands.lineage",
     "reprolm.commands.dvc",
     "reprolm.commands.rebuild",
+    "reprolm.commands.eval",
 )
 EXIT_BAD_INPUT = 2
 
