@@ -26,7 +26,7 @@ def results_json(
     tasks: list[str],
     *,
     checkpoint: str,
-    chat: bool,
+    chat: dict[str, bool],
     config: dict,
 ) -> dict:
     """The ``results.json`` document of one evaluation."""
@@ -36,7 +36,7 @@ def results_json(
 
     return {
         "checkpoint": checkpoint,
-        "chat_template": chat,
+        "chat_template": {task: chat[task] for task in tasks},
         "num_fewshot": config["num_fewshot"],
         "limit": config["limit"],
         "tasks": {task: _metrics(out["results"][task]) for task in tasks},

@@ -29,11 +29,20 @@ def checkpoint_name(config: dict, model_dir: pathlib.Path) -> str:
     )
 
 
-def use_chat(mode: str, checkpoint: str) -> bool:
-    """``auto`` formats prompts with the chat template for every checkpoint but pretrain."""
+def use_chat(mode: str, checkpoint: str, task_type: str = "generate") -> bool:
+    """Whether a task's prompts are chat formatted.
+
+    ``auto``: generative tasks of every checkpoint but pretrain. Log-likelihood (multiple-choice)
+    tasks stay in the plain format for every checkpoint: under a chat template the scored choice
+    would have to be the assistant turn's first token, which is not how an assistant answers,
+    and the scores would measure the format rather than the knowledge (on the tiny recipe the
+    post-trained checkpoints fell to or below chance on every MC task that way).
+    """
     if mode not in CHAT_MODES:
         raise ValueError(f"evaluate: config key 'chat_template' must be one of {CHAT_MODES}")
-    return checkpoint != PRETRAIN if mode == "auto" else mode == "always"
+    if mode == "auto":
+        return checkpoint != PRETRAIN and task_type == "generate"
+    return mode == "always"
 
 
 def select_tasks(config: dict, index: dict[str, dict]) -> list[str]:
@@ -76,37 +85,46 @@ def run(config: dict, inputs: dict[str, pathlib.Path], output_dir: pathlib.Path)
 
     model_dir, world = pathlib.Path(inputs["model"]), pathlib.Path(inputs["world"])
     checkpoint = checkpoint_name(config, model_dir)
-    chat = use_chat(config["chat_template"], checkpoint)
     index = taskpack.load_index(world)
     tasks = select_tasks(config, index)
+    chat = {t: use_chat(config["chat_template"], checkpoint, index[t]["type"]) for t in tasks}
 
     tasks_dir = output_dir / "tasks"
     taskpack.write_pack(tasks_dir, index, tasks, chat=chat, max_gen_toks=config["max_gen_toks"])
     lm, tok = load_lm(model_dir, config["batch_size"])
-    if chat and not tok.chat_template:
+    if any(chat.values()) and not tok.chat_template:
         raise ValueError(
             f"evaluate: {model_dir}/model has no chat template; set chat_template: never"
         )
 
     scratch = pathlib.Path(tempfile.mkdtemp(prefix="reprolm-evaluate-"))
+    out: dict = {"results": {}, "n-samples": {}, "samples": {}}
     try:
         taskpack.write_run_pack(scratch / "tasks", tasks_dir, world, index, tasks)
+        manager = TaskManager(include_path=str(scratch / "tasks"), include_defaults=False)
         seed = config["seed"]
-        out = lm_eval.simple_evaluate(
-            model=lm,
-            tasks=tasks,
-            num_fewshot=config["num_fewshot"],
-            limit=config["limit"],
-            bootstrap_iters=0,
-            log_samples=True,
-            apply_chat_template=chat,
-            fewshot_as_multiturn=chat,
-            task_manager=TaskManager(include_path=str(scratch / "tasks"), include_defaults=False),
-            random_seed=seed,
-            numpy_random_seed=seed,
-            torch_random_seed=seed,
-            fewshot_random_seed=seed,
-        )
+        # lm-eval applies the chat template per call: one call per formatting.
+        for chat_formatted in (False, True):
+            group = [t for t in tasks if chat[t] == chat_formatted]
+            if not group:
+                continue
+            part = lm_eval.simple_evaluate(
+                model=lm,
+                tasks=group,
+                num_fewshot=config["num_fewshot"],
+                limit=config["limit"],
+                bootstrap_iters=0,
+                log_samples=True,
+                apply_chat_template=chat_formatted,
+                fewshot_as_multiturn=chat_formatted,
+                task_manager=manager,
+                random_seed=seed,
+                numpy_random_seed=seed,
+                torch_random_seed=seed,
+                fewshot_random_seed=seed,
+            )
+            for key in out:
+                out[key].update(part[key])
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -134,13 +134,13 @@ def write_pack(
     index: dict[str, dict],
     tasks: list[str],
     *,
-    chat: bool,
+    chat: dict[str, bool],
     max_gen_toks: int,
 ) -> None:
     """Write the payload task pack."""
     tasks_dir.mkdir(parents=True)
     for task in tasks:
-        text = task_yaml(task, index[task], chat=chat, max_gen_toks=max_gen_toks)
+        text = task_yaml(task, index[task], chat=chat[task], max_gen_toks=max_gen_toks)
         (tasks_dir / f"{task}.yaml").write_text(text, encoding="utf-8")
     (tasks_dir / "utils.py").write_text(utils_py(index, tasks), encoding="utf-8")
 

@@ -103,7 +103,7 @@ def sft_eval(tmp_path_factory, checkpoint, world_artifact):
 
 def test_results_cover_every_task(pretrain_eval, index):
     out, metrics, results = pretrain_eval
-    assert results["checkpoint"] == "pretrain" and results["chat_template"] is False
+    assert results["checkpoint"] == "pretrain" and not any(results["chat_template"].values())
     assert results["versions"]["lm_eval"] == "0.4.13"
     assert sorted(results["tasks"]) == sorted(index)
     for task, spec in index.items():
@@ -182,7 +182,11 @@ def test_gold_response_scores_one_through_lm_eval(
 def test_chat_prompts_differ_from_plain(pretrain_eval, sft_eval):
     plain, _, _ = pretrain_eval
     chat, _, chat_results = sft_eval
-    assert chat_results["chat_template"] is True and chat_results["checkpoint"] == "sft"
+    assert chat_results["checkpoint"] == "sft"
+    # auto: generative tasks are chat formatted, log-likelihood tasks keep the plain format.
+    assert chat_results["chat_template"] == {
+        task: kind == "generate" for task, kind in chat_results["task_types"].items()
+    }
 
     plain_gen, chat_gen = samples(plain, "arith_gen")[0], samples(chat, "arith_gen")[0]
     prompt, kwargs = plain_gen["arguments"][0]
@@ -193,11 +197,10 @@ def test_chat_prompts_differ_from_plain(pretrain_eval, sft_eval):
     assert prompt.endswith("<|im_end|>\n<|im_start|>assistant\n")
     assert kwargs["until"] == ["\n", "<|im_end|>"]
 
-    # Multiple choice: plain continuations carry the target delimiter, chat ones do not.
-    plain_mc, chat_mc = samples(plain, "facts_mc")[0], samples(chat, "facts_mc")[0]
+    # Multiple choice stays plain for the SFT checkpoint too: same requests as for pretrain.
+    plain_mc, sft_mc = samples(plain, "facts_mc")[0], samples(chat, "facts_mc")[0]
     assert all(cont.startswith(" ") for _, cont in plain_mc["arguments"])
-    assert all(not cont.startswith(" ") for _, cont in chat_mc["arguments"])
-    assert chat_mc["arguments"][0][0].startswith("<|im_start|>user\n")
+    assert sft_mc["arguments"] == plain_mc["arguments"]
     assert (plain / "tasks" / "arith_gen.yaml").read_bytes() != (
         chat / "tasks" / "arith_gen.yaml"
     ).read_bytes()
