@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+# The GSM8K / Tulu 3 answer extraction lives with the evaluation specs (reprolm.evalspec), so the
+# RLVR reward and every numeric metric share one implementation.
+from reprolm.evalspec.gsm8k import extract_answer, normalize_number
+
 Verifier = Callable[[str, str], float]
 
 VERIFIERS: dict[str, Verifier] = {}
-
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
-_ANSWER_IS = re.compile(r"answer is\s*:?\s*\$?\s*(-?[\d,]*\.?\d+)", re.IGNORECASE)
 
 
 def register(name: str) -> Callable[[Verifier], Verifier]:
@@ -37,25 +38,6 @@ def get_verifier(name: str) -> Verifier:
     except KeyError:
         known = ", ".join(sorted(VERIFIERS))
         raise KeyError(f"unknown verifier {name!r}; known verifiers: {known}") from None
-
-
-def normalize_number(text: str) -> str:
-    """Canonical string of a number: commas removed, trailing '.0' dropped."""
-    text = text.replace(",", "").strip().rstrip(".")
-    try:
-        value = float(text)
-    except ValueError:
-        return text
-    return str(int(value)) if value == int(value) else repr(value)
-
-
-def extract_answer(response: str) -> str | None:
-    """GSM8K/Tulu 3 extraction: the number after "answer is", else the last number."""
-    match = _ANSWER_IS.search(response)
-    if match:
-        return normalize_number(match.group(1))
-    numbers = _NUMBER.findall(response.replace(",", ""))
-    return normalize_number(numbers[-1]) if numbers else None
 
 
 @register("numeric_answer")
