@@ -125,9 +125,12 @@ def validate(value: Mapping[str, Any], schema: Mapping[str, Any], source: str) -
     return filled
 
 
-def load_recipe(config: Mapping[str, Any] | Path, schema_dir: Path = SCHEMA_DIR) -> dict[str, Any]:
-    """Validate a recipe (a mapping, e.g. Snakemake's ``config``, or a YAML path)."""
-    source = str(config) if isinstance(config, Path) else "recipe"
+def load_recipe(
+    config: Mapping[str, Any] | Path, schema_dir: Path = SCHEMA_DIR, source: str | None = None
+) -> dict[str, Any]:
+    """Validate a recipe (a mapping, e.g. Snakemake's ``config``, or a YAML path); ``source``
+    names where a mapping came from in error messages."""
+    source = str(config) if isinstance(config, Path) else (source or "recipe")
     value = _load_yaml(config) if isinstance(config, Path) else config
     if not isinstance(value, Mapping):
         raise RecipeError(f"{source}: a recipe is a mapping of keys, got {type(value).__name__}")

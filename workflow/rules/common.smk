@@ -9,7 +9,8 @@ from reprolm.recipe import RecipeError, load_recipe
 from reprolm.report import summary_table
 
 try:
-    PLAN = Plan(load_recipe(config))
+    # Name the recipe files in errors (the Snakefile's default, then --configfile ones over it).
+    PLAN = Plan(load_recipe(config, source=" + ".join(map(str, workflow.configfiles))))
 except RecipeError as error:
     # A bad recipe stops the workflow before any job starts, naming every bad key path.
     sys.exit(f"reprolm: {error}")
