@@ -17,7 +17,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     rows = {tid: spec.to_dict() for tid, spec in sorted(SPECS.items())}
     text = "\n".join(
-        f"{tid:24s} {s['dataset']} {s['split']}  {s['fewshot']['n']}-shot  {s['primary_metric']}"
+        f"{tid:24s} {s['dataset']} {s['split']}  {(s['fewshot'] or {'n': 0})['n']}-shot  "
+        f"{s['primary_metric']}"
         for tid, s in rows.items()
     )
     emit(rows, args.json, text)
@@ -59,23 +60,32 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from reprolm.evalspec import gsm8k, results, sources
+    from reprolm.evalspec import gsm8k, ifeval, results, sources
     from reprolm.evalspec.registry import get_spec
     from reprolm.evalspec.spec import resolve, spec_hash
 
     spec = _spec(args.task_id, get_spec)
-    if spec.task != "gsm8k":
-        raise ValueError(f"{spec.task_id}: only generative tasks (gsm8k) are scored from files")
+    if spec.task not in ("gsm8k", "ifeval"):
+        raise ValueError(
+            f"{spec.task_id}: only generative tasks (gsm8k, ifeval) are scored from files"
+        )
     data_rows = sources.read_jsonl(args.data) if args.data else []
-    gold = {row["question"]: gsm8k.gold_answer(row["answer"]) for row in data_rows}
-    records = gsm8k.score_rows(sources.read_jsonl(args.predictions), gold)
+    predictions = sources.read_jsonl(args.predictions)
+    if spec.task == "ifeval":
+        _check_ifeval_data(args.data, data_rows)
+        records = ifeval.score_rows(predictions, {row["prompt"]: row for row in data_rows})
+        scores = ifeval.metrics(records)
+    else:
+        gold = {row["question"]: gsm8k.gold_answer(row["answer"]) for row in data_rows}
+        records = gsm8k.score_rows(predictions, gold)
+        scores = gsm8k.metrics(records)
     resolved = resolve(spec, args.data, len(data_rows)) if args.data else spec.to_dict()
     result: dict[str, Any] = {
         "task_id": spec.task_id,
-        "kind": "gsm8k",
+        "kind": spec.task,
         "spec_hash": spec_hash(resolved),
         "spec": resolved,
-        "metrics": gsm8k.metrics(records),
+        "metrics": scores,
         "primary_metric": spec.primary_metric,
         "instances": len(records),
         "model": {"predictions": sources.digest(args.predictions)},
@@ -86,6 +96,17 @@ def cmd_score(args: argparse.Namespace) -> int:
         result = results.load_result(args.out)
     emit(result, args.json, _summary(result))
     return 0
+
+
+def _check_ifeval_data(path: Path | None, rows: list[dict]) -> None:
+    """Each IFEval data row needs its prompt, instruction ids and kwargs."""
+    for number, row in enumerate(rows, 1):
+        missing = [k for k in ("prompt", "instruction_id_list", "kwargs") if k not in row]
+        if missing:
+            raise ValueError(
+                f"{path}:{number}: IFEval row lacks {', '.join(missing)} "
+                "(expected the input_data.jsonl format: key, prompt, instruction_id_list, kwargs)"
+            )
 
 
 def cmd_recompute(args: argparse.Namespace) -> int:
@@ -158,8 +179,17 @@ def register(commands: Any) -> None:
     run.add_argument("--threads", type=int, default=1)
     score = add_command(sub, "score", _guard(cmd_score), "score saved generations, no model")
     score.add_argument("task_id")
-    score.add_argument("--predictions", type=Path, required=True, help="JSONL question/response")
-    score.add_argument("--data", type=Path, help="GSM8K JSONL (question, answer) for the gold")
+    score.add_argument(
+        "--predictions",
+        type=Path,
+        required=True,
+        help="JSONL question/response (gsm8k) or prompt/response (ifeval)",
+    )
+    score.add_argument(
+        "--data",
+        type=Path,
+        help="GSM8K JSONL (question, answer) or IFEval input_data JSONL (prompt, instruction ids)",
+    )
     score.add_argument("--out", type=Path, help="write result.json + predictions.jsonl here")
     recompute = add_command(
         sub, "recompute", _guard(cmd_recompute), "recompute metrics from saved predictions"

@@ -57,6 +57,16 @@ SPECS: dict[str, TaskSpec] = {
             primary_metric="exact_match",
             version=1,
         ),
+        TaskSpec(
+            task_id="ifeval::tulu",
+            dataset="google/IFEval:input_data.jsonl",
+            split="train",  # IFEval's only split (541 prompts); the fixture holds 300 of them
+            fewshot=None,
+            prompt_format="ifeval_prompt_as_user_turn",
+            normalizations=("strict", "loose_8_variants"),
+            primary_metric="prompt_level_loose_acc",  # what Tulu 3 reports
+            version=1,
+        ),
     )
 }
 

@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from reprolm.canonical import canonical_json, dump_json
-from reprolm.evalspec import gsm8k
+from reprolm.evalspec import gsm8k, ifeval
 from reprolm.evalspec.metrics import mc_metrics
 from reprolm.evalspec.sources import digest, read_jsonl
 
 SCHEMA = "reprolm.eval.result/1"
 RESULT = "result.json"
 PREDICTIONS = "predictions.jsonl"
-KINDS = ("multiple_choice", "gsm8k")
+KINDS = ("multiple_choice", "gsm8k", "ifeval")
 
 
 def compute_metrics(kind: str, rows: list[dict], normalizations: list[str]) -> dict[str, float]:
@@ -29,6 +29,9 @@ def compute_metrics(kind: str, rows: list[dict], normalizations: list[str]) -> d
     if kind == "gsm8k":
         fields = ("question", "response", "gold")
         return gsm8k.metrics([gsm8k.rescore({k: r[k] for k in fields}) for r in rows])
+    if kind == "ifeval":
+        # Only prompt, response, instruction ids and kwargs are read: stored pass flags are redone.
+        return ifeval.metrics([ifeval.rescore(r) for r in rows])
     raise ValueError(f"unknown result kind {kind!r}; known: {', '.join(KINDS)}")
 
 

@@ -18,7 +18,7 @@ from reprolm.canonical import canonical_json
 from reprolm.evalspec import sources
 from reprolm.hashing import hash_bytes
 
-FORMATS = ("rc", "mc", "cot")
+FORMATS = ("rc", "mc", "cot")  # an id may also have no format: "ifeval::tulu"
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class TaskSpec:
     task_id: str
     dataset: str  # upstream name, e.g. "allenai/ai2_arc:ARC-Easy" (documentation + identity)
     split: str
-    fewshot: FewShotSet
+    fewshot: FewShotSet | None  # None: zero-shot (IFEval)
     prompt_format: str  # a renderer name in reprolm.evalspec.formats / gsm8k
     normalizations: tuple[str, ...]
     primary_metric: str
@@ -68,13 +68,14 @@ class TaskSpec:
 
 
 def parse_id(task_id: str) -> tuple[str, str, str]:
-    """``"arc_easy:rc::olmes"`` -> ``("arc_easy", "rc", "olmes")``."""
+    """``"arc_easy:rc::olmes"`` -> ``("arc_easy", "rc", "olmes")``; ``"ifeval::tulu"`` ->
+    ``("ifeval", "", "tulu")`` (a task with a single format has none in its id)."""
     head, sep, regime = task_id.partition("::")
-    task, _, fmt = head.partition(":")
-    if not sep or not task or fmt not in FORMATS or not regime:
+    task, colon, fmt = head.partition(":")
+    if not sep or not task or (colon and fmt not in FORMATS) or not regime:
         raise ValueError(
             f"task id {task_id!r} is not of the form task:format::regime "
-            f"(format one of {FORMATS}), e.g. arc_easy:rc::olmes"
+            f"(format one of {FORMATS}) or task::regime, e.g. arc_easy:rc::olmes"
         )
     return task, fmt, regime
 
@@ -87,7 +88,7 @@ def resolve(spec: TaskSpec, data: Path, n_rows: int) -> dict[str, Any]:
             f"{data}: blake3 {actual} differs from the digest pinned by {spec.task_id} "
             f"({spec.dataset_digest}); use the pinned {spec.dataset} {spec.split} file"
         )
-    fewshot = sources.bundled(spec.fewshot.file)
+    fewshot = sources.bundled(spec.fewshot.file) if spec.fewshot else None
     indices = sources.sample_indices(
         n_rows, threshold=spec.sample_threshold, size=spec.sample_size, seed=spec.sample_seed
     )
@@ -95,7 +96,7 @@ def resolve(spec: TaskSpec, data: Path, n_rows: int) -> dict[str, Any]:
     resolved.update(
         dataset_digest=actual,
         dataset_rows=n_rows,
-        fewshot_digest=sources.digest(fewshot),
+        fewshot_digest=sources.digest(fewshot) if fewshot else None,
         instances=indices if len(indices) < n_rows else "all",
     )
     return resolved

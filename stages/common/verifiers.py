@@ -7,12 +7,14 @@ never drift apart (the open-instruct ``ground_truth_utils`` pattern, re-derived 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 
 # The GSM8K / Tulu 3 answer extraction lives with the evaluation specs (reprolm.evalspec), so the
 # RLVR reward and every numeric metric share one implementation.
 from reprolm.evalspec.gsm8k import extract_answer, normalize_number
+from reprolm.evalspec.ifeval import strict_fraction
 
 Verifier = Callable[[str, str], float]
 
@@ -58,3 +60,20 @@ def max_words(response: str, ground_truth: str) -> float:
     """1.0 when the response has between 1 and ``int(ground_truth)`` words."""
     words = response.split()
     return float(0 < len(words) <= int(ground_truth))
+
+
+@register("ifeval")
+def ifeval(response: str, ground_truth: str) -> float:
+    """Share of IFEval instructions followed, strictly (the evaluation's checker registry).
+
+    ``ground_truth`` is JSON ``{"instruction_id_list": [...], "kwargs": [...]}``.
+    """
+    try:
+        truth = json.loads(ground_truth)
+        ids, kwargs = truth["instruction_id_list"], truth["kwargs"]
+    except (ValueError, TypeError, KeyError) as error:
+        raise ValueError(
+            "ifeval ground_truth must be JSON with 'instruction_id_list' and 'kwargs' "
+            f"({error!r}): {ground_truth[:80]!r}"
+        ) from None
+    return strict_fraction(ids, kwargs, response)

