@@ -13,6 +13,7 @@ from typing import Any
 
 from reprolm.fingerprint import fingerprint
 from reprolm.recipe import load_recipe, stage_config
+from reprolm.resources import stage_resources
 
 ARTIFACTS_ROOT = "artifacts"
 TRAINING_STAGES = ("pretrain", "sft", "dpo", "rlvr")
@@ -102,6 +103,14 @@ class Plan:
     def input_manifests(self, job: Job) -> dict[str, str]:
         """Input name -> manifest path of the producing job (what Snakemake waits for)."""
         return {name: self.jobs[key].manifest for name, key in job.inputs.items()}
+
+    def resources(self, job: Job | str) -> dict[str, Any]:
+        """Snakemake resources of a job (or stage): family defaults + ``resources.<stage>``.
+
+        Kept apart from ``job.config`` so they never reach a fingerprint.
+        """
+        stage = job if isinstance(job, str) else job.stage
+        return stage_resources(stage, self.recipe.get("resources", {}).get(stage))
 
     @property
     def release(self) -> Job:

@@ -44,6 +44,11 @@ def stage_threads(stage):
     return lambda wildcards: PLAN.get(stage, wildcards.label).config["threads"]
 
 
+def stage_resources(stage):
+    """sbatch-facing resources of the stage's jobs (recipe `resources`, never fingerprinted)."""
+    return PLAN.resources(stage)
+
+
 def stage_call(stage, wildcards):
     """The job's command-line arguments: resolved config, inputs, output directory."""
     job = planned_job(stage, wildcards)

@@ -9,6 +9,8 @@ rule world:
     params:
         **stage_params("world"),
     threads: stage_threads("world")
+    resources:
+        **stage_resources("world"),
     shell:
         STAGE_SHELL.format(stage="world")
 
@@ -23,6 +25,8 @@ rule curate:
     params:
         **stage_params("curate"),
     threads: stage_threads("curate")
+    resources:
+        **stage_resources("curate"),
     shell:
         STAGE_SHELL.format(stage="curate")
 
@@ -37,5 +41,7 @@ rule tokenize:
     params:
         **stage_params("tokenize"),
     threads: stage_threads("tokenize")
+    resources:
+        **stage_resources("tokenize"),
     shell:
         STAGE_SHELL.format(stage="tokenize")

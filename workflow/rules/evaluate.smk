@@ -11,5 +11,7 @@ rule evaluate:
     params:
         **stage_params("evaluate"),
     threads: stage_threads("evaluate")
+    resources:
+        **stage_resources("evaluate"),
     shell:
         STAGE_SHELL.format(stage="evaluate")

@@ -11,6 +11,8 @@ rule sft:
     params:
         **stage_params("sft"),
     threads: stage_threads("sft")
+    resources:
+        **stage_resources("sft"),
     shell:
         STAGE_SHELL.format(stage="sft")
 
@@ -25,6 +27,8 @@ rule dpo:
     params:
         **stage_params("dpo"),
     threads: stage_threads("dpo")
+    resources:
+        **stage_resources("dpo"),
     shell:
         STAGE_SHELL.format(stage="dpo")
 
@@ -39,5 +43,7 @@ rule rlvr:
     params:
         **stage_params("rlvr"),
     threads: stage_threads("rlvr")
+    resources:
+        **stage_resources("rlvr"),
     shell:
         STAGE_SHELL.format(stage="rlvr")

@@ -11,5 +11,7 @@ rule pretrain:
     params:
         **stage_params("pretrain"),
     threads: stage_threads("pretrain")
+    resources:
+        **stage_resources("pretrain"),
     shell:
         STAGE_SHELL.format(stage="pretrain")

@@ -11,5 +11,7 @@ rule release:
     params:
         **stage_params("release"),
     threads: stage_threads("release")
+    resources:
+        **stage_resources("release"),
     shell:
         STAGE_SHELL.format(stage="release")
