@@ -253,10 +253,29 @@ def _in_dvc_repo(directory: Path) -> bool:
     return any((parent / ".dvc").is_dir() for parent in (directory, *directory.parents))
 
 
-def _check_dvc(report: NodeReport) -> None:
+def _dvc_statuses(nodes: list[Any]) -> dict[Path, Any]:
+    """DVC's record of every node on disk in one pass (one repo open), when the hook offers it;
+    empty (per-node checks then) when it does not or fails."""
+    batch = _hook("reprolm.dvc", "artifact_statuses")
+    directories = [
+        n.directory for n in nodes if n.directory is not None and not n.error
+        and _in_dvc_repo(n.directory)
+    ]  # fmt: skip
+    if batch is None or not directories:
+        return {}
+    try:
+        return batch(directories)
+    except Exception:  # fall back to asking node by node, which reports the failure per node
+        return {}
+
+
+def _check_dvc(report: NodeReport, known: dict[Path, Any] | None = None) -> None:
     node = report.node
     check = _hook("reprolm.dvc", "artifact_status")
-    if node.directory is None or node.error:
+    recorded = (known or {}).get(node.directory.resolve()) if node.directory else None
+    if recorded is not None:
+        _run_hook(report, "dvc", lambda _: recorded, node.directory, _interpret_dvc)
+    elif node.directory is None or node.error:
         report.check("dvc", NOT_CHECKED, "no payload on disk")
     elif check is None:
         report.check("dvc", NOT_CHECKED, "reprolm.dvc.artifact_status unavailable")
@@ -357,6 +376,7 @@ def audit(artifact_dir: Path, *, root: Path | None = None, target: str = "") -> 
     lineage = build(artifact_dir, root)
     top = lineage.nodes[lineage.top]
     reports, hash_seconds = [], 0.0
+    dvc_known = _dvc_statuses(lineage.walk())
     for node in lineage.walk():
         path = display_path(node.directory, lineage.root) if node.directory else None
         report = NodeReport(node, path)
@@ -366,7 +386,7 @@ def audit(artifact_dir: Path, *, root: Path | None = None, target: str = "") -> 
         _check_identity(report)
         _check_inputs(report, lineage)
         _check_embedded(report, top)
-        _check_dvc(report)
+        _check_dvc(report, dvc_known)
         _check_mlflow(report, lineage.root)
         reports.append(report)
     return AuditReport(

@@ -124,6 +124,20 @@ def test_hook_recorded_every_artifact(pushed):
     assert (base / "reprolm-dvc-remote" / "files" / "md5").is_dir()
 
 
+def test_audit_checks_every_node_against_dvc_with_one_repo_open(pushed):
+    from reprolm.audit import OK, audit
+
+    project, _, _ = pushed
+    plan = load_plan(project / MICRO)
+    report = audit(project / plan.release.artifact_dir, root=project)
+    assert len(report.nodes) == 12
+    assert {node.checks["dvc"]["status"] for node in report.nodes} == {OK}
+    directories = [project / job.artifact_dir for job in plan.jobs.values()]
+    batch = dvc.artifact_statuses(directories)
+    for directory in directories[:3]:
+        assert batch[directory.resolve()] == dvc.artifact_status(directory)
+
+
 @pytest.mark.slow
 def test_fresh_clone_and_pull_has_nothing_to_do(pushed):
     project, base, env = pushed
