@@ -79,3 +79,32 @@ def run_stage(
     output_dir.mkdir(parents=True, exist_ok=False)
     run = importlib.import_module(f"stages.{stage}.stage").run
     return run(copy.deepcopy(config), dict(inputs), output_dir)
+
+
+def save_random_tiny_model(tokenize_artifact: pathlib.Path, dest: pathlib.Path) -> pathlib.Path:
+    """A random tiny OLMo 2 (hidden 64, 2 layers) with the real tokenizer, saved in ``dest``
+    as a checkpoint's ``model/`` directory. Tests that need a model, not a trained one, use it."""
+    import torch
+    from transformers import AutoTokenizer, GenerationConfig, Olmo2Config, Olmo2ForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(tokenize_artifact / "tokenizer")
+    torch.manual_seed(0)
+    cfg = Olmo2Config(
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=1024,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=None,
+    )
+    model = Olmo2ForCausalLM(cfg)
+    model.generation_config = GenerationConfig(
+        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id
+    )
+    model.save_pretrained(dest)
+    tok.save_pretrained(dest)
+    return dest

@@ -17,35 +17,14 @@ import pytest
 from reprolm.recipe import validate_stage_config
 from stages.common import verifiers
 from stages.evaluate.stage import run
+from tests.stages.micro import save_random_tiny_model
 
 LIMIT = 3
 
 
 def tiny_checkpoint(tokenize_artifact: pathlib.Path, dest: pathlib.Path) -> pathlib.Path:
     """A checkpoint artifact (``<dest>/model``) holding a random tiny OLMo 2 and the tokenizer."""
-    import torch
-    from transformers import AutoTokenizer, GenerationConfig, Olmo2Config, Olmo2ForCausalLM
-
-    tok = AutoTokenizer.from_pretrained(tokenize_artifact / "tokenizer")
-    torch.manual_seed(0)
-    cfg = Olmo2Config(
-        vocab_size=len(tok),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        max_position_embeddings=1024,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
-        bos_token_id=None,
-    )
-    model = Olmo2ForCausalLM(cfg)
-    model.generation_config = GenerationConfig(
-        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id
-    )
-    model.save_pretrained(dest / "model")
-    tok.save_pretrained(dest / "model")
+    save_random_tiny_model(tokenize_artifact, dest / "model")
     return dest
 
 

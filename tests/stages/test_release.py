@@ -17,6 +17,7 @@ from reprolm.recipe import validate_stage_config
 from stages.release import lineage
 from stages.release.card import format_eval_table
 from stages.release.stage import run
+from tests.stages.micro import save_random_tiny_model
 
 CHECKPOINTS = ("pretrain", "sft", "dpo", "rlvr")
 SUMMARY = "Pretrained on a tiny world, then SFT, DPO and RLVR."
@@ -24,29 +25,7 @@ SUMMARY = "Pretrained on a tiny world, then SFT, DPO and RLVR."
 
 def tiny_model_dir(tokenize_artifact: pathlib.Path, dest: pathlib.Path) -> None:
     """A random tiny OLMo 2 with the real tokenizer, saved as a checkpoint's ``model/``."""
-    import torch
-    from transformers import AutoTokenizer, GenerationConfig, Olmo2Config, Olmo2ForCausalLM
-
-    tok = AutoTokenizer.from_pretrained(tokenize_artifact / "tokenizer")
-    torch.manual_seed(0)
-    cfg = Olmo2Config(
-        vocab_size=len(tok),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        max_position_embeddings=1024,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
-        bos_token_id=None,
-    )
-    model = Olmo2ForCausalLM(cfg)
-    model.generation_config = GenerationConfig(
-        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id
-    )
-    model.save_pretrained(dest)
-    tok.save_pretrained(dest)
+    save_random_tiny_model(tokenize_artifact, dest)
 
 
 def write_manifest(
