@@ -41,72 +41,41 @@ def cmd_spec(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from reprolm.evalspec.harness import evaluate_mc
+    from reprolm.evalspec.families import RunOptions, family_of
     from reprolm.evalspec.registry import get_spec
 
     spec = _spec(args.task_id, get_spec)
+    runner = family_of(spec).evaluate
+    if runner is None:
+        raise ValueError(f"{spec.task_id}: this task does not run on a model here (use score)")
     _threads(args.threads)
-    result = evaluate_mc(
-        spec,
-        args.model,
-        args.data,
-        args.out,
+    options = RunOptions(
         limit=args.limit,
         batch_size=args.batch_size,
         seed=args.seed,
+        backend=args.backend,
+        device=args.device,
+        max_gen_toks=args.max_gen_toks,
     )
+    result = runner(spec, args.model, args.data, args.out, options)
     emit(result, args.json, _summary(result))
     return 0
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from reprolm.evalspec import gsm8k, ifeval, results, sources
+    from reprolm.evalspec.families import family_of
     from reprolm.evalspec.registry import get_spec
-    from reprolm.evalspec.spec import resolve, spec_hash
 
     spec = _spec(args.task_id, get_spec)
-    if spec.task not in ("gsm8k", "ifeval"):
+    scorer = family_of(spec).score
+    if scorer is None:
         raise ValueError(
-            f"{spec.task_id}: only generative tasks (gsm8k, ifeval) are scored from files"
+            f"{spec.task_id}: only generative tasks are scored from files (this one is "
+            "log-likelihood based: run it with `reprolm eval run`)"
         )
-    data_rows = sources.read_jsonl(args.data) if args.data else []
-    predictions = sources.read_jsonl(args.predictions)
-    if spec.task == "ifeval":
-        _check_ifeval_data(args.data, data_rows)
-        records = ifeval.score_rows(predictions, {row["prompt"]: row for row in data_rows})
-        scores = ifeval.metrics(records)
-    else:
-        gold = {row["question"]: gsm8k.gold_answer(row["answer"]) for row in data_rows}
-        records = gsm8k.score_rows(predictions, gold)
-        scores = gsm8k.metrics(records)
-    resolved = resolve(spec, args.data, len(data_rows)) if args.data else spec.to_dict()
-    result: dict[str, Any] = {
-        "task_id": spec.task_id,
-        "kind": spec.task,
-        "spec_hash": spec_hash(resolved),
-        "spec": resolved,
-        "metrics": scores,
-        "primary_metric": spec.primary_metric,
-        "instances": len(records),
-        "model": {"predictions": sources.digest(args.predictions)},
-    }
-    result["primary"] = result["metrics"][spec.primary_metric]
-    if args.out:
-        results.write_result(args.out, result, records)
-        result = results.load_result(args.out)
+    result = scorer(spec, args.predictions, args.data, args.out)
     emit(result, args.json, _summary(result))
     return 0
-
-
-def _check_ifeval_data(path: Path | None, rows: list[dict]) -> None:
-    """Each IFEval data row needs its prompt, instruction ids and kwargs."""
-    for number, row in enumerate(rows, 1):
-        missing = [k for k in ("prompt", "instruction_id_list", "kwargs") if k not in row]
-        if missing:
-            raise ValueError(
-                f"{path}:{number}: IFEval row lacks {', '.join(missing)} "
-                "(expected the input_data.jsonl format: key, prompt, instruction_id_list, kwargs)"
-            )
 
 
 def cmd_recompute(args: argparse.Namespace) -> int:
@@ -168,15 +137,18 @@ def register(commands: Any) -> None:
     spec = add_command(sub, "spec", _guard(cmd_spec), "a spec (resolved and hashed with --data)")
     spec.add_argument("task_id")
     spec.add_argument("--data", type=Path, help="the dataset file (JSONL) to resolve against")
-    run = add_command(sub, "run", _guard(cmd_run), "run an rc/mc spec with lm-eval (HF, CPU)")
+    run = add_command(sub, "run", _guard(cmd_run), "run a spec on a model with lm-eval")
     run.add_argument("task_id")
     run.add_argument("--model", type=Path, required=True, help="HF model directory")
-    run.add_argument("--data", type=Path, required=True, help="dataset JSONL (HF ARC schema)")
+    run.add_argument("--data", type=Path, required=True, help="the task's dataset file or dir")
     run.add_argument("--out", type=Path, required=True, help="result directory")
     run.add_argument("--limit", type=int, default=None, help="first N sampled instances")
     run.add_argument("--batch-size", type=int, default=1)
     run.add_argument("--seed", type=int, default=1234)
     run.add_argument("--threads", type=int, default=1)
+    run.add_argument("--backend", choices=("hf", "vllm"), default="hf", help="lm-eval backend")
+    run.add_argument("--device", default="cpu", help="hf backend device (cpu, cuda, cuda:1)")
+    run.add_argument("--max-gen-toks", type=int, default=None, help="generative tasks' limit")
     score = add_command(sub, "score", _guard(cmd_score), "score saved generations, no model")
     score.add_argument("task_id")
     score.add_argument(

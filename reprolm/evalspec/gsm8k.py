@@ -4,6 +4,11 @@ and exact-match scoring of responses produced anywhere (no model needed)."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
+from typing import Any
+
+from reprolm.evalspec.families import Family
+from reprolm.evalspec.spec import TaskSpec
 
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _ANSWER_IS = re.compile(r"answer is\s*:?\s*\$?\s*(-?[\d,]*\.?\d+)", re.IGNORECASE)
@@ -92,3 +97,27 @@ def metrics(records: list[dict]) -> dict[str, float]:
         "exact_match": sum(r["exact_match"] for r in records) / n,
         "no_answer": sum(float(r["extracted"] is None) for r in records) / n,
     }
+
+
+def recompute_metrics(rows: list[dict], spec: dict[str, Any]) -> dict[str, float]:
+    """Metrics from saved rows: only question, response and gold are read."""
+    fields = ("question", "response", "gold")
+    return metrics([rescore({k: r[k] for k in fields}) for r in rows])
+
+
+def score_file(
+    spec: TaskSpec, predictions: Path, data: Path | None, out_dir: Path | None
+) -> dict[str, Any]:
+    """Score JSONL ``question``/``response`` rows (gold from ``data`` or each row)."""
+    from reprolm.evalspec import results, sources
+
+    data_rows = sources.read_jsonl(data) if data else []
+    gold = {row["question"]: gold_answer(row["answer"]) for row in data_rows}
+    rows = score_rows(sources.read_jsonl(predictions), gold)
+    return results.scored_result(
+        spec, "gsm8k", rows, predictions=predictions, data=data, data_rows=len(data_rows),
+        out_dir=out_dir,
+    )  # fmt: skip
+
+
+FAMILY = Family(kind="gsm8k", metrics=recompute_metrics, score=score_file)

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from reprolm.canonical import canonical_json
-from reprolm.evalspec import formats, results, sources
+from reprolm.evalspec import engine, formats, results, sources
+from reprolm.evalspec.families import Family, RunOptions
 from reprolm.evalspec.metrics import mc_metrics
 from reprolm.evalspec.spec import TaskSpec, resolve, spec_hash
 from reprolm.hashing import hash_payload, payload_digest
@@ -243,3 +244,28 @@ def _prediction(lm, request: dict, scored: list, uncond: list | None) -> dict:
         "gold": request["gold"],
         "choices": choices,
     }
+
+
+def _evaluate(
+    spec: TaskSpec, model_dir: Path, data: Path, out_dir: Path, options: RunOptions
+) -> dict[str, Any]:
+    lm = options.lm or engine.load_model(
+        model_dir, options.batch_size, backend=options.backend, device=options.device
+    )
+    return evaluate_mc(
+        spec,
+        model_dir,
+        data,
+        out_dir,
+        limit=options.limit,
+        batch_size=options.batch_size,
+        seed=options.seed,
+        lm=lm,
+    )
+
+
+FAMILY = Family(
+    kind="multiple_choice",
+    metrics=lambda rows, spec: mc_metrics(rows, spec["normalizations"]),
+    evaluate=_evaluate,
+)

@@ -12,27 +12,50 @@ from pathlib import Path
 from typing import Any
 
 from reprolm.canonical import canonical_json, dump_json
-from reprolm.evalspec import gsm8k, ifeval
-from reprolm.evalspec.metrics import mc_metrics
+from reprolm.evalspec.families import family
 from reprolm.evalspec.sources import digest, read_jsonl
+from reprolm.evalspec.spec import TaskSpec, resolve, spec_hash
 
 SCHEMA = "reprolm.eval.result/1"
 RESULT = "result.json"
 PREDICTIONS = "predictions.jsonl"
-KINDS = ("multiple_choice", "gsm8k", "ifeval")
 
 
-def compute_metrics(kind: str, rows: list[dict], normalizations: list[str]) -> dict[str, float]:
-    """Every metric of a result, from its prediction rows."""
-    if kind == "multiple_choice":
-        return mc_metrics(rows, normalizations)
-    if kind == "gsm8k":
-        fields = ("question", "response", "gold")
-        return gsm8k.metrics([gsm8k.rescore({k: r[k] for k in fields}) for r in rows])
-    if kind == "ifeval":
-        # Only prompt, response, instruction ids and kwargs are read: stored pass flags are redone.
-        return ifeval.metrics([ifeval.rescore(r) for r in rows])
-    raise ValueError(f"unknown result kind {kind!r}; known: {', '.join(KINDS)}")
+def compute_metrics(kind: str, rows: list[dict], spec: dict[str, Any]) -> dict[str, float]:
+    """Every metric of a result, from its prediction rows and resolved spec (the family's)."""
+    return family(kind).metrics(rows, spec)
+
+
+def scored_result(
+    spec: TaskSpec,
+    kind: str,
+    rows: list[dict],
+    *,
+    predictions: Path,
+    data: Path | None,
+    data_rows: int,
+    out_dir: Path | None,
+) -> dict[str, Any]:
+    """The result of outputs produced elsewhere (no model): metrics from ``rows``, the spec
+    resolved against ``data`` when given, the predictions file's digest as the model's identity.
+    Written to ``out_dir`` when given."""
+    resolved = resolve(spec, data, data_rows) if data else spec.to_dict()
+    metrics = compute_metrics(kind, rows, resolved)
+    result: dict[str, Any] = {
+        "task_id": spec.task_id,
+        "kind": kind,
+        "spec_hash": spec_hash(resolved),
+        "spec": resolved,
+        "metrics": metrics,
+        "primary_metric": spec.primary_metric,
+        "primary": metrics[spec.primary_metric],
+        "instances": len(rows),
+        "model": {"predictions": digest(predictions)},
+    }
+    if out_dir:
+        write_result(out_dir, result, rows)
+        return load_result(out_dir)
+    return result
 
 
 def write_result(out_dir: Path, result: dict[str, Any], rows: list[dict]) -> Path:
@@ -79,7 +102,7 @@ def recompute(path: Path) -> dict[str, Any]:
     if digest(predictions) != record["blake3"]:
         problems.append(f"{predictions}: blake3 differs from the one recorded in {path}")
     rows = read_jsonl(predictions)
-    recomputed = compute_metrics(result["kind"], rows, result["spec"]["normalizations"])
+    recomputed = compute_metrics(result["kind"], rows, result["spec"])
     stored = result["metrics"]
     for name in sorted(set(stored) | set(recomputed)):
         a, b = stored.get(name), recomputed.get(name)

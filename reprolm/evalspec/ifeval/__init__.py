@@ -6,6 +6,7 @@ and ``langdetect`` are imported inside the checks that need them.
 """
 
 from reprolm.evalspec.ifeval.checkers import CHECKERS, Checker, build
+from reprolm.evalspec.ifeval.family import FAMILY
 from reprolm.evalspec.ifeval.scoring import (
     METRICS,
     follows,
@@ -19,6 +20,7 @@ from reprolm.evalspec.ifeval.scoring import (
 
 __all__ = [
     "CHECKERS",
+    "FAMILY",
     "METRICS",
     "Checker",
     "build",
