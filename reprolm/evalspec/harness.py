@@ -204,6 +204,8 @@ def evaluate_mc(
         "harness": {
             "engine": "lm_eval.simple_evaluate",
             "backend": "hf",
+            "device": str(lm.device),
+            "dtype": str(lm.model.dtype).removeprefix("torch."),
             "batch_size": batch_size,
             "seed": seed,
             "lm_eval_acc": float(out["results"][names[0]]["acc,none"]),
