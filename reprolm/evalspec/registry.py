@@ -81,6 +81,9 @@ def get_spec(task_id: str) -> TaskSpec:
         ) from None
 
 
-from reprolm.evalspec import simpletom  # noqa: E402  (research task pack, issue 6)
+# research task pack (issue 6)
+from reprolm.evalspec import coercion, digital_socrates, simpletom  # noqa: E402
 
 SPECS.update({s.task_id: s for s in simpletom.SPECS})
+SPECS.update({s.task_id: s for s in digital_socrates.SPECS})
+SPECS.update({s.task_id: s for s in coercion.SPECS})
