@@ -22,6 +22,9 @@ MODULES: dict[str, str] = {
     "multiple_choice": "reprolm.evalspec.harness",
     "gsm8k": "reprolm.evalspec.gsm8k",
     "ifeval": "reprolm.evalspec.ifeval",
+    "simpletom": "reprolm.evalspec.simpletom",
+    "ds_critique": "reprolm.evalspec.digital_socrates",
+    "complement_coercion": "reprolm.evalspec.coercion",
 }
 
 

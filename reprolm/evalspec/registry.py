@@ -79,3 +79,11 @@ def get_spec(task_id: str) -> TaskSpec:
         raise KeyError(
             f"unknown evaluation task {task_id!r}; known: {', '.join(sorted(SPECS))}"
         ) from None
+
+
+# research task pack (issue 6)
+from reprolm.evalspec import coercion, digital_socrates, simpletom  # noqa: E402
+
+SPECS.update({s.task_id: s for s in simpletom.SPECS})
+SPECS.update({s.task_id: s for s in digital_socrates.SPECS})
+SPECS.update({s.task_id: s for s in coercion.SPECS})
