@@ -79,3 +79,8 @@ def get_spec(task_id: str) -> TaskSpec:
         raise KeyError(
             f"unknown evaluation task {task_id!r}; known: {', '.join(sorted(SPECS))}"
         ) from None
+
+
+from reprolm.evalspec import worldvaluesbench  # noqa: E402
+
+SPECS.update({s.task_id: s for s in worldvaluesbench.SPECS})
