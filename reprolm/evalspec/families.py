@@ -23,6 +23,7 @@ MODULES: dict[str, str] = {
     "gsm8k": "reprolm.evalspec.gsm8k",
     "ifeval": "reprolm.evalspec.ifeval",
     "worldvaluesbench": "reprolm.evalspec.worldvaluesbench",
+    "delta_rot": "reprolm.evalspec.delta_rot",
 }
 
 

@@ -84,3 +84,7 @@ def get_spec(task_id: str) -> TaskSpec:
 from reprolm.evalspec import worldvaluesbench  # noqa: E402
 
 SPECS.update({s.task_id: s for s in worldvaluesbench.SPECS})
+
+from reprolm.evalspec import delta_rot  # noqa: E402
+
+SPECS.update({s.task_id: s for s in delta_rot.SPECS})
