@@ -25,6 +25,8 @@ MODULES: dict[str, str] = {
     "simpletom": "reprolm.evalspec.simpletom",
     "ds_critique": "reprolm.evalspec.digital_socrates",
     "complement_coercion": "reprolm.evalspec.coercion",
+    "worldvaluesbench": "reprolm.evalspec.worldvaluesbench",
+    "delta_rot": "reprolm.evalspec.delta_rot",
 }
 
 

@@ -82,8 +82,13 @@ def get_spec(task_id: str) -> TaskSpec:
 
 
 # research task pack (issue 6)
-from reprolm.evalspec import coercion, digital_socrates, simpletom  # noqa: E402
+from reprolm.evalspec import (  # noqa: E402
+    coercion,
+    delta_rot,
+    digital_socrates,
+    simpletom,
+    worldvaluesbench,
+)
 
-SPECS.update({s.task_id: s for s in simpletom.SPECS})
-SPECS.update({s.task_id: s for s in digital_socrates.SPECS})
-SPECS.update({s.task_id: s for s in coercion.SPECS})
+for _module in (simpletom, digital_socrates, coercion, worldvaluesbench, delta_rot):
+    SPECS.update({s.task_id: s for s in _module.SPECS})
