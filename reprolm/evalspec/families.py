@@ -22,6 +22,7 @@ MODULES: dict[str, str] = {
     "multiple_choice": "reprolm.evalspec.harness",
     "gsm8k": "reprolm.evalspec.gsm8k",
     "ifeval": "reprolm.evalspec.ifeval",
+    "proc2pddl": "reprolm.evalspec.proc2pddl",
 }
 
 

@@ -71,11 +71,20 @@ SPECS: dict[str, TaskSpec] = {
 }
 
 
+ALIASES: dict[str, str] = {}  # short names accepted by get_spec, e.g. "proc2pddl"
+
+
 def get_spec(task_id: str) -> TaskSpec:
-    """The registered spec; the error lists every known id."""
+    """The registered spec (or an alias's); the error lists every known id."""
     try:
-        return SPECS[task_id]
+        return SPECS[ALIASES.get(task_id, task_id)]
     except KeyError:
         raise KeyError(
             f"unknown evaluation task {task_id!r}; known: {', '.join(sorted(SPECS))}"
         ) from None
+
+
+from reprolm.evalspec import proc2pddl as _proc2pddl  # noqa: E402
+
+SPECS.update(_proc2pddl.SPECS)
+ALIASES["proc2pddl"] = _proc2pddl.DEFAULT
