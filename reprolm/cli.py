@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "reprolm.commands.dvc",
     "reprolm.commands.rebuild",
     "reprolm.commands.eval",
+    "reprolm.commands.pddl",
 )
 EXIT_BAD_INPUT = 2
 

@@ -155,7 +155,8 @@ def register(commands: Any) -> None:
         "--predictions",
         type=Path,
         required=True,
-        help="JSONL question/response (gsm8k) or prompt/response (ifeval)",
+        help="JSONL question/response (gsm8k), prompt/response (ifeval), or a folder of "
+        "<domain id>.txt action files (proc2pddl)",
     )
     score.add_argument(
         "--data",

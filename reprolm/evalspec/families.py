@@ -27,6 +27,7 @@ MODULES: dict[str, str] = {
     "complement_coercion": "reprolm.evalspec.coercion",
     "worldvaluesbench": "reprolm.evalspec.worldvaluesbench",
     "delta_rot": "reprolm.evalspec.delta_rot",
+    "proc2pddl": "reprolm.evalspec.proc2pddl",
 }
 
 

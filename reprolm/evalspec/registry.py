@@ -71,10 +71,13 @@ SPECS: dict[str, TaskSpec] = {
 }
 
 
+ALIASES: dict[str, str] = {}  # short names accepted by get_spec, e.g. "proc2pddl"
+
+
 def get_spec(task_id: str) -> TaskSpec:
-    """The registered spec; the error lists every known id."""
+    """The registered spec (or an alias's); the error lists every known id."""
     try:
-        return SPECS[task_id]
+        return SPECS[ALIASES.get(task_id, task_id)]
     except KeyError:
         raise KeyError(
             f"unknown evaluation task {task_id!r}; known: {', '.join(sorted(SPECS))}"
@@ -86,9 +89,12 @@ from reprolm.evalspec import (  # noqa: E402
     coercion,
     delta_rot,
     digital_socrates,
+    proc2pddl,
     simpletom,
     worldvaluesbench,
 )
 
 for _module in (simpletom, digital_socrates, coercion, worldvaluesbench, delta_rot):
     SPECS.update({s.task_id: s for s in _module.SPECS})
+SPECS.update(proc2pddl.SPECS)
+ALIASES["proc2pddl"] = proc2pddl.DEFAULT
