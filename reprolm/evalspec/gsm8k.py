@@ -166,4 +166,13 @@ def evaluate(
     return results.load_result(out_dir)
 
 
-FAMILY = Family(kind="gsm8k", metrics=recompute_metrics, evaluate=evaluate, score=score_file)
+def texts(data: Path) -> list[str]:
+    """The question of each row (what decontamination matches training data against)."""
+    from reprolm.evalspec import sources
+
+    return [row["question"] for row in sources.read_jsonl(data)]
+
+
+FAMILY = Family(
+    kind="gsm8k", metrics=recompute_metrics, evaluate=evaluate, score=score_file, texts=texts
+)

@@ -77,4 +77,13 @@ def evaluate(
     return results.load_result(out_dir)
 
 
-FAMILY = Family(kind="ifeval", metrics=recompute_metrics, evaluate=evaluate, score=score_file)
+def texts(data: Path) -> list[str]:
+    """The prompt of each row."""
+    from reprolm.evalspec import sources
+
+    return [row["prompt"] for row in sources.read_jsonl(data)]
+
+
+FAMILY = Family(
+    kind="ifeval", metrics=recompute_metrics, evaluate=evaluate, score=score_file, texts=texts
+)
