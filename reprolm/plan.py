@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reprolm.evalplan import evaldata_config
 from reprolm.fingerprint import fingerprint
 from reprolm.recipe import load_recipe, stage_config
 from reprolm.resources import stage_resources
@@ -63,7 +64,16 @@ class Plan:
     def _build(self) -> None:
         recipe = self.recipe
         world = self._add("world", "world", stage_config(recipe, "world"), {})
-        curate = self._add("curate", "curate", stage_config(recipe, "curate"), {"world": world.key})
+        evaluate = stage_config(recipe, "evaluate")
+        # Spec datasets enter as data: curate decontaminates against them, evaluate reads them.
+        data_config = evaldata_config(stage_config(recipe, "evaldata"), evaluate)
+        spec_inputs = {}
+        if data_config is not None:
+            spec_inputs["evaldata"] = self._add("evaldata", "evaldata", data_config, {}).key
+        curate_inputs = {"world": world.key, **spec_inputs}
+        curate = self._add("curate", "curate", stage_config(recipe, "curate"), curate_inputs)
+        if spec_inputs:
+            spec_inputs["curate"] = curate.key
         tokenize = self._add(
             "tokenize", "tokenize", stage_config(recipe, "tokenize"), {"curate": curate.key}
         )
@@ -75,11 +85,10 @@ class Plan:
             inputs = {"model": previous.key, "data": curate.key}
             previous = self._add(stage, stage, stage_config(recipe, stage), inputs)
             checkpoints[stage] = previous
-        evaluate = stage_config(recipe, "evaluate")
         eval_jobs = {}
         for name in evaluate.pop("checkpoints"):
             config = {**evaluate, "checkpoint": name}
-            inputs = {"model": checkpoints[name].key, "world": world.key}
+            inputs = {"model": checkpoints[name].key, "world": world.key, **spec_inputs}
             eval_jobs[name] = self._add("evaluate", name, config, inputs)
         release_inputs = {"model": previous.key}
         release_inputs.update({f"eval_{name}": job.key for name, job in eval_jobs.items()})

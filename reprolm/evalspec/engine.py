@@ -72,6 +72,31 @@ def render_chat(tokenizer: Any, messages: Sequence[dict[str, str]]) -> str:
     return tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
 
 
+def stop_at_tokens(lm: Any, tokens: Sequence[str]) -> list[int]:
+    """Make generation end at any of ``tokens`` (e.g. ``<|im_end|>``) as at end-of-text.
+
+    lm-eval decodes generations with ``skip_special_tokens=True``, so a special end-of-turn
+    token can never match an ``until`` string: a batch row that has finished would keep
+    generating past it and the extra text would leak in. Adding it to the model's end tokens
+    pads finished rows instead. Returns the end token ids now in effect (HF backend only).
+    """
+    model = getattr(lm, "model", None)
+    config = getattr(model, "generation_config", None)
+    if config is None:
+        return []
+    tok = tokenizer_of(lm)
+    current = config.eos_token_id
+    ends = set(current if isinstance(current, list) else [current])
+    ends.add(tok.eos_token_id)
+    for token in tokens:
+        token_id = tok.convert_tokens_to_ids(token)
+        if token_id is not None and token_id != tok.unk_token_id:
+            ends.add(token_id)
+    ends.discard(None)
+    config.eos_token_id = sorted(ends)
+    return config.eos_token_id
+
+
 def tokenizer_of(lm: Any) -> Any:
     """The HF tokenizer of an lm-eval model."""
     return lm.tokenizer

@@ -54,12 +54,15 @@ class Family:
     directory, return the loaded result (None: the kind cannot run on a model here).
     ``score(spec, predictions, data, out_dir)``: score outputs produced elsewhere, write the
     result directory when ``out_dir`` is given, return the result (None: not supported).
+    ``texts(data)``: per row of a data file, the instance text training data is decontaminated
+    against (what a model is asked); None: contamination is not measured for this kind.
     """
 
     kind: str
     metrics: Callable[[list[dict], dict[str, Any]], dict[str, float]]
     evaluate: Callable[[TaskSpec, Path, Path, Path, RunOptions], dict[str, Any]] | None = None
     score: Callable[[TaskSpec, Path, Path | None, Path | None], dict[str, Any]] | None = None
+    texts: Callable[[Path], list[str]] | None = None
 
 
 def kind_of(spec: TaskSpec) -> str:

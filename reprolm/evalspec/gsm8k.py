@@ -7,8 +7,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-from reprolm.evalspec.families import Family
+from reprolm.evalspec.families import Family, RunOptions
 from reprolm.evalspec.spec import TaskSpec
+
+# Tulu 3's generation settings: greedy, 512 new tokens, stop at the end of the assistant turn
+# or where a model starts the next "Question:" itself.
+UNTIL = ("Question:", "<|im_end|>")
+MAX_GEN_TOKS = 512
 
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _ANSWER_IS = re.compile(r"answer is\s*:?\s*\$?\s*(-?[\d,]*\.?\d+)", re.IGNORECASE)
@@ -120,4 +125,54 @@ def score_file(
     )  # fmt: skip
 
 
-FAMILY = Family(kind="gsm8k", metrics=recompute_metrics, score=score_file)
+def evaluate(
+    spec: TaskSpec, model_dir: Path, data: Path, out_dir: Path, options: RunOptions
+) -> dict[str, Any]:
+    """8-shot CoT chat prompts -> greedy generations -> exact match; writes the result dir."""
+    from reprolm.evalspec import generative, results, sources
+    from reprolm.evalspec.spec import resolve
+
+    data_rows = sources.read_jsonl(data)
+    for number, row in enumerate(data_rows, 1):
+        if "question" not in row or "answer" not in row:
+            raise ValueError(f"{data}:{number}: GSM8K row needs 'question' and 'answer'")
+    resolved = resolve(spec, data, len(data_rows))
+    shots = sources.read_jsonl(sources.bundled(spec.fewshot.file))[: spec.fewshot.n]
+    indices = generative.sampled(spec, len(data_rows), options.limit)
+    requests, texts, harness = generative.run(
+        spec, Path(model_dir), out_dir, options,
+        [chat_messages(data_rows[i]["question"], shots) for i in indices],
+        until=UNTIL, default_max_gen_toks=MAX_GEN_TOKS,
+        extra=lambda k: {"index": indices[k], "id": str(data_rows[indices[k]].get("id", ""))},
+    )  # fmt: skip
+    rows = [
+        rescore(
+            {
+                "doc_id": r["doc_id"],
+                "index": r["index"],
+                "question": data_rows[r["index"]]["question"],
+                "response": text,
+                "gold": gold_answer(data_rows[r["index"]]["answer"]),
+            }
+        )
+        for r, text in zip(requests, texts, strict=True)
+    ]
+    result = generative.result_fields(spec, resolved, harness, model_dir, out_dir, options.limit)
+    result["kind"] = "gsm8k"
+    result["metrics"] = metrics(rows)
+    result["primary"] = result["metrics"][spec.primary_metric]
+    result["instances"] = len(rows)
+    results.write_result(out_dir, result, rows)
+    return results.load_result(out_dir)
+
+
+def texts(data: Path) -> list[str]:
+    """The question of each row (what decontamination matches training data against)."""
+    from reprolm.evalspec import sources
+
+    return [row["question"] for row in sources.read_jsonl(data)]
+
+
+FAMILY = Family(
+    kind="gsm8k", metrics=recompute_metrics, evaluate=evaluate, score=score_file, texts=texts
+)

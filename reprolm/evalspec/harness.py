@@ -266,8 +266,14 @@ def _evaluate(
     )
 
 
+def texts(data: Path) -> list[str]:
+    """The question of each row (ARC ``question``; HellaSwag ``ctx``)."""
+    return [str(row.get("question", row.get("ctx", ""))) for row in sources.read_jsonl(data)]
+
+
 FAMILY = Family(
     kind="multiple_choice",
     metrics=lambda rows, spec: mc_metrics(rows, spec["normalizations"]),
     evaluate=_evaluate,
+    texts=texts,
 )

@@ -50,6 +50,30 @@ def load_eval(world: pathlib.Path) -> dict[str, list[tuple[str, list[str]]]]:
     return instances
 
 
+SPEC_PREFIX = "evaldata/"  # report keys of spec datasets, apart from the world's eval sets
+
+
+def load_spec_eval(evaldata: pathlib.Path) -> tuple[dict[str, list], dict[str, dict]]:
+    """Instances of the imported spec datasets, keyed ``evaldata/<name>`` (instance id = row
+    index), and per dataset what the report records about it. A dataset whose specs' family
+    defines no ``texts`` hook is listed as not measured."""
+    from reprolm.evalspec.families import family_of
+    from reprolm.evalspec.registry import get_spec
+    from stages.evaldata.stage import data_file, load_index
+
+    index = load_index(evaldata)
+    instances, meta = {}, {}
+    for name, entry in sorted(index.items()):
+        hooks = {family_of(get_spec(s)).texts for s in entry["specs"]} - {None}
+        meta[name] = {"specs": entry["specs"], "blake3": entry["blake3"], "measured": bool(hooks)}
+        if len(hooks) > 1:
+            raise ValueError(f"evaldata dataset {name!r}: its specs disagree on instance texts")
+        if hooks:
+            texts = hooks.pop()(data_file(evaldata, name))
+            instances[SPEC_PREFIX + name] = [(str(i), [t]) for i, t in enumerate(texts)]
+    return instances, meta
+
+
 def _load_train(world: pathlib.Path, train_set: str, form: str) -> tuple[int, list[dict]]:
     """(rows read, rows that survive normalization) of one training set."""
     path = world / "train" / f"{train_set}.jsonl"
@@ -77,6 +101,10 @@ def run(config: dict, inputs: dict[str, pathlib.Path], output_dir: pathlib.Path)
         counts[name]["after_dedup"] = len(data[name])
 
     instances = load_eval(world)
+    spec_meta: dict[str, dict] | None = None
+    if "evaldata" in inputs:
+        spec_instances, spec_meta = load_spec_eval(pathlib.Path(inputs["evaldata"]))
+        instances |= spec_instances
     docs = {
         name: [[words(text) for text in text_fields(name, row)] for row in rows]
         for name, rows in data.items()
@@ -97,15 +125,20 @@ def run(config: dict, inputs: dict[str, pathlib.Path], output_dir: pathlib.Path)
         counts[name]["after_decontamination"] = len(data[name])
         write_jsonl(output_dir / "data" / f"{name}.jsonl", data[name])
 
-    write_json(
-        output_dir / "decontamination.json",
-        {"ngram": n, "threshold": threshold, "eval_sets": report.tasks, "removed": removed_report},
-    )
+    world_sets = {t: v for t, v in report.tasks.items() if not t.startswith(SPEC_PREFIX)}
+    document = {"ngram": n, "threshold": threshold, "eval_sets": world_sets}
+    document["removed"] = removed_report
+    if spec_meta is not None:  # absent without specs: the payload stays as it was
+        document["spec_sets"] = {
+            name: {**meta, **report.tasks.get(SPEC_PREFIX + name, {})}
+            for name, meta in spec_meta.items()
+        }
+    write_json(output_dir / "decontamination.json", document)
     write_json(output_dir / "curation.json", counts)
     metrics: dict[str, float] = {}
     for name in TRAIN_SETS:
         metrics |= {f"{name}_{key}": value for key, value in counts[name].items()}
-    for task, stats in report.tasks.items():
+    for task, stats in report.tasks.items():  # spec sets as "evaldata/<name>_flagged"
         metrics[f"{task}_flagged"] = stats["flagged"]
         metrics[f"{task}_contamination"] = stats["contamination"]
     return metrics

@@ -8,7 +8,7 @@ import pathlib
 import shutil
 import tempfile
 
-from stages.evaluate import records, taskpack
+from stages.evaluate import records, specs, taskpack
 
 PRETRAIN = "pretrain"
 CHAT_MODES = ("auto", "always", "never")
@@ -131,7 +131,18 @@ def run(config: dict, inputs: dict[str, pathlib.Path], output_dir: pathlib.Path)
     results = records.results_json(
         out, index, tasks, checkpoint=checkpoint, chat=chat, config=config
     )
+    metrics = records.flat_metrics(results)
+    if config["specs"]:
+        summaries = specs.run_specs(config, inputs, model_dir / "model", output_dir, lm)
+        metrics |= specs.flat_metrics(summaries)
+        results["specs"] = summaries
+        # Also as tasks (spec id -> metrics), so the release card's table lists them.
+        for task_id, summary in summaries.items():
+            results["tasks"][task_id] = summary["metrics"]
+            results["primary_metrics"][task_id] = summary["primary_metric"]
+            results["instances"][task_id] = summary["instances"]
+            results["task_types"][task_id] = "spec"
     records.write_json(output_dir / "results.json", results)
     for task in tasks:
         records.write_samples(output_dir / "samples" / f"{task}.jsonl", out["samples"][task])
-    return records.flat_metrics(results)
+    return metrics

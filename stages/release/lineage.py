@@ -22,7 +22,17 @@ from collections import deque
 from reprolm.canonical import dump_json
 
 MANIFEST = "provenance.json"
-STAGE_ORDER = ("world", "curate", "tokenize", "pretrain", "sft", "dpo", "rlvr", "evaluate")
+STAGE_ORDER = (
+    "world",
+    "evaldata",
+    "curate",
+    "tokenize",
+    "pretrain",
+    "sft",
+    "dpo",
+    "rlvr",
+    "evaluate",
+)
 
 
 # What the written copies keep (see the module docstring). Allow-lists, not deny-lists: a field

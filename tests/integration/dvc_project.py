@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-COPIED = ("Snakefile", "workflow", "config", "stages", "reprolm", ".gitignore")
+COPIED = ("Snakefile", "workflow", "config", "stages", "reprolm", "data", ".gitignore")
 HOOK_INCLUDE = 'include: "workflow/rules/dvc.smk"'
 
 

@@ -130,7 +130,7 @@ def test_audit_checks_every_node_against_dvc_with_one_repo_open(pushed):
     project, _, _ = pushed
     plan = load_plan(project / MICRO)
     report = audit(project / plan.release.artifact_dir, root=project)
-    assert len(report.nodes) == 12
+    assert len(report.nodes) == 13
     assert {node.checks["dvc"]["status"] for node in report.nodes} == {OK}
     directories = [project / job.artifact_dir for job in plan.jobs.values()]
     batch = dvc.artifact_statuses(directories)

@@ -35,7 +35,9 @@ def evaluate(
     import numpy as np
     import torch
 
-    config = validate_stage_config("evaluate", {"seed": 7, "threads": 1, "limit": LIMIT, **config})
+    config = validate_stage_config(
+        "evaluate", {"seed": 7, "threads": 1, "limit": LIMIT, "specs": [], **config}
+    )
     random.seed(7)
     np.random.seed(7)
     torch.manual_seed(7)

@@ -1,4 +1,5 @@
-# Data: the synthetic tiny-world source, curation (dedup + decontamination) and tokenization.
+# Data: the synthetic tiny-world source, the spec datasets' import (evaldata), curation
+# (dedup + decontamination) and tokenization.
 
 
 rule world:
@@ -13,6 +14,20 @@ rule world:
         **stage_resources("world"),
     shell:
         STAGE_SHELL.format(stage="world")
+
+
+rule evaldata:
+    output:
+        ARTIFACT.format(stage="evaldata"),
+    log:
+        LOG.format(stage="evaldata"),
+    params:
+        **stage_params("evaldata"),
+    threads: stage_threads("evaldata")
+    resources:
+        **stage_resources("evaldata"),
+    shell:
+        STAGE_SHELL.format(stage="evaldata")
 
 
 rule curate:

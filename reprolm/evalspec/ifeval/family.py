@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from reprolm.evalspec.families import Family
+from reprolm.evalspec.families import Family, RunOptions
 from reprolm.evalspec.ifeval.scoring import metrics, rescore, score_rows
 from reprolm.evalspec.spec import TaskSpec
 
@@ -41,4 +41,49 @@ def score_file(
     )  # fmt: skip
 
 
-FAMILY = Family(kind="ifeval", metrics=recompute_metrics, score=score_file)
+# Tulu 3's IFEval generation: greedy, up to 2048 new tokens, stop at the end of the turn.
+UNTIL = ("<|im_end|>",)
+MAX_GEN_TOKS = 2048
+
+
+def evaluate(
+    spec: TaskSpec, model_dir: Path, data: Path, out_dir: Path, options: RunOptions
+) -> dict[str, Any]:
+    """Each prompt as the only user turn -> greedy generation -> the four IFEval numbers."""
+    from reprolm.evalspec import generative, results, sources
+    from reprolm.evalspec.spec import resolve
+
+    data_rows = sources.read_jsonl(data)
+    check_data(data, data_rows)
+    resolved = resolve(spec, data, len(data_rows))
+    indices = generative.sampled(spec, len(data_rows), options.limit)
+    requests, texts, harness = generative.run(
+        spec, Path(model_dir), out_dir, options,
+        [[{"role": "user", "content": data_rows[i]["prompt"]}] for i in indices],
+        until=UNTIL, default_max_gen_toks=MAX_GEN_TOKS,
+        extra=lambda k: {"index": indices[k], "key": data_rows[indices[k]].get("key")},
+    )  # fmt: skip
+    rows = [
+        {"doc_id": r["doc_id"], "index": r["index"], **rescore({**data_rows[r["index"]],
+                                                               "response": text})}
+        for r, text in zip(requests, texts, strict=True)
+    ]  # fmt: skip
+    result = generative.result_fields(spec, resolved, harness, model_dir, out_dir, options.limit)
+    result["kind"] = "ifeval"
+    result["metrics"] = metrics(rows)
+    result["primary"] = result["metrics"][spec.primary_metric]
+    result["instances"] = len(rows)
+    results.write_result(out_dir, result, rows)
+    return results.load_result(out_dir)
+
+
+def texts(data: Path) -> list[str]:
+    """The prompt of each row."""
+    from reprolm.evalspec import sources
+
+    return [row["prompt"] for row in sources.read_jsonl(data)]
+
+
+FAMILY = Family(
+    kind="ifeval", metrics=recompute_metrics, evaluate=evaluate, score=score_file, texts=texts
+)

@@ -1,0 +1,1 @@
+"""evaldata stage: import the evaluation specs' datasets."""
