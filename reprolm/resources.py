@@ -20,7 +20,12 @@ FAMILIES: dict[str, tuple[str, ...]] = {
 }
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     "data": {"gpus": 0, "nodes": 1, "tasks": 1, "mem_mb": 2000, "runtime": 60},
-    "training": {"gpus": 0, "nodes": 1, "tasks": 1, "mem_mb": 4000, "runtime": 240},
+    "training": {
+        **{"gpus": 0, "nodes": 1, "tasks": 1, "mem_mb": 4000, "runtime": 240},
+        # Not sbatch arguments: how often the job saves a resumable checkpoint (reprolm.resume).
+        "checkpoint_every": 100,
+        "checkpoint_keep": 2,
+    },
     "evaluate": {"gpus": 0, "nodes": 1, "tasks": 1, "mem_mb": 4000, "runtime": 120},
     "release": {"gpus": 0, "nodes": 1, "tasks": 1, "mem_mb": 2000, "runtime": 30},
 }

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reprolm import environment
+from reprolm import environment, resume
 from reprolm.canonical import dump_json
 from reprolm.codedigest import CODE_ROOT, code_digest, platform_digest, stage_source_paths
 from reprolm.fingerprint import fingerprint
@@ -60,7 +60,23 @@ def _parse_args(stage: str, argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--output", type=Path, required=True, help="artifact directory <label>-<fingerprint>"
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--checkpoint-every", type=int, default=0, metavar="STEPS",
+        help="training stages: save a resumable checkpoint every STEPS steps (0: none)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--checkpoint-keep", type=int, default=resume.MIN_KEEP, metavar="N",
+        help=f"training stages: keep the last N checkpoints (at least {resume.MIN_KEEP})",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+    if args.checkpoint_every < 0:
+        parser.error(f"--checkpoint-every {args.checkpoint_every}: expected 0 (off) or more steps")
+    if args.checkpoint_keep < resume.MIN_KEEP:
+        parser.error(
+            f"--checkpoint-keep {args.checkpoint_keep}: keep at least {resume.MIN_KEEP}, so that "
+            "a job killed while saving a checkpoint can resume from the one before"
+        )
+    return args
 
 
 def _load_config(args: argparse.Namespace) -> dict[str, Any]:
@@ -148,8 +164,14 @@ def execute(
     reproducibility: dict[str, Any],
     uses_torch: bool = True,
     argv: list[str] | None = None,
+    checkpoint_every: int = 0,
+    checkpoint_keep: int = resume.MIN_KEEP,
 ) -> dict[str, Any]:
-    """Run one job end to end and return its manifest."""
+    """Run one job end to end and return its manifest.
+
+    Training stages save resumable checkpoints every ``checkpoint_every`` steps into a directory
+    that outlives a killed job and is removed after success (``reprolm.resume``).
+    """
     config = validate_stage_config(stage, config)
     input_records: dict[str, dict[str, str]] = {}
     for name, path in sorted(inputs.items()):
@@ -172,12 +194,18 @@ def execute(
 
     determinism = pin_threads_and_seeds(config["threads"], config["seed"], uses_torch)
     output.parent.mkdir(parents=True, exist_ok=True)
+    for stale in output.parent.glob(f".{output.name}.partial-*"):  # left by a killed attempt
+        shutil.rmtree(stale, ignore_errors=True)
     scratch = output.with_name(f".{output.name}.partial-{os.getpid()}")
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir()
     started, wall0, cpu0 = datetime.now(UTC), time.perf_counter(), time.process_time()
     try:
-        metrics = run(config, {name: Path(path) for name, path in inputs.items()}, scratch) or {}
+        with resume.checkpointing(
+            output, job_fingerprint, code_digest(stage), checkpoint_every, checkpoint_keep
+        ) as checkpoints:
+            metrics = run(config, {name: Path(path) for name, path in inputs.items()}, scratch)
+        metrics = metrics or {}
         if (scratch / MANIFEST_NAME).exists():
             raise JobError(f"stage {stage} wrote {MANIFEST_NAME} itself; only the runner may")
         usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -208,6 +236,7 @@ def execute(
                 "cpu_seconds": round(time.process_time() - cpu0, 3),
                 "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
                 "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+                "resumed_from_step": resume.resumed_from_step(checkpoints),
                 "exit_status": 0,
             },
             reproducibility=reproducibility,
@@ -216,6 +245,8 @@ def execute(
         manifest["mlflow_run_id"] = _track(manifest, scratch)
         (scratch / MANIFEST_NAME).write_text(dump_json(manifest), encoding="utf-8")
         _install(scratch, output)
+        if checkpoints is not None:  # done: nothing left to resume
+            shutil.rmtree(checkpoints, ignore_errors=True)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
@@ -242,6 +273,8 @@ def main(
             reproducibility=reproducibility or {"level": "bitwise"},
             uses_torch=uses_torch,
             argv=argv,
+            checkpoint_every=args.checkpoint_every,
+            checkpoint_keep=args.checkpoint_keep,
         )
     except (JobError, RecipeError, ManifestError) as error:
         print(f"error: {error}", file=sys.stderr)

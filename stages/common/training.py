@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from reprolm.canonical import dump_json
+from stages.common import checkpoints
 
 # Special tokens fixed by docs/artifacts.md (tokenize stage).
 EOS_TOKEN = "<|endoftext|>"
@@ -35,7 +36,15 @@ class TrainingInputError(ValueError):
 
 @contextmanager
 def scratch_dir(output_dir: Path) -> Iterator[Path]:
-    """A trainer output directory next to (never inside) ``output_dir``, removed afterwards."""
+    """A trainer output directory next to (never inside) ``output_dir``, removed afterwards.
+
+    Under the runner with checkpointing it is the job's persistent checkpoint directory instead,
+    kept for a resumed run (``stages.common.checkpoints``; the runner removes it after success).
+    """
+    resumable = checkpoints.from_environment()
+    if resumable is not None:
+        yield resumable.directory
+        return
     scratch = output_dir.parent / (output_dir.name + ".trainer")
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
@@ -46,7 +55,9 @@ def scratch_dir(output_dir: Path) -> Iterator[Path]:
 
 
 def common_args(config: Mapping[str, Any], scratch: Path) -> dict[str, Any]:
-    """TrainingArguments fields every stage shares: CPU, fp32, seeded, no checkpoints, no hub."""
+    """TrainingArguments fields every stage shares: CPU, fp32, seeded, no hub; checkpoints only
+    when the runner asked for them (``stages.common.checkpoints``)."""
+    resumable = checkpoints.from_environment()
     return {
         "output_dir": str(scratch),
         "seed": config["seed"],
@@ -73,6 +84,7 @@ def common_args(config: Mapping[str, Any], scratch: Path) -> dict[str, Any]:
         "logging_steps": config["logging_steps"],
         "logging_first_step": False,
         "optim": "adamw_torch",
+        **(resumable.trainer_args() if resumable is not None else {}),
     }
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from stages.common import checkpoints
 from stages.common.training import (
     TrainingInputError,
     common_args,
@@ -78,7 +79,7 @@ def run(config: dict, inputs: dict[str, Path], output_dir: Path) -> dict:
     """Train for ``config['steps']`` steps; write model/ and training/ (with reward margins)."""
     with scratch_dir(output_dir) as scratch:
         trainer, probe = build_trainer(config, inputs, scratch)
-        trainer.train()
+        checkpoints.train(trainer)
         if probe is not None:
             # Logged as eval_* entries; at step 0 the policy equals the reference (margin 0).
             trainer.evaluate(probe)

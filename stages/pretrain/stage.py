@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from stages.common import checkpoints
 from stages.common.training import (
     EOS_TOKEN,
     PAD_TOKEN,
@@ -79,7 +80,7 @@ def run(config: dict, inputs: dict[str, Path], output_dir: Path) -> dict:
         trainer = Trainer(
             model=model, args=args, train_dataset=dataset, data_collator=default_data_collator
         )
-        trainer.train()
+        checkpoints.train(trainer)
         history = trainer.state.log_history
 
     save_model(model, tokenizer, output_dir)

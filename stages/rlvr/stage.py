@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from stages.common import checkpoints
 from stages.common.training import (
     TrainingInputError,
     common_args,
@@ -80,7 +81,7 @@ def run(config: dict, inputs: dict[str, Path], output_dir: Path) -> dict:
     """Train for ``config['steps']`` steps; write model/ and training/ (with mean rewards)."""
     with scratch_dir(output_dir) as scratch:
         trainer = build_trainer(config, inputs, scratch)
-        trainer.train()
+        checkpoints.train(trainer)
         history = trainer.state.log_history
     model = trainer.model
     save_model(model, load_tokenizer(model_dir(Path(inputs["model"]))), output_dir)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from stages.common import checkpoints
 from stages.common.training import (
     END_OF_TURN_TOKEN,
     TrainingInputError,
@@ -60,7 +61,7 @@ def run(config: dict, inputs: dict[str, Path], output_dir: Path) -> dict:
     """Fine-tune for ``config['steps']`` steps; write model/ and training/."""
     with scratch_dir(output_dir) as scratch:
         trainer = build_trainer(config, inputs, scratch)
-        trainer.train()
+        checkpoints.train(trainer)
         history = trainer.state.log_history
     model = trainer.model
     # SFTTrainer set the tokenizer's eos to <|im_end|>; save the tokenizer as tokenize made it.

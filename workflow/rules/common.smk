@@ -68,6 +68,13 @@ def stage_params(stage):
 
 
 STAGE_SHELL = PYTHON + " -m stages.{stage} {{params.call}} > {{log}} 2>&1"
+# Training jobs also get their checkpoint interval, from resources so that changing it neither
+# moves a fingerprint nor reruns a finished job (a resubmitted job resumes; reprolm/resume.py).
+TRAINING_SHELL = STAGE_SHELL.replace(
+    "{{params.call}}",
+    "{{params.call}} --checkpoint-every {{resources.checkpoint_every}}"
+    " --checkpoint-keep {{resources.checkpoint_keep}}",
+)
 
 
 def print_summary():
