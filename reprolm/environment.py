@@ -100,18 +100,12 @@ def file_hash(path: Path) -> str | None:
     return hash_file(path) if path.is_file() else None
 
 
-def container_image() -> str | None:
-    """The image a job runs in: ``REPROLM_CONTAINER_IMAGE`` (set by our images), else podman's
-    ``/run/.containerenv`` record, else None (not in a container)."""
-    if os.environ.get("REPROLM_CONTAINER_IMAGE"):
-        return os.environ["REPROLM_CONTAINER_IMAGE"]
-    containerenv = Path("/run/.containerenv")
-    if containerenv.is_file():
-        for line in containerenv.read_text(errors="replace").splitlines():
-            if line.startswith("imageid="):
-                return line.split("=", 1)[1].strip('"')
-        return "unknown-container"
-    return None
+def container_image() -> dict[str, Any] | None:
+    """The container image a job runs in (``reprolm.containers.current_image``), None on the
+    host. Recorded in the environment block only: no payload digest depends on it."""
+    from reprolm.containers import current_image
+
+    return current_image()
 
 
 def accelerators() -> dict[str, Any]:

@@ -117,6 +117,9 @@ def _describe(error: Any) -> str:
         )
     if error.validator == "type":
         return f"{_key_path(path)}: {error.instance!r} is not of type {error.validator_value!r}"
+    if error.validator == "pattern" and "hint" in error.schema:
+        # A schema's `hint` says how to fix a value that does not match (e.g. an image by digest).
+        return f"{_key_path(path)}: {error.instance!r} {error.schema['hint'].strip()}"
     if error.validator == "required":
         return f"{_key_path(path)}: {error.message}"
     del jsonschema

@@ -4,8 +4,9 @@ import shlex
 import sys
 
 from reprolm.codedigest import code_digest
+from reprolm.containers import IMAGE_PYTHON, IMAGE_VARIABLE, snakemake_image, stage_image
 from reprolm.plan import Plan
-from reprolm.recipe import RecipeError, load_recipe
+from reprolm.recipe import STAGES, RecipeError, load_recipe
 from reprolm.report import summary_table
 
 try:
@@ -67,7 +68,26 @@ def stage_params(stage):
     }
 
 
-STAGE_SHELL = PYTHON + " -m stages.{stage} {{params.call}} > {{log}} 2>&1"
+def stage_container(stage):
+    """The stage's image for `--sdm apptainer` (recipe `containers`, never fingerprinted)."""
+    image = stage_image(PLAN.recipe.get("containers"), stage)
+    return snakemake_image(image) if image else None
+
+
+def stage_launcher(stage):
+    """How a job's command starts: inside the stage's image (`--sdm apptainer` and an image set)
+    the image's interpreter, told which image it runs in for its manifest; else this one."""
+    from snakemake_interface_executor_plugins.settings import DeploymentMethod
+
+    image = stage_image(PLAN.recipe.get("containers"), stage)
+    if image and DeploymentMethod.APPTAINER in workflow.deployment_settings.deployment_method:
+        return f"{IMAGE_VARIABLE}={shlex.quote(image)} {IMAGE_PYTHON}"
+    return PYTHON
+
+
+# Read by the shell commands below at job time (Snakemake formats them with the globals).
+STAGE_LAUNCHERS = {stage: stage_launcher(stage) for stage in STAGES}
+STAGE_SHELL = "{{STAGE_LAUNCHERS[{stage}]}} -m stages.{stage} {{params.call}} > {{log}} 2>&1"
 # Training jobs also get their checkpoint interval, from resources so that changing it neither
 # moves a fingerprint nor reruns a finished job (a resubmitted job resumes; reprolm/resume.py).
 TRAINING_SHELL = STAGE_SHELL.replace(

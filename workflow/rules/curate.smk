@@ -12,6 +12,8 @@ rule world:
     threads: stage_threads("world")
     resources:
         **stage_resources("world"),
+    container:
+        stage_container("world")
     shell:
         STAGE_SHELL.format(stage="world")
 
@@ -42,6 +44,8 @@ rule curate:
     threads: stage_threads("curate")
     resources:
         **stage_resources("curate"),
+    container:
+        stage_container("curate")
     shell:
         STAGE_SHELL.format(stage="curate")
 
@@ -58,5 +62,7 @@ rule tokenize:
     threads: stage_threads("tokenize")
     resources:
         **stage_resources("tokenize"),
+    container:
+        stage_container("tokenize")
     shell:
         STAGE_SHELL.format(stage="tokenize")

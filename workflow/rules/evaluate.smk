@@ -13,5 +13,7 @@ rule evaluate:
     threads: stage_threads("evaluate")
     resources:
         **stage_resources("evaluate"),
+    container:
+        stage_container("evaluate")
     shell:
         STAGE_SHELL.format(stage="evaluate")

@@ -13,6 +13,8 @@ rule sft:
     threads: stage_threads("sft")
     resources:
         **stage_resources("sft"),
+    container:
+        stage_container("sft")
     shell:
         TRAINING_SHELL.format(stage="sft")
 
@@ -29,6 +31,8 @@ rule dpo:
     threads: stage_threads("dpo")
     resources:
         **stage_resources("dpo"),
+    container:
+        stage_container("dpo")
     shell:
         TRAINING_SHELL.format(stage="dpo")
 
@@ -45,5 +49,7 @@ rule rlvr:
     threads: stage_threads("rlvr")
     resources:
         **stage_resources("rlvr"),
+    container:
+        stage_container("rlvr")
     shell:
         TRAINING_SHELL.format(stage="rlvr")

@@ -13,5 +13,7 @@ rule pretrain:
     threads: stage_threads("pretrain")
     resources:
         **stage_resources("pretrain"),
+    container:
+        stage_container("pretrain")
     shell:
         TRAINING_SHELL.format(stage="pretrain")

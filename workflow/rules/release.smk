@@ -13,5 +13,7 @@ rule release:
     threads: stage_threads("release")
     resources:
         **stage_resources("release"),
+    container:
+        stage_container("release")
     shell:
         STAGE_SHELL.format(stage="release")
