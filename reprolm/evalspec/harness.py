@@ -227,7 +227,6 @@ def evaluate_mc(
         "metrics": metrics,
         "primary_metric": spec.primary_metric if spec.primary_metric in metrics else "acc_raw",
         "instances": len(rows),
-        "truncated_instances": sum(1 for r in requests if r["truncated_tokens"]),
         "limit": limit,
         "model": {"digest": model_digest(model_dir), "name": model_dir.name},
         "harness": {
@@ -239,6 +238,7 @@ def evaluate_mc(
             "seed": seed,
             "lm_eval_acc": float(out["results"][names[0]]["acc,none"]),
             "max_length": max_length,
+            "truncated_instances": sum(1 for r in requests if r["truncated_tokens"]),
             "versions": versions(),
         },
         "files": {"requests": {"path": REQUESTS, "blake3": sources.digest(out_dir / REQUESTS)}},

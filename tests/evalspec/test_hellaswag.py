@@ -93,7 +93,7 @@ def test_rc_run_plain_lm_eval_and_recompute(tiny_model, data, tmp_path, capsys):
     result = evaluate_mc(get_spec("hellaswag:rc::olmes"), tiny_model, data, out, lm=lm)
     assert result["primary_metric"] == "acc_per_char" and result["instances"] == 6
     assert set(result["metrics"]) == {"acc_raw", "acc_per_token", "acc_per_char", "acc_uncond"}
-    assert result["truncated_instances"] == 0
+    assert result["harness"]["truncated_instances"] == 0
     # A plain lm-eval task over the same rendered requests reports the same accuracy.
     plain = {
         "task": "plain_hellaswag",
@@ -135,7 +135,7 @@ def test_mc_run_records_left_truncation(tiny_model, data, tmp_path, capsys):
     out = tmp_path / "mc"
     result = evaluate_mc(get_spec("hellaswag:mc::olmes"), tiny_model, data, out, lm=lm)
     assert set(result["metrics"]) == {"acc_raw"} and result["harness"]["max_length"] == 96
-    assert result["truncated_instances"] == result["instances"] == 6
+    assert result["harness"]["truncated_instances"] == result["instances"] == 6
     for request in sources.read_jsonl(out / "requests.jsonl"):
         ctx, cont = lm._encode_pair(request["context"], " A")
         assert request["context_tokens"] == len(ctx) > 96
