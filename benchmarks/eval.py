@@ -8,7 +8,10 @@ shots (spec ``arc_easy:rc::olmes``). Measures, best of ``--repeats``, with the m
 * ``project_no_pmi``: the project's run of the same spec without the PMI task (same 44 requests:
   the overhead ratio is ``project_no_pmi / plain``);
 * ``project``: the full spec (44 conditional + 44 unconditional requests);
-* the full spec at batch size 1 and 8: requests/s, and whether metrics and log-likelihoods change.
+* the full spec at batch size 1 and 8: requests/s, and whether metrics and log-likelihoods change;
+* generation (``gsm8k:cot::tulu``, ``ifeval::tulu``) on the tiny chat model (ChatML, 256-token
+  context, ``--gen-limit`` instances, ``--gen-toks`` new tokens), once at batch 1 and once at 8:
+  requests/s and whether every generated text is identical across the two batch sizes.
 
 Writes JSON to benchmarks/results/eval.json.   python benchmarks/eval.py [--threads 1]
 """
@@ -29,12 +32,52 @@ sys.path.insert(0, str(ROOT))
 
 from reprolm.canonical import dump_json  # noqa: E402
 from reprolm.evalspec import sources  # noqa: E402
+from reprolm.evalspec.families import RunOptions, family_of  # noqa: E402
 from reprolm.evalspec.harness import evaluate_mc, load_hf  # noqa: E402
 from reprolm.evalspec.registry import get_spec  # noqa: E402
-from tests.evalspec.conftest import ARC_CHALLENGE, build_tiny_model  # noqa: E402
+from tests.evalspec.chat_model import build_chat_model  # noqa: E402
+from tests.evalspec.conftest import (  # noqa: E402
+    ARC_CHALLENGE,
+    FIXTURES,
+    GSM8K_TEST,
+    build_tiny_model,
+)
 from tests.evalspec.test_harness import plain_task_yaml  # noqa: E402
 
 TASK = "arc_easy:rc::olmes"
+GENERATIVE = {
+    "gsm8k:cot::tulu": GSM8K_TEST,
+    "ifeval::tulu": FIXTURES / "ifeval" / "input_sample.jsonl",
+}
+
+
+def generative(model: Path, tmp: Path, limit: int, gen_toks: int) -> dict:
+    """Per generative spec: req/s at batch 1 and 8 (one timed run each, model loaded before)."""
+    from reprolm.evalspec import engine
+
+    chat = build_chat_model(model, tmp / "chat")
+    lms = {bs: engine.load_model(chat, bs) for bs in (1, 8)}
+    out = {}
+    for task_id, data in GENERATIVE.items():
+        spec = get_spec(task_id)
+        entry, texts = {}, {}
+        for bs, lm in lms.items():
+            options = RunOptions(limit=limit, batch_size=bs, max_gen_toks=gen_toks, lm=lm)
+            where = tmp / f"{task_id.replace(':', '_')}_{bs}"
+            start = time.perf_counter()
+            result = family_of(spec).evaluate(spec, chat, data, where, options)
+            seconds = time.perf_counter() - start
+            texts[bs] = [r["response"] for r in sources.read_jsonl(where / "predictions.jsonl")]
+            entry[f"bs{bs}"] = {
+                "seconds": seconds,
+                "requests": result["instances"],
+                "req_per_s": result["instances"] / seconds,
+                "primary": result["primary"],
+            }
+        entry["outputs_identical"] = texts[1] == texts[8]
+        entry["max_gen_toks"] = gen_toks
+        out[task_id] = entry
+    return out
 
 
 def best_of(repeats: int, fn) -> tuple[float, object]:
@@ -50,6 +93,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--gen-limit", type=int, default=8)
+    parser.add_argument("--gen-toks", type=int, default=64)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "eval.json")
     args = parser.parse_args()
 
@@ -97,6 +142,7 @@ def main() -> None:
             for r1, r8 in zip(p1, p8, strict=True)
             for a, b in zip(r1["choices"], r8["choices"], strict=True)
         ]
+        gen = generative(model, tmp, args.gen_limit, args.gen_toks)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -134,6 +180,7 @@ def main() -> None:
         "batch_size_metrics_equal": r_bs1["metrics"] == r_bs8["metrics"],
         "batch_size_max_abs_loglik_diff": max(diffs),
         "plain_acc_equals_project": plain_acc == r_no_pmi["metrics"]["acc_raw"],
+        "generative": gen,
         "versions": r_bs1["harness"]["versions"],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

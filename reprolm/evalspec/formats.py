@@ -8,7 +8,8 @@ exactly the layout lm-eval builds for the same task (checked by a test against p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 LETTERS = "ABCDEFGHIJ"
 SHOT_DELIMITER = "\n\n"
@@ -22,6 +23,7 @@ class Item:
     question: str
     choices: tuple[str, ...]
     gold: int
+    raw: dict = field(default_factory=dict, compare=False, repr=False)  # the source record
 
 
 def arc_item(row: dict, where: str = "") -> Item:
@@ -55,7 +57,9 @@ def continuations(item: Item, fmt: str) -> list[str]:
     return [f" {LETTERS[i]}" for i in range(len(item.choices))]
 
 
-def context(item: Item, shots: list[Item], fmt: str) -> str:
+def context(
+    item: Item, shots: list[Item], fmt: str, query_fn: Callable[[Item, str], str] = query
+) -> str:
     """Few-shot examples (with their gold answers) followed by the item's query."""
-    parts = [query(s, fmt) + continuations(s, fmt)[s.gold] + SHOT_DELIMITER for s in shots]
-    return "".join(parts) + query(item, fmt)
+    parts = [query_fn(s, fmt) + continuations(s, fmt)[s.gold] + SHOT_DELIMITER for s in shots]
+    return "".join(parts) + query_fn(item, fmt)

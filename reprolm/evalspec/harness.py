@@ -76,22 +76,49 @@ def build_requests(
         indices = indices[:limit]
     shot_file = sources.bundled(spec.fewshot.file)
     shot_rows = sources.read_jsonl(shot_file)[: spec.fewshot.n]
-    shots = [formats.arc_item(r, f"{shot_file}:{i + 1}") for i, r in enumerate(shot_rows)]
+    item_of, context_of = renderer(spec)
+    shots = [item_of(r, f"{shot_file}:{i + 1}") for i, r in enumerate(shot_rows)]
     fmt = spec.format
     requests = []
     for doc_id, index in enumerate(indices):
-        item = formats.arc_item(rows[index], f"{data}:{index + 1}")
+        item = item_of(rows[index], f"{data}:{index + 1}")
         requests.append(
             {
                 "doc_id": doc_id,
                 "index": index,
                 "id": item.id,
-                "context": formats.context(item, shots, fmt),
+                "context": context_of(item, shots, fmt),
                 "continuations": formats.continuations(item, fmt),
                 "gold": item.gold,
             }
         )
     return resolved, requests
+
+
+def renderer(spec: TaskSpec):
+    """(record -> Item, (item, shots, fmt) -> context) for a spec's prompt format."""
+    if spec.prompt_format.startswith("olmes_hellaswag_"):
+        from reprolm.evalspec import hellaswag
+
+        return hellaswag.item, hellaswag.context
+    return formats.arc_item, formats.context
+
+
+def record_truncation(lm, requests: list[dict]) -> int:
+    """Add ``context_tokens`` and ``truncated_tokens`` to each request; return the max length.
+
+    lm-eval's HF backend scores ``(context + continuation)[-(max_length + 1):][:-1]``: a long
+    context loses its first tokens silently. ``truncated_tokens`` is how many the longest
+    continuation of the request pushes out (0 when it fits).
+    """
+    max_length = int(lm.max_length)
+    for request in requests:
+        pairs = [lm._encode_pair(request["context"], c) for c in request["continuations"]]
+        request["context_tokens"] = max(len(ctx) for ctx, _ in pairs)
+        request["truncated_tokens"] = max(
+            max(0, len(ctx) + len(cont) - 1 - max_length) for ctx, cont in pairs
+        )
+    return max_length
 
 
 def model_digest(model_dir: Path) -> str:
@@ -168,6 +195,7 @@ def evaluate_mc(
         raise ValueError(f"{spec.task_id}: only rc/mc specs run through the harness here")
     resolved, requests = build_requests(spec, data, limit)
     lm = lm if lm is not None else load_hf(model_dir, batch_size)
+    max_length = record_truncation(lm, requests)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / REQUESTS).write_text(
         "".join(canonical_json(r) + "\n" for r in requests), encoding="utf-8"
@@ -209,6 +237,8 @@ def evaluate_mc(
             "batch_size": batch_size,
             "seed": seed,
             "lm_eval_acc": float(out["results"][names[0]]["acc,none"]),
+            "max_length": max_length,
+            "truncated_instances": sum(1 for r in requests if r["truncated_tokens"]),
             "versions": versions(),
         },
         "files": {"requests": {"path": REQUESTS, "blake3": sources.digest(out_dir / REQUESTS)}},

@@ -89,6 +89,7 @@ from reprolm.evalspec import (  # noqa: E402
     coercion,
     delta_rot,
     digital_socrates,
+    hellaswag,
     proc2pddl,
     simpletom,
     worldvaluesbench,
@@ -98,3 +99,4 @@ for _module in (simpletom, digital_socrates, coercion, worldvaluesbench, delta_r
     SPECS.update({s.task_id: s for s in _module.SPECS})
 SPECS.update(proc2pddl.SPECS)
 ALIASES["proc2pddl"] = proc2pddl.DEFAULT
+SPECS.update({s.task_id: s for s in hellaswag.SPECS})
