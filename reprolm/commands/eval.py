@@ -34,7 +34,13 @@ def cmd_spec(args: argparse.Namespace) -> int:
     if args.data is None:
         emit(spec.to_dict(), True, "")
         return 0
-    resolved = resolve(spec, args.data, len(sources.read_jsonl(args.data)))
+    from reprolm.evalspec.families import family_of
+
+    hook = family_of(spec).resolve  # directory datasets resolve in their family
+    if hook is not None:
+        resolved = hook(spec, args.data)
+    else:
+        resolved = resolve(spec, args.data, len(sources.read_jsonl(args.data)))
     doc = {"spec_hash": spec_hash(resolved), "spec": resolved}
     emit(doc, args.json, f"{spec.task_id}  spec_hash {doc['spec_hash']}")
     return 0
