@@ -142,7 +142,7 @@ def register(commands: Any) -> None:
     add_command(sub, "list", _guard(cmd_list), "registered task specs")
     spec = add_command(sub, "spec", _guard(cmd_spec), "a spec (resolved and hashed with --data)")
     spec.add_argument("task_id")
-    spec.add_argument("--data", type=Path, help="the dataset file (JSONL) to resolve against")
+    spec.add_argument("--data", type=Path, help="the dataset file or dir to resolve")
     run = add_command(sub, "run", _guard(cmd_run), "run a spec on a model with lm-eval")
     run.add_argument("task_id")
     run.add_argument("--model", type=Path, required=True, help="HF model directory")
