@@ -1,9 +1,11 @@
 """Which evaluation specs a recipe runs, and the config of the job importing their data.
 
 Kept out of ``plan.py`` so the plan only wires jobs: ``evaldata_config`` checks every spec id
-and dataset name (errors name the recipe key) and pins each imported file's blake3 into the
+and dataset name (errors name the recipe key) and pins each imported dataset's digest into the
 job config, so a changed data file changes the fingerprints of ``evaldata`` and everything
-downstream of it (curate, its checkpoints and their evaluations).
+downstream of it (curate, its checkpoints and their evaluations). A dataset is a JSONL file
+(digest: its blake3) or a directory (digest: the payload digest over its files' relative paths
+and blake3s, as for artifacts).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from reprolm.codedigest import CODE_ROOT
-from reprolm.hashing import hash_file
+from reprolm.hashing import hash_file, hash_payload, payload_digest
 from reprolm.recipe import RecipeError
 
 
@@ -37,6 +39,11 @@ def source_path(path: str) -> Path:
     return candidate if candidate.is_absolute() else CODE_ROOT / candidate
 
 
+def dataset_digest(path: Path) -> str:
+    """Digest of a dataset: a file's blake3, or a directory's payload digest (every file)."""
+    return payload_digest(hash_payload(path)) if path.is_dir() else hash_file(path)
+
+
 def evaldata_config(base: Mapping[str, Any], evaluate: Mapping[str, Any]) -> dict[str, Any] | None:
     """The ``evaldata`` job's config (None: the recipe runs no spec, so there is no such job)."""
     specs = spec_datasets(evaluate)
@@ -52,7 +59,14 @@ def evaldata_config(base: Mapping[str, Any], evaluate: Mapping[str, Any]) -> dic
     used = {name: files[name] for name in sorted(set(specs.values()))}
     digests = {}
     for name, path in used.items():
-        if not source_path(path).is_file():
-            raise RecipeError(f"evaldata.files.{name}: {path} is not a file")
-        digests[name] = hash_file(source_path(path))
+        source = source_path(path)
+        if not (source.is_file() or source.is_dir()):
+            raise RecipeError(
+                f"evaldata.files.{name}: {path} is neither a file nor a directory; point it at "
+                "your copy of the dataset (absolute, or relative to the repository root)"
+            )
+        try:
+            digests[name] = dataset_digest(source)
+        except ValueError as error:  # a symlink inside a directory dataset
+            raise RecipeError(f"evaldata.files.{name}: {error}") from None
     return {**base, "files": used, "specs": specs, "digests": digests}

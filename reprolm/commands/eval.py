@@ -34,7 +34,13 @@ def cmd_spec(args: argparse.Namespace) -> int:
     if args.data is None:
         emit(spec.to_dict(), True, "")
         return 0
-    resolved = resolve(spec, args.data, len(sources.read_jsonl(args.data)))
+    from reprolm.evalspec.families import family_of
+
+    hook = family_of(spec).resolve  # directory datasets resolve in their family
+    if hook is not None:
+        resolved = hook(spec, args.data)
+    else:
+        resolved = resolve(spec, args.data, len(sources.read_jsonl(args.data)))
     doc = {"spec_hash": spec_hash(resolved), "spec": resolved}
     emit(doc, args.json, f"{spec.task_id}  spec_hash {doc['spec_hash']}")
     return 0
@@ -136,7 +142,7 @@ def register(commands: Any) -> None:
     add_command(sub, "list", _guard(cmd_list), "registered task specs")
     spec = add_command(sub, "spec", _guard(cmd_spec), "a spec (resolved and hashed with --data)")
     spec.add_argument("task_id")
-    spec.add_argument("--data", type=Path, help="the dataset file (JSONL) to resolve against")
+    spec.add_argument("--data", type=Path, help="the dataset file or dir to resolve")
     run = add_command(sub, "run", _guard(cmd_run), "run a spec on a model with lm-eval")
     run.add_argument("task_id")
     run.add_argument("--model", type=Path, required=True, help="HF model directory")

@@ -202,9 +202,10 @@ def evaluate(
 
     stimuli = sources.read_jsonl(data)
     names = check_stimuli(data, stimuli)
-    if options.limit is not None:
-        raise ValueError(f"{spec.task_id}: --limit would break item pairs; give fewer items")
     resolved = resolve(spec, data, len(stimuli))
+    if options.limit is not None:  # whole items (both conditions), so no pair is broken
+        kept = list(dict.fromkeys(row["item"] for row in stimuli))[: options.limit]
+        stimuli = [row for row in stimuli if row["item"] in kept]
     lm = genrun.load(model_dir, options)
     start = sentence_start(lm)
     requests, where = [], []

@@ -372,4 +372,12 @@ def score_file(
     return result
 
 
-FAMILY = Family(kind="delta_rot", metrics=metrics, evaluate=evaluate, score=score_file)
+def resolve_data(spec: DeltaRoTSpec, data: Path) -> dict[str, Any]:
+    """The resolved spec of an items file or a data folder (items.jsonl / items.tsv)."""
+    items_file, _ = locate(data)
+    return _resolve(spec, items_file, len(read_items(items_file)))
+
+
+FAMILY = Family(
+    kind="delta_rot", metrics=metrics, evaluate=evaluate, score=score_file, resolve=resolve_data
+)

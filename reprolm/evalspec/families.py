@@ -56,6 +56,9 @@ class Family:
     result directory when ``out_dir`` is given, return the result (None: not supported).
     ``texts(data)``: per row of a data file, the instance text training data is decontaminated
     against (what a model is asked); None: contamination is not measured for this kind.
+    ``resolve(spec, data)``: the resolved spec for a dataset that is not one JSONL file read
+    whole (a directory, ...), as ``evaluate`` resolves it; None: ``spec.resolve`` over the
+    JSONL rows (``reprolm eval spec --data``).
     """
 
     kind: str
@@ -63,6 +66,7 @@ class Family:
     evaluate: Callable[[TaskSpec, Path, Path, Path, RunOptions], dict[str, Any]] | None = None
     score: Callable[[TaskSpec, Path, Path | None, Path | None], dict[str, Any]] | None = None
     texts: Callable[[Path], list[str]] | None = None
+    resolve: Callable[[TaskSpec, Path], dict[str, Any]] | None = None
 
 
 def kind_of(spec: TaskSpec) -> str:

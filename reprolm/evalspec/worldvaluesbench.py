@@ -499,4 +499,16 @@ def score_file(
     return result
 
 
-FAMILY = Family(kind="worldvaluesbench", metrics=metrics, evaluate=evaluate, score=score_file)
+def resolve_data(spec: WorldValuesSpec, data: Path) -> dict[str, Any]:
+    """The resolved spec of the WorldValuesBench folder ``data`` (as ``evaluate`` resolves it)."""
+    items, digests = load(spec, data)
+    return resolve(spec, digests, len(items))
+
+
+FAMILY = Family(
+    kind="worldvaluesbench",
+    metrics=metrics,
+    evaluate=evaluate,
+    score=score_file,
+    resolve=resolve_data,
+)

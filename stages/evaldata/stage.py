@@ -1,7 +1,9 @@
 """evaldata: copy the recipe's spec datasets (and their licenses) into an artifact.
 
-The plan pins each file's blake3 in the config (``digests``); a file that changed since the
-plan is refused, so the artifact, its fingerprint and its manifest agree on the bytes. The
+A dataset is a JSONL file (imported as ``data/<name>.jsonl``) or a directory (copied whole to
+``data/<name>/``: Proc2PDDL, WorldValuesBench, a δ-RoT items + critic folder). The plan pins
+each dataset's digest in the config (``digests``); a dataset that changed since the plan is
+refused, so the artifact, its fingerprint and its manifest agree on the bytes. The
 payload is what curate decontaminates against and what evaluate's spec runs read.
 """
 
@@ -11,16 +13,16 @@ import json
 import pathlib
 import shutil
 
-from reprolm.evalplan import source_path
-from reprolm.hashing import hash_file
+from reprolm.evalplan import dataset_digest, source_path
 from stages.common.jsonl import write_json
 
 LICENSE_NAMES = ("LICENSE", "LICENSE.txt", "LICENSE.md")
 
 
 def data_file(artifact: pathlib.Path, name: str) -> pathlib.Path:
-    """Where an imported dataset lies in an evaldata artifact."""
-    return pathlib.Path(artifact) / "data" / f"{name}.jsonl"
+    """Where an imported dataset lies in an evaldata artifact (its directory, else its file)."""
+    folder = pathlib.Path(artifact) / "data" / name
+    return folder if folder.is_dir() else folder.with_name(f"{name}.jsonl")
 
 
 def load_index(artifact: pathlib.Path) -> dict:
@@ -45,35 +47,49 @@ def _rows(path: pathlib.Path) -> int:
 
 
 def run(config: dict, inputs: dict[str, pathlib.Path], output_dir: pathlib.Path) -> dict:
-    """Write data/<name>.jsonl, licenses/<name> and evaldata.json; return row counts."""
+    """Write data/<name>.jsonl (or data/<name>/), licenses/<name> and evaldata.json; return row
+    counts (file datasets) and file counts (directory datasets)."""
     index: dict[str, dict] = {}
     for name, path in sorted(config["files"].items()):
         source = source_path(path)
-        if not source.is_file():
-            raise FileNotFoundError(f"evaldata.files.{name}: {source} is not a file")
-        digest = hash_file(source)
+        if not (source.is_file() or source.is_dir()):
+            raise FileNotFoundError(f"evaldata.files.{name}: {source}: no such file or directory")
+        digest = dataset_digest(source)
         pinned = config["digests"].get(name)
         if pinned is not None and digest != pinned:
             raise ValueError(
                 f"evaldata.files.{name}: {source} changed since the plan (blake3 {digest}, "
                 f"planned {pinned}); rerun the workflow so the plan sees the new file"
             )
-        target = data_file(output_dir, name)
+        target = output_dir / "data" / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
+        if source.is_dir():
+            shutil.copytree(source, target)
+            count = {"files": sum(1 for p in target.rglob("*") if p.is_file())}
+            homes = (source, source.parent)  # a folder's own LICENSE, else its parent's
+        else:
+            target = target.with_name(f"{name}.jsonl")
+            shutil.copyfile(source, target)
+            count = {"rows": _rows(target)}
+            homes = (source.parent,)
         license_file = next(
-            (source.parent / n for n in LICENSE_NAMES if (source.parent / n).is_file()), None
+            (home / n for home in homes for n in LICENSE_NAMES if (home / n).is_file()), None
         )
         if license_file is not None:
             (output_dir / "licenses").mkdir(exist_ok=True)
             shutil.copyfile(license_file, output_dir / "licenses" / name)
         index[name] = {
-            "file": f"data/{name}.jsonl",
+            "file": target.relative_to(output_dir).as_posix() + ("/" if source.is_dir() else ""),
             "source": str(path),  # as the recipe names it: no absolute checkout paths
             "blake3": digest,
-            "rows": _rows(target),
+            **count,
             "license": f"licenses/{name}" if license_file else None,
             "specs": sorted(s for s, d in config["specs"].items() if d == name),
         }
     write_json(output_dir / "evaldata.json", index)
-    return {f"{name}_rows": entry["rows"] for name, entry in index.items()}
+    return {
+        f"{name}_{unit}": entry[unit]
+        for name, entry in index.items()
+        for unit in ("rows", "files")
+        if unit in entry
+    }

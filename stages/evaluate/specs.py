@@ -22,7 +22,7 @@ def safe_id(task_id: str) -> str:
     return task_id.replace("::", "__").replace(":", "_")
 
 
-def contamination(curate: pathlib.Path, dataset: str, evaluated: list[int]) -> dict:
+def contamination(curate: pathlib.Path, dataset: str, evaluated: list[int | None]) -> dict:
     """The decontamination figure of ``dataset`` for the evaluated row indices."""
     report_path = curate / "decontamination.json"
     manifest = curate / "provenance.json"
@@ -40,6 +40,8 @@ def contamination(curate: pathlib.Path, dataset: str, evaluated: list[int]) -> d
     )
     if not entry.get("measured"):
         return {"dataset": dataset, "measured": False, "curate_digest": digest}
+    if None in evaluated:
+        raise ValueError(f"{dataset}: measured for contamination but its requests lack 'index'")
     flagged = {int(i) for i in entry["flagged_ids"]}
     hits = sorted(i for i in evaluated if i in flagged)
     return {
@@ -76,7 +78,7 @@ def run_specs(config: dict, inputs: dict, model_dir: pathlib.Path, output_dir: p
             raise ValueError(f"evaluate: config key 'specs': {error.args[0]}") from None
         dataset = config["spec_data"].get(task_id, spec.task)
         data = data_file(pathlib.Path(inputs["evaldata"]), dataset)
-        if not data.is_file():
+        if not data.exists():  # a JSONL file or a directory dataset
             raise FileNotFoundError(f"{data}: the evaldata input has no dataset {dataset!r}")
         out = output_dir / SPECS_DIR / safe_id(task_id)
         options = RunOptions(
@@ -87,7 +89,8 @@ def run_specs(config: dict, inputs: dict, model_dir: pathlib.Path, output_dir: p
             lm=lm,
         )
         result = family_of(spec).evaluate(spec, model_dir, data, out, options)
-        evaluated = [r["index"] for r in read_jsonl(out / "requests.jsonl")]
+        # Only families with a ``texts`` hook (measured datasets) key requests by row index.
+        evaluated = [r.get("index") for r in read_jsonl(out / "requests.jsonl")]
         result["decontamination"] = contamination(
             pathlib.Path(inputs["curate"]), dataset, evaluated
         )

@@ -212,4 +212,16 @@ def _request(doc_id: int, case, variant: str, tokenizer, budget: int) -> dict[st
     }
 
 
-FAMILY = Family(kind="proc2pddl", metrics=scoring.metrics, evaluate=evaluate, score=score_dir)
+def resolve_data(spec: TaskSpec, data: Path) -> dict[str, Any]:
+    """The resolved spec of a Proc2PDDL data directory, every domain (``evaluate``, no limit)."""
+    cases, digest = p2data.load(data)
+    return resolve(spec, cases, digest)
+
+
+FAMILY = Family(
+    kind="proc2pddl",
+    metrics=scoring.metrics,
+    evaluate=evaluate,
+    score=score_dir,
+    resolve=resolve_data,
+)
