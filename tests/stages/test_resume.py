@@ -50,10 +50,12 @@ def runner_call(workspace: Path, stage: str, config: dict, inputs: dict[str, str
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> Path:
-    """world -> curate -> tokenize of the micro recipe, run by the runner (manifests included)."""
+    """world, evaldata -> curate -> tokenize of the micro recipe, run by the runner (manifests
+    included); evaldata reads the bundled datasets relative to the working directory."""
     where = tmp_path_factory.mktemp("resume")
+    shutil.copytree(ROOT / "data", where / "data")
     plan = load_plan(ROOT / MICRO)
-    for stage in ("world", "curate", "tokenize"):
+    for stage in ("world", "evaldata", "curate", "tokenize"):
         job = plan.get(stage, stage)
         argv, _ = runner_call(where, stage, job.config, plan.input_dirs(job), stage)
         subprocess.run(argv, cwd=where, env=_env(), check=True, capture_output=True, timeout=300)
