@@ -165,7 +165,7 @@ def test_model_card_front_matter(tmp_path, pipeline):
     assert got == {(t, m): v for t, ms in rlvr.items() for m, v in ms.items()}
     assert metrics["facts_mc/acc"] == pytest.approx(0.8) and metrics["lineage_manifests"] == 11
     body = readme.split("---\n", 2)[2]
-    assert SUMMARY in body and "| checkpoint |" in body and "from_pretrained" in body
+    assert SUMMARY in body and "| task | metric |" in body and "from_pretrained" in body
 
 
 def test_eval_table_rows_in_pipeline_order(tmp_path, pipeline):
