@@ -27,7 +27,8 @@ def write_plot(table: dict[str, Any], path: Path) -> Path:
     columns, rows = table["columns"], table["rows"]
     width = 0.8 / max(len(columns), 1)
     with matplotlib.style.context("default"):
-        fig = Figure(figsize=(max(4.0, 1.2 + 0.9 * len(rows) * max(len(columns), 1) ** 0.5), 3.6))
+        width_in = 1.2 + 0.9 * len(rows) * max(len(columns), 1) ** 0.5
+        fig = Figure(figsize=(min(max(4.0, width_in), 16.0), 3.6))
         ax = fig.add_subplot()
         for i, column in enumerate(columns):
             xs, ys, errs = [], [], []
