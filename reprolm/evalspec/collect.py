@@ -25,6 +25,7 @@ from reprolm.evalspec.results import RESULT, load_result
 RESULTS = "results.json"  # the evaluate stage's world results
 SPEC_RESULTS = "specs/*/" + RESULT
 RELEASE_TABLE = "comparison/comparison.json"
+SPEC_TYPE = "spec"  # results.json task_types value of a task whose result is under specs/
 MANIFEST = "provenance.json"
 
 
@@ -60,15 +61,24 @@ def _sample_stderr(eval_dir: Path | None, task: str, metric: str) -> float | Non
     return mean_stderr([float(s) for s in scores])
 
 
-def world_entries(doc: dict[str, Any], column: str, eval_dir: Path | None = None) -> list[Entry]:
-    """Entries of an evaluate ``results.json`` document (one per task, its primary metric)."""
+def world_entries(
+    doc: dict[str, Any], column: str, eval_dir: Path | None = None, skip: set[str] = frozenset()
+) -> list[Entry]:
+    """Entries of an evaluate ``results.json`` document (one per task, its primary metric).
+
+    Tasks in ``skip`` and tasks typed ``spec`` (``task_types``) are left out: their numbers come
+    from their spec result, which carries the spec hash.
+    """
     where = eval_dir / RESULTS if eval_dir else RESULTS
     for key in ("checkpoint", "tasks"):
         if key not in doc:
             raise ValueError(f"{where}: lacks the {key!r} field (not an evaluate results file)")
     decon = doc.get("decontamination") or {}
+    types = doc.get("task_types") or {}
     entries = []
     for task in sorted(doc["tasks"]):
+        if task in skip or types.get(task) == SPEC_TYPE:
+            continue
         metric = world_primary(doc, task)
         if metric not in doc["tasks"][task]:
             raise ValueError(f"{where}: task {task!r} has no value for its metric {metric!r}")
@@ -110,15 +120,23 @@ def spec_entry(result: dict[str, Any], column: str, where: str = RESULT) -> Entr
 def evaluate_entries(eval_dir: Path, column: str) -> list[Entry]:
     """Entries of an evaluate artifact: its world results and every spec result in it."""
     eval_dir = Path(eval_dir)
+    specs = [(path, load_result(path)) for path in sorted(eval_dir.glob(SPEC_RESULTS))]
+    ids = {result["task_id"] for _, result in specs}
     entries = []
     if (eval_dir / RESULTS).is_file():
-        entries += world_entries(_read_json(eval_dir / RESULTS), column, eval_dir)
-    for path in sorted(eval_dir.glob(SPEC_RESULTS)):
-        entries.append(spec_entry(load_result(path), column, str(path)))
-    if not entries and not (eval_dir / RESULTS).is_file():
+        doc = _read_json(eval_dir / RESULTS)
+        typed = {t for t, kind in (doc.get("task_types") or {}).items() if kind == SPEC_TYPE}
+        if typed - ids:
+            raise ValueError(
+                f"{eval_dir / RESULTS}: spec tasks {sorted(typed - ids)} have no "
+                f"{SPEC_RESULTS} in {eval_dir}; the evaluate artifact is incomplete"
+            )
+        entries += world_entries(doc, column, eval_dir, skip=ids)
+    elif not specs:
         raise FileNotFoundError(
             f"{eval_dir}: neither {RESULTS} nor {SPEC_RESULTS}: not an evaluate artifact"
         )
+    entries += [spec_entry(result, column, str(path)) for path, result in specs]
     return entries
 
 

@@ -68,7 +68,13 @@ def two_checkpoints(tmp_path) -> dict[str, pathlib.Path]:
     evaluate_artifact(sft, "sft", 0.75)
     spec_result(pre / "specs" / ARC, ARC, 0.3, H1, decontamination=0.05)
     spec_result(sft / "specs" / ARC, ARC, 0.4, H2, decontamination=0.05)
-    spec_result(sft / "specs" / GSM, GSM, 0.125, H1, primary_stderr=0.0625)
+    spec_result(sft / "specs" / "gsm8k_cot__tulu", GSM, 0.125, H1, primary_stderr=0.0625)
+    # The evaluate stage also lists spec tasks in results.json (typed "spec"): the spec result
+    # (with its hash) is the one used, never a second, hash-less copy.
+    doc = json.loads((sft / "results.json").read_text(encoding="utf-8"))
+    doc["tasks"][GSM] = {"exact_match": 0.9}
+    doc["task_types"] = {GSM: "spec"}
+    (sft / "results.json").write_text(json.dumps(doc), encoding="utf-8")
     return {"pretrain": pre, "sft": sft}
 
 
@@ -134,6 +140,9 @@ def test_duplicate_and_bad_inputs_are_named(tmp_path, two_checkpoints):
     shutil.copytree(two_checkpoints["sft"], other)
     with pytest.raises(ValueError, match="both give column 'sft'"):  # two recipes' sft
         collect.load_inputs([two_checkpoints["sft"], other])
+    shutil.rmtree(other / "specs" / "gsm8k_cot__tulu")
+    with pytest.raises(ValueError, match=r"spec tasks \['gsm8k:cot::tulu'\] have no specs/\*/"):
+        collect.evaluate_entries(other, "x")
     with pytest.raises(ValueError, match="--label given 1 times for 2 inputs"):
         collect.load_inputs(list(two_checkpoints.values()), ["x"])
 
@@ -169,7 +178,15 @@ def test_cli_compare_spec_results_share_a_model_column(tmp_path, two_checkpoints
     spec_result(a, ARC, 0.3, H1)
     spec_result(b, GSM, 0.2, H1)
     with pytest.raises(SystemExit) as done:
-        main(["eval", "compare", str(a), str(b), str(two_checkpoints["sft"] / "specs" / GSM)])
+        main(
+            [
+                "eval",
+                "compare",
+                str(a),
+                str(b),
+                str(two_checkpoints["sft"] / "specs" / "gsm8k_cot__tulu"),
+            ]
+        )
     assert done.value.code == 2  # same default label (model name + digest): one column, 2 GSM8K
     assert "'model@abcdef01' has two results for gsm8k:cot::tulu" in capsys.readouterr().err
     with pytest.raises(SystemExit) as done:
