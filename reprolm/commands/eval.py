@@ -103,6 +103,25 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from reprolm.evalspec import compare
+    from reprolm.evalspec.collect import load_inputs
+
+    try:
+        entries = load_inputs(args.inputs, args.label)
+    except FileNotFoundError as error:
+        raise ValueError(str(error)) from None
+    table = compare.build(entries)
+    if args.csv:
+        args.csv.write_text(compare.csv_text(table), encoding="utf-8")
+    if args.plot:
+        from reprolm.evalspec.plot import write_plot
+
+        write_plot(table, args.plot)
+    emit(table, args.json, compare.markdown(table))
+    return 0
+
+
 def _spec(task_id: str, get_spec):
     try:
         return get_spec(task_id)
@@ -176,3 +195,16 @@ def register(commands: Any) -> None:
     recompute.add_argument("result", type=Path, help="result.json or its directory")
     report = add_command(sub, "report", _guard(cmd_report), "rc vs mc per task, and the better")
     report.add_argument("results", type=Path, nargs="+")
+    comp = add_command(
+        sub, "compare", _guard(cmd_compare), "tasks x checkpoints table across runs and recipes"
+    )
+    comp.add_argument(
+        "inputs", type=Path, nargs="+", help="spec result dirs, evaluate or release artifacts"
+    )
+    comp.add_argument(
+        "--label",
+        action="append",
+        help="column label (release: prefix) per input, in order; default from each input",
+    )
+    comp.add_argument("--csv", type=Path, help="also write the table as CSV here")
+    comp.add_argument("--plot", type=Path, help="also write the grouped-bar plot (PNG) here")

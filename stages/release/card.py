@@ -137,11 +137,16 @@ def readme(
     model_facts: dict,
     released_label: str,
     evaluated: bool,
-    table: str,
+    comparison: str,
+    comparison_files: list[str],
     lineage_rows: list[dict],
     front: str,
 ) -> str:
-    """The model card: front matter, what it is, recipe, evaluation, lineage, usage."""
+    """The model card: front matter, what it is, recipe, evaluation, lineage, usage.
+
+    ``comparison`` is the Markdown comparison table (tasks × checkpoints), ``comparison_files``
+    the payload paths of its JSON, CSV and plot.
+    """
     name = config["name"]
     parts = [
         front,
@@ -158,9 +163,19 @@ def readme(
         "## Evaluation\n",
         "lm-eval on the held-out tiny-world eval sets: accuracy (log-likelihood) for multiple "
         "choice, exact match (the shared verifier, the same code as the RLVR reward) for "
-        "generation. Post-trained checkpoints are prompted with the chat template.\n",
-        table,
+        "generation. Post-trained checkpoints are prompted with the chat template. Tasks with "
+        "an OLMES-style id (`task:format::regime`) are versioned task specs; a number is only "
+        "compared with numbers computed under the same spec hash.\n",
+        comparison,
     ]
+    plots = [f for f in comparison_files if f.endswith(".png")]
+    parts += [f"![scores per task and checkpoint]({f})\n" for f in plots]
+    parts.append(
+        "The same table as files: "
+        + ", ".join(f"`{f}`" for f in comparison_files)
+        + " (CSV: one line per cell, exact values; JSON: the table and every score with its "
+        "spec hash; `reprolm eval compare` compares releases).\n"
+    )
     if not evaluated:
         parts.append(f"The released `{released_label}` checkpoint itself was not evaluated.\n")
     if lineage_rows:

@@ -7,9 +7,13 @@ import pathlib
 import shutil
 import struct
 
+from reprolm.canonical import dump_json
+from reprolm.evalspec import collect, compare
+from reprolm.evalspec.plot import write_plot
 from stages.release import card, lineage
 
 EVAL_PREFIX = "eval_"
+COMPARISON = "comparison"  # payload folder: comparison.json, comparison.csv, comparison.png
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 TRAINING_STAGES = ("pretrain", "sft", "dpo", "rlvr")
 
@@ -81,8 +85,22 @@ def released_label(
     return None  # the released checkpoint was not evaluated: the card says so
 
 
+def write_comparison(
+    config: dict, evals: dict[str, pathlib.Path], results: dict[str, dict], out: pathlib.Path
+) -> dict:
+    """Tasks × checkpoints (pipeline order) as JSON (with the entries), CSV and a PNG plot."""
+    columns = card.pipeline_order(results)
+    entries = [e for label in columns for e in collect.evaluate_entries(evals[label], label)]
+    table = {**compare.build(entries, columns), "release": config["name"]}
+    out.mkdir(parents=True)
+    (out / f"{COMPARISON}.json").write_text(dump_json(table), encoding="utf-8")
+    (out / f"{COMPARISON}.csv").write_text(compare.csv_text(table), encoding="utf-8")
+    write_plot(table, out / f"{COMPARISON}.png")
+    return table
+
+
 def run(config: dict, inputs: dict[str, pathlib.Path], output_dir: pathlib.Path) -> dict:
-    """Write model/, eval_table.md, README.md and lineage/; return the release's metrics."""
+    """Write model/, eval_table.md, comparison/, README.md and lineage/; return metrics."""
     if "model" not in inputs:
         raise ValueError("release: input 'model' (the final checkpoint artifact) is required")
     model = pathlib.Path(inputs["model"])
@@ -102,6 +120,7 @@ def run(config: dict, inputs: dict[str, pathlib.Path], output_dir: pathlib.Path)
     copy_model(model / "model", output_dir / "model")
     table = card.format_eval_table(results)
     (output_dir / "eval_table.md").write_text(table, encoding="utf-8")
+    comparison = write_comparison(config, evals, results, output_dir / COMPARISON)
 
     manifests = lineage.collect(inputs)
     lineage.write(output_dir / "lineage", manifests)
@@ -128,7 +147,10 @@ def run(config: dict, inputs: dict[str, pathlib.Path], output_dir: pathlib.Path)
         model_facts=model_facts(output_dir / "model"),
         released_label=label or (own or {}).get("stage", "final"),
         evaluated=label is not None,
-        table=table,
+        comparison=compare.markdown(comparison),
+        comparison_files=sorted(
+            f"{COMPARISON}/{p.name}" for p in (output_dir / COMPARISON).iterdir()
+        ),
         lineage_rows=rows,
         front=front,
     )
@@ -138,4 +160,7 @@ def run(config: dict, inputs: dict[str, pathlib.Path], output_dir: pathlib.Path)
     for task, values in sorted(released["tasks"].items()):
         for metric, value in sorted(values.items()):
             metrics[f"{task}/{metric}"] = value
+    for entry in compare.entries_of(comparison):  # spec results: their primary metric
+        if entry.column == label and entry.spec_hash is not None:
+            metrics[f"{entry.task}/{entry.metric}"] = entry.value
     return metrics

@@ -165,7 +165,7 @@ def test_model_card_front_matter(tmp_path, pipeline):
     assert got == {(t, m): v for t, ms in rlvr.items() for m, v in ms.items()}
     assert metrics["facts_mc/acc"] == pytest.approx(0.8) and metrics["lineage_manifests"] == 11
     body = readme.split("---\n", 2)[2]
-    assert SUMMARY in body and "| checkpoint |" in body and "from_pretrained" in body
+    assert SUMMARY in body and "| task | metric |" in body and "from_pretrained" in body
 
 
 def test_eval_table_rows_in_pipeline_order(tmp_path, pipeline):
@@ -234,3 +234,72 @@ def test_bitwise_deterministic(tmp_path, pipeline, model_files):
             assert (tmp_path / "one" / rel).read_bytes() == (tmp_path / "two" / rel).read_bytes()
     text = (tmp_path / "one" / "README.md").read_text(encoding="utf-8")
     assert str(tmp_path) not in text
+
+
+ARC = "arc_easy:rc::olmes"
+
+
+def add_spec_result(eval_dir: pathlib.Path, primary: float, spec_hash: str) -> None:
+    """A spec result inside an evaluate artifact, as the evaluate stage writes it."""
+    from reprolm.evalspec.results import write_result
+
+    result = {
+        "task_id": ARC,
+        "kind": "multiple_choice",
+        "spec_hash": spec_hash,
+        "spec": {},
+        "metrics": {"acc_per_char": primary},
+        "primary_metric": "acc_per_char",
+        "primary": primary,
+        "instances": 10,
+        "decontamination": {"contamination": 0.1, "flagged": 1, "instances": 10},
+    }
+    write_result(eval_dir / "specs" / ARC, result, [{"doc_id": 0}])
+
+
+def test_model_card_comparison_table(tmp_path, pipeline, capsys):
+    """Tasks x checkpoints in the card (spec results included, a changed spec withheld), CSV +
+    plot in the payload; then ``reprolm eval compare`` across two releases ("recipes")."""
+    from reprolm.cli import main
+    from reprolm.evalspec.compare import CSV_FIELDS
+
+    for stage, score in (("pretrain", 0.25), ("sft", 0.5), ("rlvr", 0.75)):
+        add_spec_result(pipeline[f"eval_{stage}"], score, "a" * 64)
+    add_spec_result(pipeline["eval_dpo"], 0.625, "b" * 64)  # evaluated under a changed spec
+    metrics = release(tmp_path / "a", pipeline, name="recipe-a")
+    assert metrics[f"{ARC}/acc_per_char"] == 0.75  # the released (rlvr) checkpoint's spec result
+    readme = (tmp_path / "a" / "README.md").read_text(encoding="utf-8")
+    header = "| task | metric | spec | n | decontamination | pretrain | sft | dpo | rlvr |"
+    assert header in readme
+    assert (
+        f"| {ARC} | acc_per_char | `aaaaaaaa` | 10 | 10.0% (1/10) | 0.250 | 0.500 | ≠ spec | "
+        "0.750 |" in readme
+    )
+    assert "| facts_mc | acc | – | 4 | – | 0.200 | 0.400 | 0.600 | 0.800 |" in readme
+    assert "* dpo, arc_easy:rc::olmes (acc_per_char): 0.625 under spec `bbbbbbbb`" in readme
+    files = ["comparison.csv", "comparison.json", "comparison.png"]
+    assert sorted(p.name for p in (tmp_path / "a" / "comparison").iterdir()) == files
+    for name in files:
+        assert f"`comparison/{name}`" in readme
+    assert "![scores per task and checkpoint](comparison/comparison.png)" in readme
+    csv_lines = (tmp_path / "a" / "comparison" / "comparison.csv").read_text().splitlines()
+    assert csv_lines[0] == ",".join(CSV_FIELDS) and len(csv_lines) == 1 + 3 * 4
+
+    # A second "recipe": another release name and another sft score on facts_mc.
+    doc = json.loads((pipeline["eval_sft"] / "results.json").read_text(encoding="utf-8"))
+    doc["tasks"]["facts_mc"]["acc"] = 0.125
+    (pipeline["eval_sft"] / "results.json").write_text(json.dumps(doc), encoding="utf-8")
+    release(tmp_path / "b", pipeline, name="recipe-b")
+    csv_path, plot = tmp_path / "cmp.csv", tmp_path / "cmp.png"
+    argv = ["eval", "compare", str(tmp_path / "a"), str(tmp_path / "b")]
+    with pytest.raises(SystemExit) as done:
+        main([*argv, "--csv", str(csv_path), "--plot", str(plot)])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    columns = [f"recipe-{r}/{c}" for r in "ab" for c in CHECKPOINTS]
+    assert out.splitlines()[0] == (
+        "| task | metric | spec | n | decontamination | " + " | ".join(columns) + " |"
+    )
+    assert "| facts_mc | acc | – | 4 | – | 0.200 | 0.400 | 0.600 | 0.800 | 0.200 | 0.125 |" in out
+    assert "facts_mc,acc,,recipe-b/sft,ok,0.125,,4," in csv_path.read_text()
+    assert plot.read_bytes().startswith(b"\x89PNG")
