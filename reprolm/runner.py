@@ -129,6 +129,14 @@ def _track(manifest: dict[str, Any], payload_dir: Path) -> str | None:
     return tracking.log_job(manifest, history)
 
 
+def _launch_record() -> dict[str, Any]:
+    """The DeepSpeed config reprolm.launch generated for this job (placement), if any."""
+    path = os.environ.get("REPROLM_DEEPSPEED_CONFIG")
+    if not path:
+        return {}
+    return {"deepspeed_config": json.loads(Path(path).read_text(encoding="utf-8"))}
+
+
 def _install(scratch: Path, output: Path) -> None:
     """Move a finished scratch directory to ``output``, replacing what was there."""
     old = output.with_name(f".{output.name}.old-{os.getpid()}")
@@ -178,6 +186,10 @@ def execute(
     started, wall0, cpu0 = datetime.now(UTC), time.perf_counter(), time.process_time()
     try:
         metrics = run(config, {name: Path(path) for name, path in inputs.items()}, scratch) or {}
+        if os.environ.get("RANK", "0") != "0":
+            # A torchrun worker other than rank 0: rank 0 alone writes and installs the artifact.
+            shutil.rmtree(scratch, ignore_errors=True)
+            return {}
         if (scratch / MANIFEST_NAME).exists():
             raise JobError(f"stage {stage} wrote {MANIFEST_NAME} itself; only the runner may")
         usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -208,6 +220,7 @@ def execute(
                 "cpu_seconds": round(time.process_time() - cpu0, 3),
                 "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
                 "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+                **_launch_record(),
                 "exit_status": 0,
             },
             reproducibility=reproducibility,
@@ -250,6 +263,8 @@ def main(
         traceback.print_exc()
         print(f"error: stage {stage} failed; nothing was written to {args.output}", file=sys.stderr)
         sys.exit(1)
+    if not manifest:  # a torchrun worker other than rank 0 wrote nothing
+        return
     summary = ", ".join(f"{k}={v:.4g}" for k, v in manifest["metrics"].items() if _is_number(v))
     print(f"{stage}: {args.output} digest {manifest['digest'][:16]} {summary}".rstrip())
 

@@ -68,6 +68,15 @@ def stage_params(stage):
 
 
 STAGE_SHELL = PYTHON + " -m stages.{stage} {{params.call}} > {{log}} 2>&1"
+# Training jobs start through reprolm.launch: one process, torchrun, or srun + torchrun, with a
+# generated DeepSpeed config, all from the job's resources (which, unlike params, never rerun a
+# job: placement does not change what a job is).
+TRAINING_SHELL = (
+    PYTHON
+    + " -m reprolm.launch --nodes {{resources.nodes}} --procs-per-node {{resources.procs_per_node}}"
+    " --deepspeed {{resources.deepspeed}} --micro-batch-size {{resources.micro_batch_size}}"
+    " -- stages.{stage} {{params.call}} > {{log}} 2>&1"
+)
 
 
 def print_summary():

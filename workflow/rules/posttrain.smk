@@ -14,7 +14,7 @@ rule sft:
     resources:
         **stage_resources("sft"),
     shell:
-        STAGE_SHELL.format(stage="sft")
+        TRAINING_SHELL.format(stage="sft")
 
 
 rule dpo:
@@ -30,7 +30,7 @@ rule dpo:
     resources:
         **stage_resources("dpo"),
     shell:
-        STAGE_SHELL.format(stage="dpo")
+        TRAINING_SHELL.format(stage="dpo")
 
 
 rule rlvr:
@@ -46,4 +46,4 @@ rule rlvr:
     resources:
         **stage_resources("rlvr"),
     shell:
-        STAGE_SHELL.format(stage="rlvr")
+        TRAINING_SHELL.format(stage="rlvr")

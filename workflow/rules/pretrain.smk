@@ -14,4 +14,4 @@ rule pretrain:
     resources:
         **stage_resources("pretrain"),
     shell:
-        STAGE_SHELL.format(stage="pretrain")
+        TRAINING_SHELL.format(stage="pretrain")
