@@ -64,12 +64,16 @@ class Plan:
         recipe = self.recipe
         world = self._add("world", "world", stage_config(recipe, "world"), {})
         curate = self._add("curate", "curate", stage_config(recipe, "curate"), {"world": world.key})
-        tokenize = self._add(
-            "tokenize", "tokenize", stage_config(recipe, "tokenize"), {"curate": curate.key}
-        )
-        previous = self._add(
-            "pretrain", "pretrain", stage_config(recipe, "pretrain"), {"tokenize": tokenize.key}
-        )
+        if recipe.get("base_model", {}).get("path"):
+            # Post-training from an external model: it stands in for the pretrain checkpoint.
+            previous = self._add("base_model", "base_model", stage_config(recipe, "base_model"), {})
+        else:
+            tokenize = self._add(
+                "tokenize", "tokenize", stage_config(recipe, "tokenize"), {"curate": curate.key}
+            )
+            previous = self._add(
+                "pretrain", "pretrain", stage_config(recipe, "pretrain"), {"tokenize": tokenize.key}
+            )
         checkpoints = {"pretrain": previous}
         for stage in TRAINING_STAGES[1:]:
             inputs = {"model": previous.key, "data": curate.key}

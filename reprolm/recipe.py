@@ -16,7 +16,18 @@ from typing import Any
 import yaml
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "config" / "schema"
-STAGES = ("world", "curate", "tokenize", "pretrain", "sft", "dpo", "rlvr", "evaluate", "release")
+STAGES = (
+    "world",
+    "curate",
+    "tokenize",
+    "base_model",
+    "pretrain",
+    "sft",
+    "dpo",
+    "rlvr",
+    "evaluate",
+    "release",
+)
 # Keys every stage block accepts; the recipe's top-level values are their defaults.
 SHARED_STAGE_KEYS = ("seed", "threads")
 CHECKPOINT_STAGES = ["pretrain", "sft", "dpo", "rlvr"]

@@ -13,7 +13,7 @@ from typing import Any
 
 # Stage families share defaults; sized for the tiny/micro recipes on one small node.
 FAMILIES: dict[str, tuple[str, ...]] = {
-    "data": ("world", "curate", "tokenize"),
+    "data": ("world", "curate", "tokenize", "base_model"),
     "training": ("pretrain", "sft", "dpo", "rlvr"),
     "evaluate": ("evaluate",),
     "release": ("release",),
