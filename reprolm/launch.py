@@ -31,6 +31,7 @@ from reprolm.canonical import dump_json
 from reprolm.deepspeed_config import DeepSpeedConfigError, deepspeed_config
 
 DEEPSPEED_ENV = "REPROLM_DEEPSPEED_CONFIG"
+LAUNCH_ENV = "REPROLM_LAUNCH"
 RDZV_PORT = 29500
 NO_DEEPSPEED = "none"
 OFFLOAD_FLAGS = ("offload_optimizer", "offload_params")
@@ -158,6 +159,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         placement = parse_deepspeed_spec(options.deepspeed)
         world = options.nodes * options.procs_per_node
         env = dict(os.environ)
+        if world > 1 or placement is not None:
+            # Recorded in the manifest (execution.launch): how to start the job again.
+            env[LAUNCH_ENV] = json.dumps(
+                {
+                    "nodes": options.nodes,
+                    "procs_per_node": options.procs_per_node,
+                    "deepspeed": options.deepspeed,
+                    "micro_batch_size": options.micro_batch_size,
+                },
+                sort_keys=True,
+            )
         if placement is not None:
             stage = module.split(".", 1)[1]
             path = write_deepspeed_config(

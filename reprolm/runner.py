@@ -130,11 +130,14 @@ def _track(manifest: dict[str, Any], payload_dir: Path) -> str | None:
 
 
 def _launch_record() -> dict[str, Any]:
-    """The DeepSpeed config reprolm.launch generated for this job (placement), if any."""
-    path = os.environ.get("REPROLM_DEEPSPEED_CONFIG")
-    if not path:
-        return {}
-    return {"deepspeed_config": json.loads(Path(path).read_text(encoding="utf-8"))}
+    """How reprolm.launch placed a multi-process job and its DeepSpeed config (placement)."""
+    record: dict[str, Any] = {}
+    if os.environ.get("REPROLM_LAUNCH"):
+        record["launch"] = json.loads(os.environ["REPROLM_LAUNCH"])
+    if os.environ.get("REPROLM_DEEPSPEED_CONFIG"):
+        path = Path(os.environ["REPROLM_DEEPSPEED_CONFIG"])
+        record["deepspeed_config"] = json.loads(path.read_text(encoding="utf-8"))
+    return record
 
 
 def _install(scratch: Path, output: Path) -> None:

@@ -49,6 +49,9 @@ def test_zero2_on_two_cpu_processes_trains_pretrain_reproducibly(micro_workspace
     log = (workspace / job.log).read_text()
     assert "torch.distributed.run --nproc-per-node=2 --standalone" in log
     assert manifest["environment"]["world_size"] == 2
+    assert manifest["execution"]["launch"] == {
+        "nodes": 1, "procs_per_node": 2, "deepspeed": "zero2", "micro_batch_size": 0,
+    }  # fmt: skip
     ds = manifest["execution"]["deepspeed_config"]
     assert ds["zero_optimization"]["stage"] == 2
     assert ds["train_batch_size"] == 4 and ds["train_micro_batch_size_per_gpu"] == 2
