@@ -192,4 +192,5 @@ def write_training(
 
 def count_parameters(model: Any) -> int:
     """Trainable parameters (tied embeddings counted once)."""
-    return sum(p.numel() for p in model.parameters())
+    # ZeRO-3 partitions parameters (numel 0 here); ds_numel is the full size.
+    return sum(getattr(p, "ds_numel", p.numel()) for p in model.parameters())

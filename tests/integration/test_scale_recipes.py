@@ -67,7 +67,6 @@ def dry_run(checkout: Path, name: str) -> str:
     return done.stdout + done.stderr
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", RECIPES)
 def test_scale_recipe_builds_its_dag_sbatch_line_launch_and_deepspeed_config(
     checkout, name, tmp_path

@@ -12,7 +12,6 @@ from tests.stages.test_training import run_stage, stage_config
 MOE = {"num_experts": 4, "num_experts_per_tok": 2}
 
 
-@pytest.mark.slow
 def test_olmoe_pretrains_and_saves_an_olmoe_checkpoint(tmp_path, tokenize_artifact):
     micro = stage_config("pretrain")
     config = stage_config(
