@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from reprolm.canonical import dump_json
-from reprolm.deepspeed_config import DeepSpeedConfigError, deepspeed_config
+from reprolm.deepspeed_config import DeepSpeedConfigError, batch_split, deepspeed_config
 
 DEEPSPEED_ENV = "REPROLM_DEEPSPEED_CONFIG"
 LAUNCH_ENV = "REPROLM_LAUNCH"
@@ -120,14 +120,18 @@ def _job_option(args: Sequence[str], name: str) -> str:
     raise LaunchError(f"the job arguments lack {name} (needed for its DeepSpeed config)")
 
 
+def _job_config(args: Sequence[str]) -> dict[str, Any]:
+    try:
+        return json.loads(_job_option(args, "--config-json"))
+    except json.JSONDecodeError as error:
+        raise LaunchError(f"--config-json is not valid JSON: {error}") from None
+
+
 def write_deepspeed_config(
     stage: str, args: Sequence[str], placement: Mapping[str, Any], world: int, micro: int | None
 ) -> Path:
     """Generate the job's DeepSpeed JSON and write it as ``.<artifact>.deepspeed.json``."""
-    try:
-        config = json.loads(_job_option(args, "--config-json"))
-    except json.JSONDecodeError as error:
-        raise LaunchError(f"--config-json is not valid JSON: {error}") from None
+    config = _job_config(args)
     output = Path(_job_option(args, "--output"))
     generated = deepspeed_config(stage, config, placement, world, micro)
     path = output.parent / f".{output.name}.deepspeed.json"
@@ -159,6 +163,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         placement = parse_deepspeed_spec(options.deepspeed)
         world = options.nodes * options.procs_per_node
         env = dict(os.environ)
+        stage = module.split(".", 1)[1]
+        if world > 1:
+            # Refuse a batch that does not split before any process starts.
+            batch_split(stage, _job_config(args), world, options.micro_batch_size or None)
         if world > 1 or placement is not None:
             # Recorded in the manifest (execution.launch): how to start the job again.
             env[LAUNCH_ENV] = json.dumps(
@@ -171,7 +179,6 @@ def main(argv: Sequence[str] | None = None) -> None:
                 sort_keys=True,
             )
         if placement is not None:
-            stage = module.split(".", 1)[1]
             path = write_deepspeed_config(
                 stage, args, placement, world, options.micro_batch_size or None
             )

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from reprolm.launch import deepspeed_spec
+
 # Stage families share defaults; sized for the tiny/micro recipes on one small node.
 FAMILIES: dict[str, tuple[str, ...]] = {
     "data": ("world", "curate", "tokenize", "base_model"),
@@ -62,8 +64,6 @@ def launch_resources(merged: Mapping[str, Any]) -> dict[str, Any]:
     Processes per node are the node's GPUs, or ``tasks`` on CPU nodes. Snakemake resources are
     not rerun triggers, so changing them moves a job without rerunning it.
     """
-    from reprolm.launch import deepspeed_spec
-
     return {
         "procs_per_node": merged["gpus"] or merged["tasks"],
         "deepspeed": deepspeed_spec(merged.get("deepspeed")),

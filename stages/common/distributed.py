@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-DEEPSPEED_ENV = "REPROLM_DEEPSPEED_CONFIG"  # the name reprolm.launch sets
+DEEPSPEED_ENV = "REPROLM_DEEPSPEED_CONFIG"  # the names reprolm.launch sets
+LAUNCH_ENV = "REPROLM_LAUNCH"
 
 
 def world_size() -> int:
@@ -54,13 +55,18 @@ def distributed_args(config: Mapping[str, Any], batch_size: int) -> dict[str, An
             gradient_accumulation_steps=generated["gradient_accumulation_steps"],
         )
     elif world_size() > 1:
-        # Plain DDP (torchrun without DeepSpeed): split the global batch over the processes.
-        if batch_size % world_size():
+        # Plain DDP (torchrun without DeepSpeed): split the global batch over the processes, in
+        # micro batches with gradient accumulation (the launcher has checked that it divides).
+        launch = json.loads(os.environ.get(LAUNCH_ENV) or "{}")
+        per_process = batch_size // world_size()
+        micro = launch.get("micro_batch_size") or per_process
+        if batch_size % world_size() or per_process % micro:
             raise ValueError(
-                f"batch of {batch_size} samples per step is not divisible by the {world_size()} "
-                "training processes; change the stage's batch size or the job's resources"
+                f"a global batch of {batch_size} does not split into {world_size()} processes x "
+                f"micro batches of {micro}; change the stage's batch size or the job's resources"
             )
-        args["per_device_train_batch_size"] = batch_size // world_size()
+        args["per_device_train_batch_size"] = micro
+        args["gradient_accumulation_steps"] = per_process // micro
     return args
 
 
@@ -69,8 +75,7 @@ def full_parameters(model: Any) -> Iterator[None]:
     """Gather ZeRO-3-partitioned parameters for saving (every rank must enter); else nothing."""
     partitioned = [p for p in model.parameters() if hasattr(p, "ds_id")]
     if not partitioned:
-        with nullcontext():
-            yield
+        yield
         return
     import deepspeed
 

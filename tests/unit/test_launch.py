@@ -139,3 +139,9 @@ def test_launcher_writes_the_deepspeed_config_and_names_bad_batches(tmp_path):
         capture_output=True, text=True, cwd=ROOT,
     )  # fmt: skip
     assert bad.returncode == 2 and "not divisible by the 3 training processes" in bad.stderr
+    plain = subprocess.run(
+        [*base[:-1], "--procs-per-node", "2", "--micro-batch-size", "3", "--dry-run", "--",
+         "stages.pretrain", *call],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert plain.returncode == 2 and "micro_batch_size=3 does not divide" in plain.stderr
