@@ -16,7 +16,7 @@ from typing import Any
 
 # Image family -> stages whose jobs run in it (containers/<family>/Dockerfile).
 IMAGE_FAMILIES: dict[str, tuple[str, ...]] = {
-    "data": ("world", "evaldata", "curate", "tokenize"),
+    "data": ("world", "evaldata", "curate", "tokenize", "base_model"),
     "train": ("pretrain", "sft", "dpo", "rlvr"),
     "eval": ("evaluate", "release"),
 }

@@ -74,12 +74,16 @@ class Plan:
         curate = self._add("curate", "curate", stage_config(recipe, "curate"), curate_inputs)
         if spec_inputs:
             spec_inputs["curate"] = curate.key
-        tokenize = self._add(
-            "tokenize", "tokenize", stage_config(recipe, "tokenize"), {"curate": curate.key}
-        )
-        previous = self._add(
-            "pretrain", "pretrain", stage_config(recipe, "pretrain"), {"tokenize": tokenize.key}
-        )
+        if recipe.get("base_model", {}).get("path"):
+            # Post-training from an external model: it stands in for the pretrain checkpoint.
+            previous = self._add("base_model", "base_model", stage_config(recipe, "base_model"), {})
+        else:
+            tokenize = self._add(
+                "tokenize", "tokenize", stage_config(recipe, "tokenize"), {"curate": curate.key}
+            )
+            previous = self._add(
+                "pretrain", "pretrain", stage_config(recipe, "pretrain"), {"tokenize": tokenize.key}
+            )
         checkpoints = {"pretrain": previous}
         for stage in TRAINING_STAGES[1:]:
             inputs = {"model": previous.key, "data": curate.key}

@@ -21,6 +21,7 @@ STAGES = (
     "evaldata",
     "curate",
     "tokenize",
+    "base_model",
     "pretrain",
     "sft",
     "dpo",

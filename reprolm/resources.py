@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from reprolm.launch import deepspeed_spec
+
 # Stage families share defaults; sized for the tiny/micro recipes on one small node.
 FAMILIES: dict[str, tuple[str, ...]] = {
-    "data": ("world", "evaldata", "curate", "tokenize"),
+    "data": ("world", "evaldata", "curate", "tokenize", "base_model"),
     "training": ("pretrain", "sft", "dpo", "rlvr"),
     "evaluate": ("evaluate",),
     "release": ("release",),
@@ -48,9 +50,47 @@ def stage_resources(stage: str, overrides: Mapping[str, Any] | None = None) -> d
     and the cluster's defaults apply.
     """
     merged = {**FAMILY_DEFAULTS[family(stage)], **dict(overrides or {})}
-    resources = {}
+    launch = launch_resources(merged) if family(stage) == "training" else {}
+    if launch and launch["procs_per_node"] * merged["nodes"] > 1:
+        merged.update(distributed_sbatch(merged))
+    merged.pop("deepspeed", None)
+    merged.pop("micro_batch_size", None)
+    resources = dict(launch)
     for key, value in sorted(merged.items()):
         if value is None or value == "" or (key == "gpus" and value == 0):
             continue
         resources[SNAKEMAKE_NAMES.get(key, key)] = value
     return resources
+
+
+def launch_resources(merged: Mapping[str, Any]) -> dict[str, Any]:
+    """What the training rules' launcher reads (reprolm/launch.py): processes per node, DeepSpeed.
+
+    Processes per node are the node's GPUs, or ``tasks`` on CPU nodes. Snakemake resources are
+    not rerun triggers, so changing them moves a job without rerunning it.
+    """
+    return {
+        "procs_per_node": merged["gpus"] or merged["tasks"],
+        "deepspeed": deepspeed_spec(merged.get("deepspeed")),
+        "micro_batch_size": merged.get("micro_batch_size") or 0,
+    }
+
+
+def distributed_sbatch(merged: Mapping[str, Any]) -> dict[str, Any]:
+    """sbatch shape of a multi-process job: one task per node (each runs one torchrun).
+
+    One node: the slurm-jobstep plugin runs the job in a one-task step holding the node's GPUs.
+    Several nodes: ``mpi`` tells the plugin not to wrap the job in ``srun -n1`` (the launcher runs
+    ``srun`` itself), ``--gres=gpu:<gpus>`` asks for the GPUs on every node (``--gpus`` would be
+    a total spread over nodes at SLURM's discretion), and ``tasks_per_gpu: 0`` keeps the plugin
+    from adding ``--ntasks-per-gpu``.
+    """
+    shape: dict[str, Any] = {"tasks": merged["nodes"]}
+    if merged["gpus"]:
+        shape["tasks_per_gpu"] = 0
+    if merged["nodes"] > 1:
+        shape["mpi"] = "srun"
+        if merged["gpus"]:
+            shape["gres"] = f"gpu:{merged['gpus']}"
+            shape["gpus"] = 0
+    return shape

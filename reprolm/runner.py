@@ -145,6 +145,17 @@ def _track(manifest: dict[str, Any], payload_dir: Path) -> str | None:
     return tracking.log_job(manifest, history)
 
 
+def _launch_record() -> dict[str, Any]:
+    """How reprolm.launch placed a multi-process job and its DeepSpeed config (placement)."""
+    record: dict[str, Any] = {}
+    if os.environ.get("REPROLM_LAUNCH"):
+        record["launch"] = json.loads(os.environ["REPROLM_LAUNCH"])
+    if os.environ.get("REPROLM_DEEPSPEED_CONFIG"):
+        path = Path(os.environ["REPROLM_DEEPSPEED_CONFIG"])
+        record["deepspeed_config"] = json.loads(path.read_text(encoding="utf-8"))
+    return record
+
+
 def _install(scratch: Path, output: Path) -> None:
     """Move a finished scratch directory to ``output``, replacing what was there."""
     old = output.with_name(f".{output.name}.old-{os.getpid()}")
@@ -206,6 +217,10 @@ def execute(
         ) as checkpoints:
             metrics = run(config, {name: Path(path) for name, path in inputs.items()}, scratch)
         metrics = metrics or {}
+        if os.environ.get("RANK", "0") != "0":
+            # A torchrun worker other than rank 0: rank 0 alone writes and installs the artifact.
+            shutil.rmtree(scratch, ignore_errors=True)
+            return {}
         if (scratch / MANIFEST_NAME).exists():
             raise JobError(f"stage {stage} wrote {MANIFEST_NAME} itself; only the runner may")
         usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -237,6 +252,7 @@ def execute(
                 "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
                 "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
                 "resumed_from_step": resume.resumed_from_step(checkpoints),
+                **_launch_record(),
                 "exit_status": 0,
             },
             reproducibility=reproducibility,
@@ -283,6 +299,8 @@ def main(
         traceback.print_exc()
         print(f"error: stage {stage} failed; nothing was written to {args.output}", file=sys.stderr)
         sys.exit(1)
+    if not manifest:  # a torchrun worker other than rank 0 wrote nothing
+        return
     summary = ", ".join(f"{k}={v:.4g}" for k, v in manifest["metrics"].items() if _is_number(v))
     print(f"{stage}: {args.output} digest {manifest['digest'][:16]} {summary}".rstrip())
 

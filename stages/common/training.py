@@ -18,6 +18,7 @@ from typing import Any
 
 from reprolm.canonical import dump_json
 from stages.common import checkpoints
+from stages.common.distributed import distributed_args, full_parameters, is_main_process
 
 # Special tokens fixed by docs/artifacts.md (tokenize stage).
 EOS_TOKEN = "<|endoftext|>"
@@ -84,6 +85,8 @@ def common_args(config: Mapping[str, Any], scratch: Path) -> dict[str, Any]:
         "logging_steps": config["logging_steps"],
         "logging_first_step": False,
         "optim": "adamw_torch",
+        # Multi-process placement (torchrun / DeepSpeed); {} for a single process.
+        **distributed_args(config, config["batch_size"]),
         **(resumable.trainer_args() if resumable is not None else {}),
     }
 
@@ -147,8 +150,10 @@ def save_model(model: Any, tokenizer: Any, output_dir: Path) -> Path:
         eos_token_id=eos_ids, pad_token_id=pad_id, bos_token_id=None, do_sample=False
     )
     model.config.use_cache = True
-    model.save_pretrained(str(target), safe_serialization=True)
-    tokenizer.save_pretrained(str(target))
+    with full_parameters(model):  # ZeRO-3: every rank gathers, rank 0 writes
+        if is_main_process():
+            model.save_pretrained(str(target), safe_serialization=True)
+            tokenizer.save_pretrained(str(target))
     return target
 
 
@@ -199,4 +204,5 @@ def write_training(
 
 def count_parameters(model: Any) -> int:
     """Trainable parameters (tied embeddings counted once)."""
-    return sum(p.numel() for p in model.parameters())
+    # ZeRO-3 partitions parameters (numel 0 here); ds_numel is the full size.
+    return sum(getattr(p, "ds_numel", p.numel()) for p in model.parameters())

@@ -57,13 +57,19 @@ def select_tasks(config: dict, index: dict[str, dict]) -> list[str]:
     return sorted(set(wanted))
 
 
-def load_lm(model_dir: pathlib.Path, batch_size: int):
-    """An lm-eval HF model on CPU in float32 that stops a batch row at any end token."""
+def load_lm(model_dir: pathlib.Path, batch_size: int, config: dict | None = None):
+    """An lm-eval HF model on CPU in float32 that stops a batch row at any end token (or, with
+    ``backend: vllm``, lm-eval's vLLM model on GPUs)."""
     from lm_eval.models.huggingface import HFLM
 
     hf_dir = model_dir / "model"
     if not (hf_dir / "config.json").is_file():
         raise FileNotFoundError(f"{hf_dir}/config.json is missing: 'model' must be a checkpoint")
+    if config and config.get("backend") == "vllm":
+        from stages.common.vllm import lm_eval_vllm
+
+        lm = lm_eval_vllm(hf_dir, config)
+        return lm, lm.tokenizer
     lm = HFLM(pretrained=str(hf_dir), device="cpu", batch_size=batch_size, dtype="float32")
     # Finished rows of a batch must be padded, not extended: lm-eval decodes responses with
     # skip_special_tokens=True, so text generated after <|im_end|> would otherwise leak in.
@@ -91,7 +97,7 @@ def run(config: dict, inputs: dict[str, pathlib.Path], output_dir: pathlib.Path)
 
     tasks_dir = output_dir / "tasks"
     taskpack.write_pack(tasks_dir, index, tasks, chat=chat, max_gen_toks=config["max_gen_toks"])
-    lm, tok = load_lm(model_dir, config["batch_size"])
+    lm, tok = load_lm(model_dir, config["batch_size"], config)
     if any(chat.values()) and not tok.chat_template:
         raise ValueError(
             f"evaluate: {model_dir}/model has no chat template; set chat_template: never"

@@ -22,9 +22,10 @@ from stages.common.training import (
 from stages.pretrain.data import make_dataset, open_shards
 
 
-def build_model(model_config: dict[str, Any], tokenizer: Any) -> Any:
-    """A freshly initialized ``Olmo2ForCausalLM`` (no download) sized by the config block."""
-    from transformers import Olmo2Config, Olmo2ForCausalLM
+def build_model(model_config: dict[str, Any], tokenizer: Any, architecture: str = "olmo2") -> Any:
+    """A freshly initialized ``Olmo2ForCausalLM`` or ``OlmoeForCausalLM`` (no download) sized by
+    the config block."""
+    from transformers import Olmo2Config, Olmo2ForCausalLM, OlmoeConfig, OlmoeForCausalLM
 
     if model_config["hidden_size"] % model_config["num_heads"]:
         raise TrainingInputError(
@@ -36,7 +37,25 @@ def build_model(model_config: dict[str, Any], tokenizer: Any) -> Any:
             f"pretrain.model.num_heads={model_config['num_heads']} is not divisible by "
             f"pretrain.model.num_kv_heads={model_config['num_kv_heads']}"
         )
-    config = Olmo2Config(
+    moe_keys = {"num_experts", "num_experts_per_tok"}
+    if architecture == "olmoe":
+        missing = sorted(moe_keys - set(model_config))
+        if missing:
+            raise TrainingInputError(
+                f"pretrain.architecture=olmoe needs pretrain.model.{missing[0]} (e.g. 64 experts, "
+                "8 per token as in OLMoE-1B-7B)"
+            )
+        if model_config["num_experts_per_tok"] > model_config["num_experts"]:
+            raise TrainingInputError(
+                f"pretrain.model.num_experts_per_tok={model_config['num_experts_per_tok']} exceeds "
+                f"pretrain.model.num_experts={model_config['num_experts']}"
+            )
+    elif moe_keys & set(model_config):
+        raise TrainingInputError(
+            "pretrain.model.num_experts/num_experts_per_tok are for MoE models: set "
+            "pretrain.architecture: olmoe, or remove them"
+        )
+    shared = dict(
         vocab_size=len(tokenizer),
         hidden_size=model_config["hidden_size"],
         intermediate_size=model_config["intermediate_size"],
@@ -51,7 +70,16 @@ def build_model(model_config: dict[str, Any], tokenizer: Any) -> Any:
         pad_token_id=tokenizer.convert_tokens_to_ids(PAD_TOKEN),
         bos_token_id=None,
     )
-    return Olmo2ForCausalLM(config)
+    if architecture == "olmoe":
+        config = OlmoeConfig(
+            **shared,
+            num_experts=model_config["num_experts"],
+            num_experts_per_tok=model_config["num_experts_per_tok"],
+            # Add the load-balancing loss to the training loss, as OLMoE trains.
+            output_router_logits=True,
+        )
+        return OlmoeForCausalLM(config)
+    return Olmo2ForCausalLM(Olmo2Config(**shared))
 
 
 def run(config: dict, inputs: dict[str, Path], output_dir: Path) -> dict:
@@ -68,7 +96,7 @@ def run(config: dict, inputs: dict[str, Path], output_dir: Path) -> dict:
         )
     shards = open_shards(tokenize_dir, len(tokenizer))
     dataset, windows = make_dataset(shards, seq_len, config["seed"])
-    model = build_model(config["model"], tokenizer)
+    model = build_model(config["model"], tokenizer, config.get("architecture", "olmo2"))
 
     with scratch_dir(output_dir) as scratch:
         args = TrainingArguments(

@@ -20,6 +20,7 @@ from stages.common.training import (
     write_training,
 )
 from stages.common.verifiers import VERIFIERS
+from stages.common.vllm import grpo_vllm_args
 from stages.rlvr.rewards import verifiable_reward
 
 _FIELDS = ("prompt", "verifier", "ground_truth")
@@ -67,6 +68,7 @@ def build_trainer(config: dict, inputs: dict[str, Path], scratch: Path) -> Any:
         steps_per_generation=1,
         disable_dropout=True,
         log_completions=False,
+        **grpo_vllm_args(config),
     )
     return GRPOTrainer(
         model=model,

@@ -26,9 +26,10 @@ def test_every_stage_has_a_family_and_a_schema_block():
 
 def test_family_defaults_then_recipe_overrides():
     assert family("sft") == "training" and family("curate") == "data"
-    assert stage_resources("pretrain") == {
-        key: value for key, value in FAMILY_DEFAULTS["training"].items() if key != "gpus"
+    assert stage_resources("curate") == {
+        key: value for key, value in FAMILY_DEFAULTS["data"].items() if key != "gpus"
     }, "zero GPUs requests none"
+    assert "gpu" not in stage_resources("pretrain")
     merged = stage_resources(
         "pretrain", {"gpus": 4, "mem_mb": 64000, "slurm_partition": "gpu", "slurm_extra": "-q x"}
     )
@@ -69,7 +70,8 @@ def test_resources_leave_every_fingerprint_and_config_unchanged():
     every_key |= {"slurm_extra": "--exclusive"}
     recipe["resources"] = {stage: dict(every_key) for stage in STAGES}
     changed = Plan(load_recipe(recipe))
-    assert changed.resources("pretrain")["gpu"] == 8
+    assert changed.resources("evaluate")["gpu"] == 8
+    assert changed.resources("pretrain")["gres"] == "gpu:8", "training: 8 GPUs on each node"
     assert {k: j.fingerprint for k, j in changed.jobs.items()} == {
         k: j.fingerprint for k, j in base.jobs.items()
     }
@@ -100,7 +102,7 @@ def test_sbatch_arguments_follow_the_recipe():
     pretrain = sbatch("pretrain")
     for argument in ("-A lab", "-p h100", "-t 90", "--mem 9000", "--nodes=1", "-q hi"):
         assert argument in pretrain
-    assert "--ntasks-per-gpu=1" in pretrain, "a GPU job: tasks per GPU"
+    assert "--ntasks-per-gpu" not in pretrain, "one task runs torchrun over the node's GPUs"
     gres = pytest.importorskip("snakemake_executor_plugin_slurm.utils").set_gres_string
     pretrain_job = type("Job", (), {"resources": _Resources(plan.resources("pretrain"))})
     assert gres(pretrain_job).strip() == "--gpus=2"

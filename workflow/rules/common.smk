@@ -88,12 +88,17 @@ def stage_launcher(stage):
 # Read by the shell commands below at job time (Snakemake formats them with the globals).
 STAGE_LAUNCHERS = {stage: stage_launcher(stage) for stage in STAGES}
 STAGE_SHELL = "{{STAGE_LAUNCHERS[{stage}]}} -m stages.{stage} {{params.call}} > {{log}} 2>&1"
-# Training jobs also get their checkpoint interval, from resources so that changing it neither
-# moves a fingerprint nor reruns a finished job (a resubmitted job resumes; reprolm/resume.py).
-TRAINING_SHELL = STAGE_SHELL.replace(
-    "{{params.call}}",
-    "{{params.call}} --checkpoint-every {{resources.checkpoint_every}}"
-    " --checkpoint-keep {{resources.checkpoint_keep}}",
+# Training jobs start through reprolm.launch: one process, torchrun, or srun + torchrun, with a
+# generated DeepSpeed config, all from the job's resources (which, unlike params, never rerun a
+# job: placement does not change what a job is). Their checkpoint interval comes from resources
+# too, so changing it neither moves a fingerprint nor reruns a finished job (a resubmitted job
+# resumes; reprolm/resume.py).
+TRAINING_SHELL = (
+    "{{STAGE_LAUNCHERS[{stage}]}} -m reprolm.launch --nodes {{resources.nodes}}"
+    " --procs-per-node {{resources.procs_per_node}} --deepspeed {{resources.deepspeed}}"
+    " --micro-batch-size {{resources.micro_batch_size}} -- stages.{stage} {{params.call}}"
+    " --checkpoint-every {{resources.checkpoint_every}}"
+    " --checkpoint-keep {{resources.checkpoint_keep}} > {{log}} 2>&1"
 )
 
 

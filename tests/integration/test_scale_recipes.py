@@ -1,0 +1,162 @@
+"""The GPU-scale recipes (config/olmo2-1b.yaml, olmoe-1b-7b.yaml, tulu3-8b.yaml) as far as this
+machine can take them: each builds its full DAG under the SLURM profile (a dry run needs no
+SLURM), and its sbatch arguments, launch commands and DeepSpeed configs are what it asks for.
+
+No GPU, no multi-node SLURM here: the sbatch line comes from the SLURM plugin's own function on
+the planned resources, and the launch command runs with ``--dry-run`` under a stand-in
+``scontrol`` that names the nodes a real allocation would have.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from reprolm.plan import Plan, load_plan
+from reprolm.recipe import RecipeError, load_recipe
+from tests.support import checkout_env, make_checkout
+
+RECIPES = ("olmo2-1b", "olmoe-1b-7b", "tulu3-8b")
+# What each recipe asks of its first training stage: (stage, nodes, GPUs per node, ZeRO stage,
+# micro batch, gradient accumulation, global batch).
+EXPECTED = {
+    "olmo2-1b": ("pretrain", 8, 8, 2, 8, 1, 512),
+    "olmoe-1b-7b": ("pretrain", 16, 8, 3, 4, 2, 1024),
+    "tulu3-8b": ("sft", 8, 8, 3, 1, 2, 128),
+}
+
+
+class _Resources(dict):
+    """Snakemake's job resources: mapping and attribute access."""
+
+    __getattr__ = dict.__getitem__
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory) -> Path:
+    """A copy of the project whose tulu3-8b recipe points at a small HF-format base model."""
+    where = make_checkout(tmp_path_factory.mktemp("scale") / "repo")
+    base = where / "base-model"
+    base.mkdir()
+    (base / "config.json").write_text(json.dumps({"model_type": "llama", "hidden_size": 64}))
+    (base / "model.safetensors").write_bytes(b"not really weights, only hashed here")
+    recipe = yaml.safe_load((where / "config" / "tulu3-8b.yaml").read_text())
+    recipe["base_model"]["path"] = str(base)
+    (where / "config" / "tulu3-8b.yaml").write_text(yaml.safe_dump(recipe))
+    return where
+
+
+def plan_of(checkout: Path, name: str) -> Plan:
+    return load_plan(checkout / "config" / f"{name}.yaml")
+
+
+def dry_run(checkout: Path, name: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "-p", "--profile", "workflow/profiles/slurm",
+         "--configfile", f"config/{name}.yaml"],
+        cwd=checkout, env=checkout_env(checkout), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_scale_recipe_builds_its_dag_sbatch_line_launch_and_deepspeed_config(
+    checkout, name, tmp_path
+):
+    plan = plan_of(checkout, name)
+    output = dry_run(checkout, name)
+    for job in plan.jobs.values():
+        assert job.manifest in output, f"{job.key} missing from the dry run"
+    assert (
+        f"total{len(plan.jobs):>16}" in " ".join(output.split("\n"))
+        or str(len(plan.jobs)) in output
+    )
+
+    stage, nodes, gpus, zero, micro, accumulation, batch = EXPECTED[name]
+    resources = plan.resources(stage)
+    submit = pytest.importorskip("snakemake_executor_plugin_slurm.submit_string")
+    gres = pytest.importorskip("snakemake_executor_plugin_slurm.utils").set_gres_string
+    job = type("Job", (), {"resources": _Resources(resources), "threads": 8})
+    params = {"run_uuid": "u", "slurm_logfile": "l", "comment_str": "c", "workdir": "/w"}
+    params |= {"account": f"-A {resources['slurm_account']}"}
+    params |= {"partition": f"-p {resources['slurm_partition']}"}
+    sbatch = submit.get_submit_command(job, params) + gres(job)
+    wanted = [f"--nodes={nodes}", f"--ntasks={nodes}", f"--gres=gpu:{gpus}", "-p gpu"]
+    wanted += ["-A my-account", "--cpus-per-task=96", "--mem 1000000", "-t 2880"]
+    for argument in wanted:
+        assert argument in sbatch, (argument, sbatch)
+    assert "--ntasks-per-gpu" not in sbatch and "--gpus=" not in sbatch
+
+    # The job's shell line, as the dry run printed it, run by the launcher with --dry-run.
+    artifact = plan.get(stage, stage).artifact_dir
+    line = next(
+        line for line in output.splitlines() if "reprolm.launch" in line and artifact in line
+    )
+    command = (
+        line.split("Shell command: ")[-1]
+        .split(" > logs/")[0]
+        .replace("reprolm.launch", "reprolm.launch --dry-run", 1)
+    )
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    scontrol = bin_dir / "scontrol"  # stands in for a real allocation's node list
+    scontrol.write_text('#!/bin/sh\nprintf "gpu017\\ngpu018\\n"\n')
+    scontrol.chmod(0o755)
+    env = checkout_env(checkout, SLURM_JOB_NODELIST="gpu[017-018]", SLURM_JOB_ID="77")
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    done = subprocess.run(
+        ["bash", "-c", command], cwd=checkout, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    launched = shlex.split(done.stderr.split("reprolm.launch: ", 1)[1])
+    assert launched[:5] == [
+        "srun", f"--nodes={nodes}", f"--ntasks={nodes}", "--ntasks-per-node=1",
+        "--kill-on-bad-exit=1",
+    ]  # fmt: skip
+    for flag in (f"--nproc-per-node={gpus}", f"--nnodes={nodes}", "--rdzv-backend=c10d",
+                 "--rdzv-endpoint=gpu017:29500", "--rdzv-id=77", f"stages.{stage}"):  # fmt: skip
+        assert flag in launched, flag
+
+    written = checkout / Path(artifact).parent / f".{Path(artifact).name}.deepspeed.json"
+    ds = json.loads(written.read_text())
+    assert ds["zero_optimization"]["stage"] == zero
+    assert ds["bf16"] == {"enabled": True}
+    assert ds["train_micro_batch_size_per_gpu"] == micro
+    assert ds["gradient_accumulation_steps"] == accumulation
+    assert ds["train_batch_size"] == batch == micro * accumulation * nodes * gpus
+
+
+def test_tulu3_post_trains_the_base_model_with_vllm(checkout):
+    plan = plan_of(checkout, "tulu3-8b")
+    assert not plan.by_stage("pretrain") and not plan.by_stage("tokenize")
+    base = plan.get("base_model", "base_model")
+    assert plan.get("sft", "sft").inputs["model"] == base.key
+    assert plan.get("evaluate", "pretrain").inputs["model"] == base.key, "the base is evaluated"
+    assert plan.get("rlvr", "rlvr").config["use_vllm"] is True
+    assert plan.get("evaluate", "sft").config["backend"] == "vllm"
+
+
+def test_the_scale_models_keep_their_shapes(checkout):
+    dense = plan_of(checkout, "olmo2-1b").get("pretrain", "pretrain").config
+    assert dense["model"]["num_layers"] == 16 and dense["model"]["hidden_size"] == 2048
+    assert dense["seq_len"] == 4096 and dense["learning_rate"] == 4e-4
+    moe = plan_of(checkout, "olmoe-1b-7b").get("pretrain", "pretrain").config
+    assert moe["architecture"] == "olmoe"
+    assert moe["model"]["num_experts"] == 64 and moe["model"]["num_experts_per_tok"] == 8
+
+
+def test_unknown_vllm_options_are_refused_by_key_path(checkout):
+    recipe = yaml.safe_load((checkout / "config" / "tulu3-8b.yaml").read_text())
+    recipe["rlvr"]["vllm_mode"] = "remote"
+    recipe["evaluate"]["backend"] = "sglang"
+    with pytest.raises(RecipeError) as error:
+        load_recipe(recipe)
+    assert "rlvr.vllm_mode" in str(error.value) and "evaluate.backend" in str(error.value)
