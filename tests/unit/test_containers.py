@@ -117,7 +117,8 @@ def shell_commands(output: str) -> dict[str, str]:
     """stage -> its job's shell command (the last one printed per stage)."""
     commands = {}
     for line in output.splitlines():
-        found = re.search(r"-m stages\.(\w+) ", line)
+        # Training jobs start through the launcher: `-m reprolm.launch ... -- stages.<stage>`.
+        found = re.search(r"(?:-m|--) stages\.(\w+) ", line)
         if line.startswith("Shell command:") and found:
             commands[found.group(1)] = line.removeprefix("Shell command:").strip()
     return commands
@@ -140,7 +141,8 @@ def test_rules_take_containers_from_the_recipe(tmp_path):
         assert commands[stage].startswith(f"REPROLM_IMAGE={data} /opt/venv/bin/python -m ")
     assert commands["evaluate"].startswith(f"REPROLM_IMAGE={evaluate} /opt/venv/bin/python -m ")
     for stage in ("tokenize", "pretrain", "release"):  # null / unset: the host's interpreter
-        assert commands[stage].startswith(f"{sys.executable} -m stages.{stage} ")
+        assert commands[stage].startswith(f"{sys.executable} -m ")
+        assert f" stages.{stage} " in commands[stage]
 
     # Without --sdm apptainer every job runs on the host and claims no image.
     plain = shell_commands(dry_run(checkout, recipe))
