@@ -73,17 +73,20 @@ def manifest(checkout: Path, job) -> dict:
 
 def test_data_jobs_in_the_image_match_the_host(podman, data_image, tmp_path):
     plan = load_plan(ROOT / MICRO)
-    world, curate, tokenize = (plan.get(stage, stage) for stage in ("world", "curate", "tokenize"))
+    world, evaldata, curate, tokenize = (
+        plan.get(stage, stage) for stage in ("world", "evaldata", "curate", "tokenize")
+    )
 
-    # On the host: world, curate and tokenize through Snakemake.
+    # On the host: world, evaldata, curate and tokenize through Snakemake.
     host = make_checkout(tmp_path / "host")
     run_snakemake(host, tokenize.manifest)
 
-    # In the image: the host's world artifact, then curate and tokenize with Snakemake's args.
+    # In the image: the host's world artifact, then evaldata (the bundled spec datasets), curate
+    # and tokenize with Snakemake's args.
     boxed = make_checkout(tmp_path / "boxed")
     shutil.copytree(host / world.artifact_dir, boxed / world.artifact_dir)
     commands = planned_commands(boxed, tokenize.manifest)
-    assert set(commands) == {"curate", "tokenize"}
+    assert set(commands) == {"evaldata", "curate", "tokenize"}
     subprocess.run(["chown", "-R", IMAGE_USER, str(boxed)], check=True)  # the image's user
 
     def run_in_image(stage: str, *env: str) -> float:
@@ -97,11 +100,11 @@ def test_data_jobs_in_the_image_match_the_host(podman, data_image, tmp_path):
 
     # curate: no launcher variable; tokenize: as the Snakemake rule launches it, with the
     # by-digest reference in REPROLM_IMAGE.
-    seconds = {"curate": run_in_image("curate")}
+    seconds = {"evaldata": run_in_image("evaldata"), "curate": run_in_image("curate")}
     reference = f"localhost/reprolm-data@{data_image['digest']}"
     seconds["tokenize"] = run_in_image("tokenize", "--env", f"REPROLM_IMAGE={reference}")
 
-    for job in (curate, tokenize):
+    for job in (evaldata, curate, tokenize):
         inside, outside = manifest(boxed, job), manifest(host, job)
         assert inside["digest"] == outside["digest"], f"{job.key}: digest differs in the image"
         assert inside["files"] == outside["files"]

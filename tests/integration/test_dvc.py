@@ -90,7 +90,7 @@ def pushed(tmp_path_factory):
     start = time.perf_counter()
     done = snakemake(project, env)  # the onsuccess hook commits every artifact
     timings["snakemake_micro_s"] = time.perf_counter() - start
-    assert "reprolm dvc: committed 12 artifact(s)" in done.stdout + done.stderr
+    assert "reprolm dvc: committed 13 artifact(s)" in done.stdout + done.stderr
     start = time.perf_counter()
     reprolm(project, env, "dvc", "commit")  # all already committed: the re-commit cost
     timings["recommit_s"] = time.perf_counter() - start

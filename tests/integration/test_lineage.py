@@ -73,7 +73,8 @@ def test_targets_by_fingerprint_and_metrics_file(micro_workspace, plan):
     sft = plan.get("sft", "sft")
     code, report = run(micro_workspace, "audit", "--json", sft.fingerprint)
     assert code == 0 and report["top"] == node_id(sft)
-    assert len(report["nodes"]) == 5  # sft, pretrain, tokenize, curate, world
+    # sft, pretrain, tokenize, curate, world, evaldata (curate decontaminates against it)
+    assert len(report["nodes"]) == 6
     evaluation = plan.get("evaluate", "dpo")
     code, report = run(
         micro_workspace, "audit", "--json", f"{evaluation.artifact_dir}/results.json"
