@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import time
@@ -32,8 +31,8 @@ from reprolm.canonical import dump_json  # noqa: E402
 from reprolm.fingerprint import fingerprint  # noqa: E402
 from reprolm.manifest import MANIFEST_NAME  # noqa: E402
 from reprolm.plan import load_plan  # noqa: E402
+from tests.support import make_checkout  # noqa: E402
 
-COPIED = ("Snakefile", "workflow", "config", "stages", "reprolm", "constraints.txt", "data")
 SINGLE_PROCESS_DIST = {
     "RANK": "0",
     "LOCAL_RANK": "0",
@@ -47,17 +46,6 @@ PLACEMENTS = {
     "bf16": ({"precision": "bf16"}, "none"),
     "bf16_zero2": ({"precision": "bf16"}, "zero2"),
 }
-
-
-def checkout(where: Path) -> Path:
-    where.mkdir(parents=True)
-    for name in COPIED:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, where / name, ignore=shutil.ignore_patterns("__pycache__"))
-        elif source.is_file():
-            shutil.copy2(source, where / name)
-    return where
 
 
 def stage_argv(work: Path, stage: str, config: dict, inputs: dict[str, str], label: str):
@@ -99,7 +87,7 @@ def main() -> None:
 
     import torch
 
-    work = checkout(args.workdir)
+    work = make_checkout(args.workdir)
     env = {**os.environ, "PYTHONPATH": str(work), "REPROLM_MLFLOW": "off"}
     plan = load_plan(work / args.recipe)
     for stage in ("world", "evaldata", "curate", "tokenize"):

@@ -188,9 +188,8 @@ def evaluate(
     spec: TaskSpec, model_dir: Path, data: Path, out_dir: Path, options: RunOptions
 ) -> dict[str, Any]:
     """Generate a critique per item through the engine; write requests, predictions, result."""
-    from reprolm.canonical import canonical_json
-    from reprolm.evalspec import engine, genrun, results, sources
-    from reprolm.evalspec.spec import resolve, spec_hash
+    from reprolm.evalspec import engine, genrun, sources
+    from reprolm.evalspec.spec import resolve
 
     items = sources.read_jsonl(data)
     check_items(data, items)
@@ -221,29 +220,12 @@ def evaluate(
         rows.append(rescore(base))
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    requests_path = out_dir / "requests.jsonl"
-    requests_path.write_text("".join(canonical_json(r) + "\n" for r in requests), "utf-8")
-    values = metrics(rows)
-    result = {
-        "task_id": spec.task_id,
-        "kind": "ds_critique",
-        "spec_hash": spec_hash(resolved),
-        "spec": resolved,
-        "metrics": values,
-        "primary_metric": spec.primary_metric,
-        "primary": values[spec.primary_metric],
-        "instances": len(rows),
-        "limit": options.limit,
-        "model": genrun.model_block(model_dir),
-        "harness": genrun.harness_block(
+    return genrun.write_result(
+        spec, "ds_critique", resolved, rows, requests, options=options, model_dir=model_dir,
+        out_dir=out_dir, harness=genrun.harness_block(
             options, max_gen_toks=max_gen_toks, max_length=max_length, system=SYSTEM
         ),
-        "files": {
-            "requests": {"path": requests_path.name, "blake3": sources.digest(requests_path)}
-        },
-    }
-    results.write_result(out_dir, result, rows)
-    return results.load_result(out_dir)
+    )  # fmt: skip
 
 
 def score_file(

@@ -153,11 +153,6 @@ def _run(lm: Any, requests: list[dict], yaml_of, seed: int) -> list[dict]:
     doc_ids = [r["doc_id"] for r in requests]
     if doc_ids != list(range(len(requests))):
         raise ValueError("requests must carry doc_id 0..n-1 in order (lm-eval numbers them so)")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    import lm_eval
-    from lm_eval.tasks import TaskManager
-
     name = "reprolm_request_batch"
     scratch = Path(tempfile.mkdtemp(prefix="reprolm-engine-"))
     try:
@@ -165,21 +160,32 @@ def _run(lm: Any, requests: list[dict], yaml_of, seed: int) -> list[dict]:
         data.write_text("".join(canonical_json(r) + "\n" for r in requests), encoding="utf-8")
         text = yaml_of(name, str(data), str(scratch / "datasets-cache"))
         (scratch / f"{name}.yaml").write_text(text, encoding="utf-8")
-        out = lm_eval.simple_evaluate(
-            model=lm,
-            tasks=[name],
-            num_fewshot=0,
-            bootstrap_iters=0,
-            log_samples=True,
-            task_manager=TaskManager(include_path=str(scratch), include_defaults=False),
-            random_seed=seed,
-            numpy_random_seed=seed,
-            torch_random_seed=seed,
-            fewshot_random_seed=seed,
-        )
+        out = simple_evaluate(lm, scratch, [name], seed)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return sorted(out["samples"][name], key=lambda s: s["doc_id"])
+
+
+def simple_evaluate(lm: Any, task_dir: Path, names: list[str], seed: int) -> dict:
+    """``lm_eval.simple_evaluate`` over the generated tasks in ``task_dir``: offline, zero-shot
+    (shots are pre-rendered), seeded, samples logged, no bootstrap."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    return lm_eval.simple_evaluate(
+        model=lm,
+        tasks=names,
+        num_fewshot=0,
+        bootstrap_iters=0,
+        log_samples=True,
+        task_manager=TaskManager(include_path=str(task_dir), include_defaults=False),
+        random_seed=seed,
+        numpy_random_seed=seed,
+        torch_random_seed=seed,
+        fewshot_random_seed=seed,
+    )
 
 
 def _head(name: str, data: str, cache: str) -> list[str]:

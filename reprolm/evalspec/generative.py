@@ -164,6 +164,27 @@ def result_fields(
     }
 
 
+def write(
+    spec: TaskSpec,
+    kind: str,
+    resolved: dict[str, Any],
+    harness: dict[str, Any],
+    model_dir: Path,
+    out_dir: Path,
+    limit: int | None,
+    rows: list[dict],
+    metrics: dict[str, float],
+) -> dict[str, Any]:
+    """Write a generative run's result directory (result.json + predictions); return it loaded."""
+    from reprolm.evalspec import results
+
+    result = result_fields(spec, resolved, harness, model_dir, out_dir, limit)
+    result.update(kind=kind, metrics=metrics, instances=len(rows))
+    result["primary"] = metrics[spec.primary_metric]
+    results.write_result(out_dir, result, rows)
+    return results.load_result(out_dir)
+
+
 def sampled(spec: TaskSpec, n_rows: int, limit: int | None) -> list[int]:
     """The spec's instance indices, the first ``limit`` of them when given."""
     indices = sources.sample_indices(

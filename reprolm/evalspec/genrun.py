@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from reprolm.evalspec import engine
-from reprolm.evalspec.families import RunOptions
+from reprolm.evalspec.families import RunOptions, family
 
 
 def load(model_dir: Path, options: RunOptions) -> Any:
@@ -57,3 +57,43 @@ def harness_block(options: RunOptions, **extra: Any) -> dict[str, Any]:
         "versions": versions(),
         **extra,
     }
+
+
+def write_result(
+    spec: Any,
+    kind: str,
+    resolved: dict[str, Any],
+    rows: list[dict],
+    requests: list[dict],
+    *,
+    options: RunOptions,
+    model_dir: Path,
+    out_dir: Path,
+    harness: dict[str, Any],
+) -> dict[str, Any]:
+    """Write requests.jsonl, predictions and result.json of a run; return the result loaded."""
+    from reprolm.canonical import canonical_json
+    from reprolm.evalspec import results, sources
+    from reprolm.evalspec.spec import spec_hash
+
+    requests_path = out_dir / "requests.jsonl"
+    requests_path.write_text("".join(canonical_json(r) + "\n" for r in requests), "utf-8")
+    values = family(kind).metrics(rows, resolved)
+    result = {
+        "task_id": spec.task_id,
+        "kind": kind,
+        "spec_hash": spec_hash(resolved),
+        "spec": resolved,
+        "metrics": values,
+        "primary_metric": spec.primary_metric,
+        "primary": values[spec.primary_metric],
+        "instances": len(rows),
+        "limit": options.limit,
+        "model": model_block(model_dir),
+        "harness": harness,
+        "files": {
+            "requests": {"path": requests_path.name, "blake3": sources.digest(requests_path)}
+        },
+    }
+    results.write_result(out_dir, result, rows)
+    return results.load_result(out_dir)

@@ -129,7 +129,7 @@ def evaluate(
     spec: TaskSpec, model_dir: Path, data: Path, out_dir: Path, options: RunOptions
 ) -> dict[str, Any]:
     """8-shot CoT chat prompts -> greedy generations -> exact match; writes the result dir."""
-    from reprolm.evalspec import generative, results, sources
+    from reprolm.evalspec import generative, sources
     from reprolm.evalspec.spec import resolve
 
     data_rows = sources.read_jsonl(data)
@@ -157,13 +157,9 @@ def evaluate(
         )
         for r, text in zip(requests, texts, strict=True)
     ]
-    result = generative.result_fields(spec, resolved, harness, model_dir, out_dir, options.limit)
-    result["kind"] = "gsm8k"
-    result["metrics"] = metrics(rows)
-    result["primary"] = result["metrics"][spec.primary_metric]
-    result["instances"] = len(rows)
-    results.write_result(out_dir, result, rows)
-    return results.load_result(out_dir)
+    return generative.write(
+        spec, "gsm8k", resolved, harness, model_dir, out_dir, options.limit, rows, metrics(rows)
+    )
 
 
 def texts(data: Path) -> list[str]:

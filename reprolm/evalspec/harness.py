@@ -9,7 +9,6 @@ task scores the same continuations after ``uncond_context``. Heavy imports stay 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -146,27 +145,6 @@ def _loglikelihoods(samples: list[dict]) -> dict[int, list[tuple[str, str, float
     return out
 
 
-def run_lm_eval(lm, scratch: Path, names: list[str], seed: int) -> dict:
-    """``lm_eval.simple_evaluate`` over generated tasks in ``scratch`` (offline, seeded)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    import lm_eval
-    from lm_eval.tasks import TaskManager
-
-    return lm_eval.simple_evaluate(
-        model=lm,
-        tasks=names,
-        num_fewshot=0,
-        bootstrap_iters=0,
-        log_samples=True,
-        task_manager=TaskManager(include_path=str(scratch), include_defaults=False),
-        random_seed=seed,
-        numpy_random_seed=seed,
-        torch_random_seed=seed,
-        fewshot_random_seed=seed,
-    )
-
-
 def versions() -> dict[str, str]:
     import lm_eval
     import torch
@@ -211,7 +189,7 @@ def evaluate_mc(
             names.append(task_name(spec.task_id, uncond=True))
             uncond = [{**r, "context": spec.uncond_context} for r in requests]
             _write_task(scratch, names[1], uncond, cache)
-        out = run_lm_eval(lm, scratch, names, seed)
+        out = engine.simple_evaluate(lm, scratch, names, seed)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

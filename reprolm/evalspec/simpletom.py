@@ -206,9 +206,8 @@ def evaluate(
 ) -> dict[str, Any]:
     """Generate an answer per item through the engine (two passes for ``remind``); write
     requests, predictions and ``result.json``."""
-    from reprolm.canonical import canonical_json
-    from reprolm.evalspec import engine, genrun, results, sources
-    from reprolm.evalspec.spec import resolve, spec_hash
+    from reprolm.evalspec import engine, genrun, sources
+    from reprolm.evalspec.spec import resolve
 
     final, cot, remind, default_toks = VARIANTS[spec.prompt_format]
     items = sources.read_jsonl(data)
@@ -277,29 +276,12 @@ def evaluate(
     rows.sort(key=lambda r: r["doc_id"])
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    requests_path = out_dir / "requests.jsonl"
-    requests_path.write_text("".join(canonical_json(r) + "\n" for r in request_log), "utf-8")
-    metric_values = metrics(rows)
-    result = {
-        "task_id": spec.task_id,
-        "kind": "simpletom",
-        "spec_hash": spec_hash(resolved),
-        "spec": resolved,
-        "metrics": metric_values,
-        "primary_metric": spec.primary_metric,
-        "primary": metric_values[spec.primary_metric],
-        "instances": len(rows),
-        "limit": options.limit,
-        "model": genrun.model_block(model_dir),
-        "harness": genrun.harness_block(
+    return genrun.write_result(
+        spec, "simpletom", resolved, rows, request_log, options=options, model_dir=model_dir,
+        out_dir=out_dir, harness=genrun.harness_block(
             options, max_gen_toks=max_gen_toks, max_length=max_length, system=SYSTEM
         ),
-        "files": {
-            "requests": {"path": requests_path.name, "blake3": sources.digest(requests_path)}
-        },
-    }
-    results.write_result(out_dir, result, rows)
-    return results.load_result(out_dir)
+    )  # fmt: skip
 
 
 # --- score outputs produced elsewhere ---------------------------------------------------------

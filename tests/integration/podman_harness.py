@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.integration.apt import AptUnavailable, ensure_binaries
+
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("podman", "runc", "debootstrap")
 BASE_IMAGE = "docker.io/library/debian:bookworm-slim"
@@ -67,21 +69,10 @@ class PodmanUnavailable(RuntimeError):
 
 def ensure_packages(timeout: float = 600) -> None:
     """apt-get install podman, runc and debootstrap unless they are already there."""
-    if all(shutil.which(name) for name in PACKAGES):
-        return
-    if shutil.which("apt-get") is None:
-        raise PodmanUnavailable("podman/runc/debootstrap are not installed and apt-get is absent")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (
-        ["apt-get", "update"],
-        ["apt-get", "install", "-y", "--no-install-recommends", *PACKAGES],
-    ):
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
-        if done.returncode != 0:
-            raise PodmanUnavailable(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
-    missing = [name for name in PACKAGES if shutil.which(name) is None]
-    if missing:
-        raise PodmanUnavailable(f"installed {PACKAGES} but still missing: {missing}")
+    try:
+        ensure_binaries(PACKAGES, PACKAGES, timeout)
+    except AptUnavailable as error:
+        raise PodmanUnavailable(str(error)) from None
 
 
 def apt_mirror(sources: Path = Path("/etc/apt")) -> str:

@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.integration.apt import AptUnavailable, ensure_binaries
+
 PACKAGES = ("slurm-wlm", "munge")
 BINARIES = ("slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "munged", "munge")
 MUNGE_RUN = Path("/run/munge")
@@ -40,21 +42,10 @@ class SlurmUnavailable(RuntimeError):
 
 def ensure_packages(timeout: float = 600) -> None:
     """Install slurm-wlm and munge with apt-get unless their binaries are already there."""
-    if all(shutil.which(name) for name in BINARIES):
-        return
-    if shutil.which("apt-get") is None:
-        raise SlurmUnavailable("slurm-wlm/munge are not installed and apt-get is not available")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (
-        ["apt-get", "update"],
-        ["apt-get", "install", "-y", "--no-install-recommends", *PACKAGES],
-    ):
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
-        if done.returncode != 0:
-            raise SlurmUnavailable(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
-    missing = [name for name in BINARIES if shutil.which(name) is None]
-    if missing:
-        raise SlurmUnavailable(f"installed {PACKAGES} but still missing: {missing}")
+    try:
+        ensure_binaries(PACKAGES, BINARIES, timeout)
+    except AptUnavailable as error:
+        raise SlurmUnavailable(str(error)) from None
 
 
 def _free_port() -> int:

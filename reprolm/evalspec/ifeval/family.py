@@ -50,7 +50,7 @@ def evaluate(
     spec: TaskSpec, model_dir: Path, data: Path, out_dir: Path, options: RunOptions
 ) -> dict[str, Any]:
     """Each prompt as the only user turn -> greedy generation -> the four IFEval numbers."""
-    from reprolm.evalspec import generative, results, sources
+    from reprolm.evalspec import generative, sources
     from reprolm.evalspec.spec import resolve
 
     data_rows = sources.read_jsonl(data)
@@ -68,13 +68,9 @@ def evaluate(
                                                                "response": text})}
         for r, text in zip(requests, texts, strict=True)
     ]  # fmt: skip
-    result = generative.result_fields(spec, resolved, harness, model_dir, out_dir, options.limit)
-    result["kind"] = "ifeval"
-    result["metrics"] = metrics(rows)
-    result["primary"] = result["metrics"][spec.primary_metric]
-    result["instances"] = len(rows)
-    results.write_result(out_dir, result, rows)
-    return results.load_result(out_dir)
+    return generative.write(
+        spec, "ifeval", resolved, harness, model_dir, out_dir, options.limit, rows, metrics(rows)
+    )
 
 
 def texts(data: Path) -> list[str]:

@@ -1,0 +1,31 @@
+"""Install Debian packages for a test harness (SLURM, podman) when their binaries are missing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+
+
+class AptUnavailable(RuntimeError):
+    """The packages cannot be installed here (no apt-get, or no route to the Debian mirror)."""
+
+
+def ensure_binaries(packages: Sequence[str], binaries: Sequence[str], timeout: float = 600) -> None:
+    """``apt-get install packages`` unless every one of ``binaries`` is already on PATH."""
+    if all(shutil.which(name) for name in binaries):
+        return
+    if shutil.which("apt-get") is None:
+        raise AptUnavailable(f"{', '.join(packages)} are not installed and apt-get is absent")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (
+        ["apt-get", "update"],
+        ["apt-get", "install", "-y", "--no-install-recommends", *packages],
+    ):
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0:
+            raise AptUnavailable(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
+    missing = [name for name in binaries if shutil.which(name) is None]
+    if missing:
+        raise AptUnavailable(f"installed {list(packages)} but still missing: {missing}")
