@@ -118,6 +118,12 @@ def pin_threads_and_seeds(threads: int, seed: int, uses_torch: bool) -> dict[str
         numpy.random.seed(seed)
     except ImportError:
         pass
+    # The variables above only reach BLAS/OpenMP pools created after they are set; numpy may
+    # already be imported (stage modules import it at the top), so cap the live pools too.
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    threadpool_limits(limits=threads)
+    record["blas_threads"] = sorted({pool["num_threads"] for pool in threadpool_info()})
     if uses_torch:
         import torch
 

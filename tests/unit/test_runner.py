@@ -1,6 +1,7 @@
 """The stage runner: fingerprint checks, atomic install, manifests, failures that lose nothing."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -103,3 +104,24 @@ def test_cli_reports_bad_config_with_exit_code_2(tmp_path):
     assert done.returncode == 2, done.stderr
     assert "seed: 'x' is not of type 'integer'" in done.stderr
     assert not (tmp_path / "world-000000000000").exists()
+
+
+def test_thread_pinning_caps_blas_pools_loaded_before_it():
+    """numpy (and its OpenBLAS pool) is imported before the runner pins threads, as when a stage
+    module imports numpy at the top: the live pool is capped too, in a fresh interpreter."""
+    code = (
+        "import numpy, json\n"
+        "from threadpoolctl import threadpool_info\n"
+        "from reprolm.runner import pin_threads_and_seeds\n"
+        "before = sorted({p['num_threads'] for p in threadpool_info()})\n"
+        "record = pin_threads_and_seeds(1, 0, uses_torch=False)\n"
+        "after = sorted({p['num_threads'] for p in threadpool_info()})\n"
+        "print(json.dumps([before, after, record['blas_threads']]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    before, after, recorded = json.loads(done.stdout)
+    assert after == recorded == [1]
+    assert before != [1] or os.cpu_count() == 1  # the pool really was bigger before pinning
