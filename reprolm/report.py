@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from reprolm.plan import Plan
 
 PRIMARY_METRICS = ("exact_match", "acc")
+SPEC_PREFIX = "specs/"  # spec results: only their `primary` (the spec names its own metric)
 
 
 def _number(value: object) -> str:
@@ -30,10 +31,15 @@ def eval_rows(plan: Plan) -> tuple[list[str], list[tuple[str, dict[str, object]]
             metrics = read_manifest(Path(job.artifact_dir))["metrics"]
         except ManifestError:
             continue
-        primary = {k: v for k, v in metrics.items() if k.rsplit("/", 1)[-1] in PRIMARY_METRICS}
+        primary = {k: v for k, v in metrics.items() if _is_primary(k)}
         columns += [k for k in sorted(primary) if k not in columns]
         rows.append((job.label, primary))
     return columns, rows
+
+
+def _is_primary(key: str) -> bool:
+    name = key.rsplit("/", 1)[-1]
+    return name == "primary" if key.startswith(SPEC_PREFIX) else name in PRIMARY_METRICS
 
 
 # (start key, end key) patterns of the signals a training stage records over its run.

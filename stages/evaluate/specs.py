@@ -109,11 +109,13 @@ def run_specs(config: dict, inputs: dict, model_dir: pathlib.Path, output_dir: p
 
 
 def flat_metrics(summaries: dict) -> dict[str, float]:
-    """``specs/<safe id>/<metric>`` and ``.../contamination`` for the runner's summary."""
+    """``specs/<safe id>/<metric>``, ``.../primary`` (the spec's primary metric, for the run
+    summary) and ``.../contamination`` for the runner's summary."""
     out = {}
     for task_id, summary in sorted(summaries.items()):
         prefix = f"{SPECS_DIR}/{safe_id(task_id)}"
         out |= {f"{prefix}/{m}": v for m, v in sorted(summary["metrics"].items())}
+        out[f"{prefix}/primary"] = summary["primary"]
         if summary["decontamination"].get("measured"):
             out[f"{prefix}/contamination"] = summary["decontamination"]["contamination"]
     return out
