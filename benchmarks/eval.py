@@ -1,4 +1,4 @@
-"""Benchmark ``reprolm.evalspec`` against plain lm-eval on one rc task (tiny random OLMo 2, CPU).
+"""Benchmark ``evals`` against plain lm-eval on one rc task (tiny random OLMo 2, CPU).
 
 Eval set: the ARC-Challenge few-shot fixture (11 items x 4 choices) with the 5 curated ARC-Easy
 shots (spec ``arc_easy:rc::olmes``). Measures, best of ``--repeats``, with the model loaded once:
@@ -30,19 +30,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from evals import sources  # noqa: E402
+from evals.families import RunOptions, family_of  # noqa: E402
+from evals.harness import evaluate_mc, load_hf  # noqa: E402
+from evals.registry import get_spec  # noqa: E402
 from reprolm.canonical import dump_json  # noqa: E402
-from reprolm.evalspec import sources  # noqa: E402
-from reprolm.evalspec.families import RunOptions, family_of  # noqa: E402
-from reprolm.evalspec.harness import evaluate_mc, load_hf  # noqa: E402
-from reprolm.evalspec.registry import get_spec  # noqa: E402
-from tests.evalspec.chat_model import build_chat_model  # noqa: E402
-from tests.evalspec.conftest import (  # noqa: E402
+from tests.evals.chat_model import build_chat_model  # noqa: E402
+from tests.evals.conftest import (  # noqa: E402
     ARC_CHALLENGE,
     FIXTURES,
     GSM8K_TEST,
     build_tiny_model,
 )
-from tests.evalspec.test_harness import plain_task_yaml  # noqa: E402
+from tests.evals.test_harness import plain_task_yaml  # noqa: E402
 
 TASK = "arc_easy:rc::olmes"
 GENERATIVE = {
@@ -53,7 +53,7 @@ GENERATIVE = {
 
 def generative(model: Path, tmp: Path, limit: int, gen_toks: int) -> dict:
     """Per generative spec: req/s at batch 1 and 8 (one timed run each, model loaded before)."""
-    from reprolm.evalspec import engine
+    from evals import engine
 
     chat = build_chat_model(model, tmp / "chat")
     lms = {bs: engine.load_model(chat, bs) for bs in (1, 8)}

@@ -31,11 +31,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from evals import engine, gsm8k, sources  # noqa: E402
+from evals.harness import evaluate_mc  # noqa: E402
+from evals.registry import get_spec  # noqa: E402
 from reprolm.canonical import dump_json  # noqa: E402
-from reprolm.evalspec import engine, gsm8k, sources  # noqa: E402
-from reprolm.evalspec.harness import evaluate_mc  # noqa: E402
-from reprolm.evalspec.registry import get_spec  # noqa: E402
-from tests.evalspec.conftest import GSM8K_TEST, build_tiny_model  # noqa: E402
+from tests.evals.conftest import GSM8K_TEST, build_tiny_model  # noqa: E402
 
 TASK = "arc_easy:rc::olmes"
 
@@ -86,7 +86,7 @@ def max_diff(out_dir: Path, ref_dir: Path, field: str) -> float:
 
 def argmax_changes(out_dir: Path, ref_dir: Path) -> dict[str, int]:
     """Instances whose chosen answer differs from the reference, per normalization."""
-    from reprolm.evalspec.metrics import predicted
+    from evals.metrics import predicted
 
     a = sources.read_jsonl(out_dir / "predictions.jsonl")
     b = sources.read_jsonl(ref_dir / "predictions.jsonl")

@@ -26,8 +26,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from evals.verifiers import get_verifier  # noqa: E402
 from reprolm.recipe import validate_stage_config  # noqa: E402
-from stages.common.verifiers import get_verifier  # noqa: E402
 
 CHAIN = {  # stage -> inputs (name -> upstream stage)
     "world": {},

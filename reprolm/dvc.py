@@ -65,7 +65,7 @@ def render(plan: Plan, recipe: Path, root: Path = Path(".")) -> dict[str, str]:
     for job in plan.jobs.values():
         name = stage_name(job)
         if job.stage not in sources:
-            sources[job.stage] = stage_source_paths(job.stage, root / "stages")
+            sources[job.stage] = stage_source_paths(job.stage, root)
         deps = sorted(plan.input_dirs(job).values()) + sources[job.stage]
         stage: dict[str, Any] = {
             "cmd": f"snakemake --profile {PROFILE} --configfile {recipe_arg} {job.manifest}",

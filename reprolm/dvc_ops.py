@@ -152,7 +152,7 @@ def stale_code(root: Path) -> list[str]:
         except ManifestError:
             continue
         recorded = manifest.get("code", {}).get("code_digest")
-        if recorded and recorded != code_digest(manifest["stage"], root / "stages"):
+        if recorded and recorded != code_digest(manifest["stage"], root):
             stale.append(out)
     return stale
 

@@ -22,7 +22,7 @@ from reprolm.recipe import RecipeError
 def spec_datasets(evaluate: Mapping[str, Any]) -> dict[str, str]:
     """Spec id -> dataset name for the recipe's ``evaluate.specs`` (checked against the
     registry)."""
-    from reprolm.evalspec.registry import SPECS
+    from evals.registry import SPECS
 
     unknown = [s for s in evaluate.get("specs") or [] if s not in SPECS]
     if unknown:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reprolm.codedigest import CODE_ROOT, code_digest
+from reprolm.codedigest import CODE_ROOT, CODE_SCOPE, changed_sources, code_digest
 from reprolm.manifest import ManifestError, read_manifest
 from reprolm.runner import DIFF_DIR
 
@@ -34,7 +34,8 @@ class RebuildResult:
     level: str
     original_digest: str
     rebuilt_digest: str
-    source: str  # "checkout" or "git worktree at <commit>"
+    source: str  # which code ran: this checkout, or the recorded commit (+ diff) and why
+    code_source: str = "checkout"  # "checkout" | "recorded-commit"
     differing_files: list[str] = field(default_factory=list)
     tolerance_report: dict[str, Any] = field(default_factory=dict)
     ok: bool = False
@@ -69,16 +70,24 @@ def _input_dirs(manifest: dict[str, Any], workdir: Path) -> dict[str, Path]:
 
 
 def _source_tree(manifest: dict[str, Any], workdir: Path, scratch: Path) -> tuple[Path, str]:
-    """A source tree whose stage code has the recorded code digest."""
+    """A source tree whose job code has the recorded code digest, and how it was obtained.
+
+    The checkout is used only when its job code (the stage and every job-code module it imports,
+    ``reprolm.codedigest``) has the recorded digest, computed under the recorded scope; else the
+    recorded commit is checked out into a worktree (plus the saved diff of a dirty tree).
+    """
     stage, code = manifest["stage"], manifest["code"]
-    if code_digest(stage, CODE_ROOT / "stages") == code["code_digest"]:
-        return CODE_ROOT, "checkout"
+    same_scope = code.get("code_scope") == CODE_SCOPE
+    if same_scope and code_digest(stage, CODE_ROOT) == code["code_digest"]:
+        return CODE_ROOT, "this checkout (its job code has the recorded code digest)"
+    if same_scope and isinstance(code.get("source_hashes"), dict):
+        changed = changed_sources(code["source_hashes"], stage, CODE_ROOT)
+        why = "this checkout's job code differs from the recorded: " + ", ".join(changed[:8])
+    else:
+        why = "the manifest's code digest predates the job-code scope"
     commit = code.get("commit")
     if not commit:
-        raise RebuildError(
-            f"the {stage} code here differs from the recorded code digest and the manifest "
-            "records no git commit to recover it from"
-        )
+        raise RebuildError(f"{why}; and the manifest records no git commit to recover it from")
     tree = scratch / "src"
     added = _git(CODE_ROOT, "worktree", "add", "--detach", str(tree), commit)
     if added.returncode != 0:
@@ -94,12 +103,10 @@ def _source_tree(manifest: dict[str, Any], workdir: Path, scratch: Path) -> tupl
         applied = _git(tree, "apply", "--whitespace=nowarn", str(patch.resolve()))
         if applied.returncode != 0:
             raise RebuildError(f"the saved diff {patch} does not apply: {applied.stderr.strip()}")
-    if code_digest(stage, tree / "stages") != code["code_digest"]:
-        raise RebuildError(
-            f"commit {commit[:12]}{' + saved diff' if code.get('dirty') else ''} does not "
-            f"reproduce the recorded {stage} code digest"
-        )
-    return tree, f"git worktree at {commit[:12]}"
+    recorded = f"recorded commit {commit[:12]}{' + saved diff' if code.get('dirty') else ''}"
+    if same_scope and code_digest(stage, tree) != code["code_digest"]:
+        raise RebuildError(f"{recorded} does not reproduce the recorded {stage} code digest")
+    return tree, f"{recorded} in a git worktree ({why})"
 
 
 def _run_job(
@@ -160,7 +167,8 @@ def rebuild(artifact: Path, *, scratch: Path | None = None, keep: bool = False) 
         out = scratch / "out" / Path(artifact).name
         _run_job(manifest, tree, inputs, out, workdir)
         rebuilt = read_manifest(out)
-        if rebuilt["code"]["code_digest"] != manifest["code"]["code_digest"]:
+        same_scope = manifest["code"].get("code_scope") == rebuilt["code"].get("code_scope")
+        if same_scope and rebuilt["code"]["code_digest"] != manifest["code"]["code_digest"]:
             raise RebuildError(f"the re-run did not use the recorded {manifest['stage']} code")
         level = manifest["reproducibility"].get("level", "bitwise")
         differing = _differing(manifest["files"], rebuilt["files"])
@@ -168,6 +176,7 @@ def rebuild(artifact: Path, *, scratch: Path | None = None, keep: bool = False) 
             artifact=str(artifact), stage=manifest["stage"], level=level,
             original_digest=manifest["digest"], rebuilt_digest=rebuilt["digest"],
             source=source, differing_files=differing,
+            code_source="checkout" if tree == CODE_ROOT else "recorded-commit",
         )  # fmt: skip
         if level == "tolerance":
             bounds = manifest["reproducibility"]

@@ -25,7 +25,7 @@ from typing import Any
 
 from reprolm import environment, resume
 from reprolm.canonical import dump_json
-from reprolm.codedigest import CODE_ROOT, code_digest, platform_digest, stage_source_paths
+from reprolm.codedigest import CODE_ROOT, code_digest, code_record
 from reprolm.fingerprint import fingerprint
 from reprolm.hashing import MANIFEST_NAME
 from reprolm.manifest import ManifestError, build_manifest, read_manifest
@@ -239,9 +239,7 @@ def execute(
             payload_dir=scratch,
             code={
                 **environment.git_state(CODE_ROOT, diff_dir=Path(DIFF_DIR)),
-                "code_digest": code_digest(stage),
-                "source_files": stage_source_paths(stage),
-                "platform_digest": platform_digest(),
+                **code_record(stage),
             },
             environment={
                 **environment.capture(config["threads"], lock_file=CODE_ROOT / LOCK_FILE),

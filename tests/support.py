@@ -13,7 +13,16 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-COPIED = ("Snakefile", "workflow", "config", "stages", "reprolm", "data", "constraints.txt")
+COPIED = (
+    "Snakefile",
+    "workflow",
+    "config",
+    "stages",
+    "evals",
+    "reprolm",
+    "data",
+    "constraints.txt",
+)
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--profile", "workflow/profiles/local"]
 MICRO = "config/micro.yaml"
 

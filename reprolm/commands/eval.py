@@ -13,7 +13,7 @@ EXIT_FAIL = 1
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from reprolm.evalspec.registry import SPECS
+    from evals.registry import SPECS
 
     rows = {tid: spec.to_dict() for tid, spec in sorted(SPECS.items())}
     text = "\n".join(
@@ -26,15 +26,15 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_spec(args: argparse.Namespace) -> int:
-    from reprolm.evalspec import sources
-    from reprolm.evalspec.registry import get_spec
-    from reprolm.evalspec.spec import resolve, spec_hash
+    from evals import sources
+    from evals.registry import get_spec
+    from evals.spec import resolve, spec_hash
 
     spec = _spec(args.task_id, get_spec)
     if args.data is None:
         emit(spec.to_dict(), True, "")
         return 0
-    from reprolm.evalspec.families import family_of
+    from evals.families import family_of
 
     hook = family_of(spec).resolve  # directory datasets resolve in their family
     if hook is not None:
@@ -47,8 +47,8 @@ def cmd_spec(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from reprolm.evalspec.families import RunOptions, family_of
-    from reprolm.evalspec.registry import get_spec
+    from evals.families import RunOptions, family_of
+    from evals.registry import get_spec
 
     spec = _spec(args.task_id, get_spec)
     runner = family_of(spec).evaluate
@@ -69,8 +69,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from reprolm.evalspec.families import family_of
-    from reprolm.evalspec.registry import get_spec
+    from evals.families import family_of
+    from evals.registry import get_spec
 
     spec = _spec(args.task_id, get_spec)
     scorer = family_of(spec).score
@@ -85,7 +85,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_recompute(args: argparse.Namespace) -> int:
-    from reprolm.evalspec.results import recompute
+    from evals.results import recompute
 
     report = recompute(args.result)
     lines = [f"{k:16s} {v!r}" for k, v in sorted(report["recomputed"].items())]
@@ -95,8 +95,8 @@ def cmd_recompute(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from reprolm.evalspec.report import compare_formats, markdown
-    from reprolm.evalspec.results import load_result
+    from evals.report import compare_formats, markdown
+    from evals.results import load_result
 
     rows = compare_formats([load_result(p) for p in args.results])
     emit(rows, args.json, markdown(rows))
@@ -104,8 +104,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from reprolm.evalspec import compare
-    from reprolm.evalspec.collect import load_inputs
+    from evals import compare
+    from evals.collect import load_inputs
 
     try:
         entries = load_inputs(args.inputs, args.label)
@@ -115,7 +115,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.csv:
         args.csv.write_text(compare.csv_text(table), encoding="utf-8")
     if args.plot:
-        from reprolm.evalspec.plot import write_plot
+        from evals.plot import write_plot
 
         write_plot(table, args.plot)
     emit(table, args.json, compare.markdown(table))

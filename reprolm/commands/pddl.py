@@ -20,7 +20,7 @@ EXIT_BAD_INPUT = 2
 
 
 def cmd_solve(args: argparse.Namespace) -> int:
-    from reprolm.pddl import PDDLParseError, format_step, parse_domain, parse_problem, solve
+    from evals.pddl import PDDLParseError, format_step, parse_domain, parse_problem, solve
 
     if args.timeout <= 0:
         print("reprolm pddl: --timeout must be > 0 seconds", file=sys.stderr)

@@ -57,8 +57,8 @@ def load_spec_eval(evaldata: pathlib.Path) -> tuple[dict[str, list], dict[str, d
     """Instances of the imported spec datasets, keyed ``evaldata/<name>`` (instance id = row
     index), and per dataset what the report records about it. A dataset whose specs' family
     defines no ``texts`` hook is listed as not measured."""
-    from reprolm.evalspec.families import family_of
-    from reprolm.evalspec.registry import get_spec
+    from evals.families import family_of
+    from evals.registry import get_spec
     from stages.evaldata.stage import data_file, load_index
 
     index = load_index(evaldata)

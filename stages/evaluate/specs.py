@@ -58,9 +58,9 @@ def contamination(curate: pathlib.Path, dataset: str, evaluated: list[int | None
 
 def run_specs(config: dict, inputs: dict, model_dir: pathlib.Path, output_dir: pathlib.Path, lm):
     """Run every configured spec; return ``{spec id: summary}`` for results.json."""
-    from reprolm.evalspec.families import RunOptions, family_of
-    from reprolm.evalspec.registry import get_spec
-    from reprolm.evalspec.sources import read_jsonl
+    from evals.families import RunOptions, family_of
+    from evals.registry import get_spec
+    from evals.sources import read_jsonl
     from stages.evaldata.stage import data_file
 
     missing = [name for name in ("evaldata", "curate") if name not in inputs]

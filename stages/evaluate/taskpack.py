@@ -13,7 +13,7 @@ import re
 
 # A real import (not only the generated utils.py text): the runner's code digest follows it, so
 # editing a verifier reruns every evaluation.
-from stages.common.verifiers import get_verifier
+from evals.verifiers import get_verifier
 
 PROMPT = "Question: {{question}}\nAnswer:"
 CHAT_END = "<|im_end|>"
@@ -28,7 +28,7 @@ Each ``process_<task>`` scores a response with the shared verifier registry, the
 computes the RLVR reward, so the metric and the reward cannot drift apart.
 """
 
-from stages.common.verifiers import get_verifier
+from evals.verifiers import get_verifier
 
 
 def _score(verifier: str, doc: dict, results: list[str]) -> dict[str, float]:

@@ -7,9 +7,9 @@ import pathlib
 import shutil
 import struct
 
+from evals import collect, compare
+from evals.plot import write_plot
 from reprolm.canonical import dump_json
-from reprolm.evalspec import collect, compare
-from reprolm.evalspec.plot import write_plot
 from stages.release import card, lineage
 
 EVAL_PREFIX = "eval_"

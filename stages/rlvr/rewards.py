@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stages.common.verifiers import get_verifier
+from evals.verifiers import get_verifier
 
 
 def completion_text(completion: Any) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from evals.verifiers import VERIFIERS
 from stages.common import checkpoints
 from stages.common.training import (
     TrainingInputError,
@@ -19,7 +20,6 @@ from stages.common.training import (
     window_mean,
     write_training,
 )
-from stages.common.verifiers import VERIFIERS
 from stages.common.vllm import grpo_vllm_args
 from stages.rlvr.rewards import verifiable_reward
 

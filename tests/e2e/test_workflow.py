@@ -68,6 +68,12 @@ def test_every_artifact_has_a_verified_manifest(first_run):
         assert verify_payload(artifact) == [], job.key
         assert manifest["reproducibility"]["level"] == "bitwise"
         assert manifest["environment"]["threads"] == job.config["threads"]
+        code = manifest["code"]
+        assert code["code_scope"] == "job-code/2"
+        assert sorted(code["source_hashes"]) == code["source_files"]
+        assert f"stages/{job.stage}/__init__.py" in code["source_files"]
+        if job.stage in ("evaluate", "rlvr"):
+            assert "evals/gsm8k.py" in code["source_files"], job.key
         for name, record in manifest["inputs"].items():
             upstream = read_manifest(checkout / record["path"])
             assert record["digest"] == upstream["digest"], f"{job.key} input {name}"
@@ -120,6 +126,30 @@ def test_edited_stage_source_reruns_that_stage(first_run):
     os.utime(source, (1, 1))  # mtime is irrelevant: content decides
     snakemake(checkout)
     assert planned_jobs(checkout) == {}
+
+
+def test_edited_metric_reruns_exactly_the_jobs_that_import_it(first_run):
+    """The GSM8K answer rule is job code in ``evals/``: the evaluate jobs (metric) and rlvr
+    (reward, through the verifier registry) import it; curate, pretrain, sft, dpo do not."""
+    checkout, _ = first_run
+    source = checkout / "evals" / "gsm8k.py"
+    text = source.read_text()
+    assert "def extract_answer" in text
+    source.write_text(text.replace("def extract_answer", "# edited rule\ndef extract_answer", 1))
+    assert planned_jobs(checkout) == {"all": 1, "rlvr": 1, "evaluate": 4, "release": 1}
+    source.write_text(text)
+    assert planned_jobs(checkout) == {}
+
+
+def test_edited_platform_module_reruns_nothing(first_run):
+    checkout, _ = first_run
+    source = checkout / "reprolm" / "report.py"
+    text = source.read_text()
+    source.write_text(text + "\n# a platform edit: never a payload byte\n")
+    try:
+        assert planned_jobs(checkout) == {}
+    finally:
+        source.write_text(text)
 
 
 def test_bad_recipe_fails_before_any_job_naming_the_key(first_run, tmp_path):

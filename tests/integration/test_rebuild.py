@@ -26,7 +26,7 @@ def test_every_micro_job_rebuilds_bit_identical(micro_workspace):
         assert code == 0, (job.key, result)
         assert result["ok"] and result["differing_files"] == []
         assert result["rebuilt_digest"] == result["original_digest"]
-        assert result["source"] == "checkout"
+        assert result["code_source"] == "checkout", result["source"]
 
 
 def git(repo, *args):
@@ -56,7 +56,9 @@ def test_changed_code_rebuilds_from_a_worktree_at_the_recorded_commit(git_checko
     git(repo, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qam", "later")
     code, result = rebuild(repo, job.artifact_dir)
     assert code == 0, result
-    assert result["source"].startswith("git worktree at ")
+    assert result["code_source"] == "recorded-commit"
+    assert result["source"].startswith("recorded commit ")
+    assert "stages/world/stage.py" in result["source"], "names the job code that differs"
     assert result["rebuilt_digest"] == result["original_digest"]
     listed = subprocess.run(["git", "-C", str(repo), "worktree", "list"], capture_output=True,
                             text=True).stdout  # fmt: skip

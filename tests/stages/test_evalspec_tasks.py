@@ -14,7 +14,7 @@ import pytest
 from reprolm.cli import main
 from reprolm.evalplan import evaldata_config
 from reprolm.recipe import RecipeError, validate_stage_config
-from tests.evalspec import wvb_data
+from tests.evals import wvb_data
 from tests.stages.micro import MICRO_CONFIGS, run_stage, schema_defaults
 from tests.stages.test_evaluate import tiny_checkpoint
 

@@ -9,9 +9,9 @@ import shutil
 
 import pytest
 
+from evals import results as eval_results
+from evals.sources import read_jsonl
 from reprolm.evalplan import evaldata_config
-from reprolm.evalspec import results as eval_results
-from reprolm.evalspec.sources import read_jsonl
 from reprolm.plan import load_plan
 from reprolm.recipe import RecipeError, validate_stage_config
 from tests.stages.micro import MICRO_CONFIGS, run_stage, schema_defaults

@@ -14,8 +14,8 @@ import shutil
 
 import pytest
 
+from evals import verifiers
 from reprolm.recipe import validate_stage_config
-from stages.common import verifiers
 from stages.evaluate.stage import run
 from tests.stages.micro import save_random_tiny_model
 

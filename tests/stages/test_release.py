@@ -241,7 +241,7 @@ ARC = "arc_easy:rc::olmes"
 
 def add_spec_result(eval_dir: pathlib.Path, primary: float, spec_hash: str) -> None:
     """A spec result inside an evaluate artifact, as the evaluate stage writes it."""
-    from reprolm.evalspec.results import write_result
+    from evals.results import write_result
 
     result = {
         "task_id": ARC,
@@ -260,8 +260,8 @@ def add_spec_result(eval_dir: pathlib.Path, primary: float, spec_hash: str) -> N
 def test_model_card_comparison_table(tmp_path, pipeline, capsys):
     """Tasks x checkpoints in the card (spec results included, a changed spec withheld), CSV +
     plot in the payload; then ``reprolm eval compare`` across two releases ("recipes")."""
+    from evals.compare import CSV_FIELDS
     from reprolm.cli import main
-    from reprolm.evalspec.compare import CSV_FIELDS
 
     for stage, score in (("pretrain", 0.25), ("sft", 0.5), ("rlvr", 0.75)):
         add_spec_result(pipeline[f"eval_{stage}"], score, "a" * 64)

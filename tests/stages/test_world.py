@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 import yaml
 
-from stages.common.verifiers import VERIFIERS, get_verifier
+from evals.verifiers import VERIFIERS, get_verifier
 from stages.world.vocab import EVAL_STORY_NAMES, NAMES
 from tests.stages.micro import MICRO_CONFIGS, SCHEMA_DIR, micro_config, run_stage
 

@@ -8,8 +8,7 @@ import re
 
 import pytest
 
-from reprolm import cli
-from reprolm.pddl import (
+from evals.pddl import (
     PDDLParseError,
     format_step,
     parse_domain,
@@ -18,6 +17,7 @@ from reprolm.pddl import (
     solve,
     validate_plan,
 )
+from reprolm import cli
 
 FIXTURE = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "proc2pddl"
 DOMAINS = sorted(p for p in (FIXTURE / "pddl_data").iterdir() if p.is_dir())

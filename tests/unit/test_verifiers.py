@@ -2,7 +2,7 @@
 
 import pytest
 
-from stages.common.verifiers import VERIFIERS, extract_answer, get_verifier, register
+from evals.verifiers import VERIFIERS, extract_answer, get_verifier, register
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,269 @@
+"""Complement coercion surprisal: per-region surprisal of sentences in a coercion condition
+("began the book") and a control condition ("wrote the book"), the per-region effect with a
+paired t-test across items, a table and a bar plot.
+
+Region surprisal = -log2 P(region | sentence start + preceding regions), summed over the
+region's tokens. The log-probabilities come from lm-eval (``engine.loglikelihoods`` with
+context = the prefix, continuation = the region) and are converted to bits. Every context starts
+with the model's own sentence-start token (the one lm-eval itself puts before an empty context),
+so the first region and the later ones are conditioned alike. Regions after the first must begin
+with a space and none may end with one: then the region boundary is a token boundary for
+space-splitting tokenizers, and lm-eval's continuation tokens are exactly the region's tokens.
+
+Stimuli: ``evals/data/complement_coercion_stimuli.jsonl`` (written for this project,
+same license as the project); the published stimuli are under publisher copyright.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from evals.families import Family, RunOptions
+from evals.spec import TaskSpec
+
+CONDITIONS = ("coercion", "control")
+STIMULI = "complement_coercion_stimuli.jsonl"
+TABLE = "effects.md"
+PLOT = "effects.png"
+
+SPECS = [
+    TaskSpec(
+        task_id="complement_coercion::surprisal",
+        dataset="reprolm:complement_coercion_stimuli",
+        split="all",
+        fewshot=None,
+        prompt_format="region_surprisal_after_sentence_start",
+        normalizations=("sum_log2_over_region_tokens",),
+        primary_metric="effect_post_noun",  # the effect is expected after the noun
+        version=1,
+        sample_threshold=10**9,
+    )
+]
+
+
+def check_stimuli(path: Path, rows: list[dict]) -> list[str]:
+    """Validate the stimulus rows; return the region names (the same for every sentence)."""
+    names: list[str] | None = None
+    pairs: dict[Any, set[str]] = {}
+    for number, row in enumerate(rows, 1):
+        where = f"{path}:{number}"
+        if row.get("condition") not in CONDITIONS or "item" not in row:
+            raise ValueError(f"{where}: needs 'item' and 'condition' (one of {CONDITIONS})")
+        regions = row.get("regions")
+        if not isinstance(regions, list) or len(regions) < 2:
+            raise ValueError(f"{where}: 'regions' must list at least two {{name, text}} regions")
+        for k, region in enumerate(regions):
+            text = region.get("text", "")
+            if not text.strip() or text != text.rstrip():
+                raise ValueError(
+                    f"{where}: region {region.get('name')!r} is empty or ends in whitespace"
+                )
+            if k and not text[0].isspace():
+                raise ValueError(
+                    f"{where}: region {region.get('name')!r} ({text!r}) must start with its "
+                    "leading space, so that the region boundary is a token boundary"
+                )
+        row_names = [r.get("name") for r in regions]
+        if names is None:
+            names = row_names
+        elif row_names != names:
+            raise ValueError(f"{where}: regions {row_names} differ from {names} (line 1)")
+        seen = pairs.setdefault(row["item"], set())
+        if row["condition"] in seen:
+            raise ValueError(f"{where}: item {row['item']!r} has two {row['condition']} rows")
+        seen.add(row["condition"])
+    unpaired = [item for item, seen in pairs.items() if len(seen) != 2]
+    if unpaired or len(pairs) < 2:
+        raise ValueError(
+            f"{path}: every item needs one coercion and one control sentence, and the t-test "
+            f"needs at least two items (unpaired: {unpaired})"
+        )
+    return names or []
+
+
+def bits(loglik: float) -> float:
+    """Surprisal in bits of a natural-log probability."""
+    return -loglik / math.log(2)
+
+
+def region_table(rows: list[dict]) -> dict[str, dict[Any, dict[str, float]]]:
+    """``region -> item -> condition -> surprisal (bits)`` from prediction rows."""
+    table: dict[str, dict[Any, dict[str, float]]] = {}
+    for row in rows:
+        for region in row["regions"]:
+            by_item = table.setdefault(region["name"], {})
+            by_item.setdefault(row["item"], {})[row["condition"]] = bits(region["loglik"])
+    return table
+
+
+def metrics(rows: list[dict]) -> dict[str, float]:
+    """Per region: mean surprisal per condition, effect = mean(coercion - control) across items,
+    and the paired t-test (``scipy.stats.ttest_rel``; t and p omitted when undefined)."""
+    from scipy.stats import ttest_rel
+
+    if not rows:
+        raise ValueError("no surprisal predictions to score")
+    out: dict[str, float] = {}
+    for name, by_item in region_table(rows).items():
+        items = sorted(by_item, key=str)
+        coercion = [by_item[i]["coercion"] for i in items]
+        control = [by_item[i]["control"] for i in items]
+        diffs = [a - b for a, b in zip(coercion, control, strict=True)]
+        out[f"mean_coercion_{name}"] = sum(coercion) / len(items)
+        out[f"mean_control_{name}"] = sum(control) / len(items)
+        out[f"effect_{name}"] = sum(diffs) / len(items)
+        test = ttest_rel(coercion, control)
+        if math.isfinite(test.statistic) and math.isfinite(test.pvalue):
+            out[f"t_{name}"] = float(test.statistic)
+            out[f"p_{name}"] = float(test.pvalue)
+    return out
+
+
+def recompute_metrics(rows: list[dict], spec: dict[str, Any]) -> dict[str, float]:
+    """Metrics from saved rows: item, condition and each region's name and log-likelihood."""
+    keep = [
+        {
+            "item": r["item"],
+            "condition": r["condition"],
+            "regions": [{"name": g["name"], "loglik": g["loglik"]} for g in r["regions"]],
+        }
+        for r in rows
+    ]
+    return metrics(keep)
+
+
+def markdown_table(values: dict[str, float], names: list[str]) -> str:
+    """One line per region: mean surprisal per condition, effect, t, p."""
+    lines = [
+        "| region | coercion (bits) | control (bits) | effect (bits) | t | p |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in names:
+        t, p = values.get(f"t_{name}"), values.get(f"p_{name}")
+        lines.append(
+            f"| {name} | {values[f'mean_coercion_{name}']:.3f} | "
+            f"{values[f'mean_control_{name}']:.3f} | {values[f'effect_{name}']:+.3f} | "
+            f"{'n/a' if t is None else f'{t:.3f}'} | {'n/a' if p is None else f'{p:.4g}'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def bar_plot(rows: list[dict], names: list[str], path: Path) -> None:
+    """Grouped bars per region (mean surprisal per condition, ± standard error across items);
+    PNG with no software/time metadata, so equal inputs give equal bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = region_table(rows)
+    fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
+    width = 0.38
+    for k, condition in enumerate(CONDITIONS):
+        means, errors = [], []
+        for name in names:
+            values = [v[condition] for v in table[name].values()]
+            mean = sum(values) / len(values)
+            var = sum((x - mean) ** 2 for x in values) / max(1, len(values) - 1)
+            means.append(mean)
+            errors.append(math.sqrt(var / len(values)))
+        xs = [i + (k - 0.5) * width for i in range(len(names))]
+        ax.bar(xs, means, width, yerr=errors, capsize=3, label=condition)
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel("surprisal (bits)")
+    ax.set_title("Complement coercion: region surprisal")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, format="png", metadata={"Software": None})
+    plt.close(fig)
+
+
+def sentence_start(lm: Any) -> str:
+    """The text of lm-eval's prefix token (what it conditions an empty context on)."""
+    tok = lm.tokenizer
+    text = tok.convert_ids_to_tokens(lm.prefix_token_id)
+    if lm.tok_encode(text) != [lm.prefix_token_id]:
+        raise ValueError(
+            f"the tokenizer does not encode its sentence-start token {text!r} back to one id"
+        )
+    return text
+
+
+def evaluate(
+    spec: TaskSpec, model_dir: Path, data: Path, out_dir: Path, options: RunOptions
+) -> dict[str, Any]:
+    """Score every region of every sentence through lm-eval; write predictions, ``result.json``,
+    the table (``effects.md``) and the plot (``effects.png``)."""
+    from evals import engine, genrun, results, sources
+    from evals.spec import resolve, spec_hash
+    from reprolm.canonical import canonical_json
+
+    stimuli = sources.read_jsonl(data)
+    names = check_stimuli(data, stimuli)
+    resolved = resolve(spec, data, len(stimuli))
+    if options.limit is not None:  # whole items (both conditions), so no pair is broken
+        kept = list(dict.fromkeys(row["item"] for row in stimuli))[: options.limit]
+        stimuli = [row for row in stimuli if row["item"] in kept]
+    lm = genrun.load(model_dir, options)
+    start = sentence_start(lm)
+    requests, where = [], []
+    for r, row in enumerate(stimuli):
+        prefix = start
+        for k, region in enumerate(row["regions"]):
+            requests.append(
+                {"doc_id": len(requests), "context": prefix, "continuations": [region["text"]]}
+            )
+            where.append((r, k))
+            prefix += region["text"]
+    scored = engine.loglikelihoods(lm, requests, seed=options.seed)
+    rows = [
+        {"doc_id": r, "item": row["item"], "condition": row["condition"], "regions": []}
+        for r, row in enumerate(stimuli)
+    ]
+    for request, (r, k) in zip(requests, where, strict=True):
+        (hit,) = scored[request["doc_id"]]
+        region = stimuli[r]["regions"][k]
+        rows[r]["regions"].append(
+            {
+                "name": region["name"],
+                "text": region["text"],
+                "context": request["context"],
+                "loglik": hit["loglik"],
+                "n_tokens": engine.n_tokens(lm, request["context"], region["text"]),
+                "surprisal_bits": bits(hit["loglik"]),
+            }
+        )
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    requests_path = out_dir / "requests.jsonl"
+    requests_path.write_text("".join(canonical_json(r) + "\n" for r in requests), "utf-8")
+    values = metrics(rows)
+    (out_dir / TABLE).write_text(markdown_table(values, names), encoding="utf-8")
+    bar_plot(rows, names, out_dir / PLOT)
+    files = {
+        name: {"path": path, "blake3": sources.digest(out_dir / path)}
+        for name, path in (("requests", requests_path.name), ("table", TABLE), ("plot", PLOT))
+    }
+    # custom stimuli may name their regions otherwise: then the last region's effect is primary
+    primary = spec.primary_metric if spec.primary_metric in values else f"effect_{names[-1]}"
+    result = {
+        "task_id": spec.task_id,
+        "kind": "complement_coercion",
+        "spec_hash": spec_hash(resolved),
+        "spec": resolved,
+        "metrics": values,
+        "primary_metric": primary,
+        "primary": values[primary],
+        "instances": len(rows),
+        "limit": None,
+        "model": genrun.model_block(model_dir),
+        "harness": genrun.harness_block(options, sentence_start=start, regions=names),
+        "files": files,
+    }
+    results.write_result(out_dir, result, rows)
+    return results.load_result(out_dir)
+
+
+FAMILY = Family(kind="complement_coercion", metrics=recompute_metrics, evaluate=evaluate)

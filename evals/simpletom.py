@@ -1,0 +1,352 @@
+"""SimpleToM (Gu et al., 2024): mental state (``aware``), behavior (``action``) and judgment
+(``judge``) questions on short stories; accuracy per question type and the invalid-answer share.
+
+Prompt and answer parsing are ports of the upstream inference code (yulinggu-cs/SimpleToM,
+``inference/utils.py``: ``question_prompt``, ``make_mcq``, ``process_answer``; the CoT
+instruction from ``inference/prompts.py``), checked byte for byte against the prompts recorded
+in its sample outputs. The two interventions of the paper are task variants:
+
+* ``simpletom::remind`` — two passes: the model first answers the story's mental-state
+  question; the behavior/judgment prompt then carries that question with the model's own answer
+  (upstream ``question_prompt(extra_question=...)``, filled with the model's answer).
+* ``simpletom:cot::tom`` — a ToM-specific CoT instruction. Its wording is not in the upstream
+  code: it is written for this project from the paper's description (think about what the
+  person is aware of, then answer) and versioned here.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from evals.families import Family, RunOptions
+from evals.spec import TaskSpec
+
+SYSTEM = "You are a helpful assistant."  # upstream run_inference.py
+LABELS = ("A", "B", "C", "D")
+TYPES = ("aware", "action", "judge")
+SUBSETS = {"mental-state-qa": "aware", "behavior-qa": "action", "judgment-qa": "judge"}
+PLAIN_FINAL = "Respond with just"
+COT_FINAL = (  # upstream inference/prompts.py COT_PROMPT (its trailing space is kept)
+    "Think step by step to arrive at an answer. Start your response by explaining your "
+    'reasoning process and end your response with "Therefore, the answer is: " followed by '
+)
+TOM_COT_FINAL = (  # written for this project from the paper's description (not upstream text)
+    "Think step by step to arrive at an answer. First consider what the person in the story "
+    "is aware of and whether they could know the key information in the story; then use that "
+    "mental state to predict or judge their behavior. End your response with "
+    '"Therefore, the answer is: " followed by '
+)
+# prompt_format -> (final instruction, CoT parsing, reminder pass, default max_gen_toks (upstream))
+VARIANTS: dict[str, tuple[str, bool, bool, int]] = {
+    "simpletom_plain": (PLAIN_FINAL, False, False, 20),
+    "simpletom_cot": (COT_FINAL, True, False, 500),
+    "simpletom_remind": (PLAIN_FINAL, False, True, 20),
+    "simpletom_tom_cot": (TOM_COT_FINAL, True, False, 500),
+}
+PARSE_PLAIN = "first_choice_after_removing_answer"
+PARSE_COT = "first_choice_after_the_answer_is"
+
+
+def _spec(task_id: str, fmt: str, parse: str) -> TaskSpec:
+    return TaskSpec(
+        task_id=task_id,
+        dataset="allenai/SimpleToM:mental-state-qa+behavior-qa+judgment-qa",
+        split="test",
+        fewshot=None,
+        prompt_format=fmt,
+        normalizations=(parse,),
+        primary_metric="acc",
+        version=1,
+        sample_threshold=10**9,  # the paper scores every item (no OLMES sampling)
+    )
+
+
+SPECS = [
+    _spec("simpletom::paper", "simpletom_plain", PARSE_PLAIN),
+    _spec("simpletom:cot::paper", "simpletom_cot", PARSE_COT),
+    _spec("simpletom::remind", "simpletom_remind", PARSE_PLAIN),
+    _spec("simpletom:cot::tom", "simpletom_tom_cot", PARSE_COT),
+]
+
+
+# --- prompt -----------------------------------------------------------------------------------
+
+
+def make_mcq(question: str, choices: list[str]) -> str:
+    """Upstream ``make_mcq``: the question, then ``(A) text`` lines joined by ``" \\n"``."""
+    text = " \n".join(f"({label}) {choice}" for label, choice in zip(LABELS, choices, strict=False))
+    return f"{question} \n{text}"
+
+
+def prompt(item: dict, final: str, reminder: dict | None = None) -> str:
+    """Upstream ``question_prompt``; ``reminder`` = ``{question, choices, answer}`` is the
+    earlier question shown with its answer (the mental-state reminder intervention)."""
+    choices = item["choices"]["text"]
+    labels = " or ".join(f"({x})" for x in LABELS[: len(choices)])
+    quoted = re.sub(r"(\(.\))", r'"\1"', labels)
+    extra = ""
+    if reminder is not None:
+        mcq = make_mcq(reminder["question"], reminder["choices"])
+        extra = f"\nQuestion: {mcq}\nAnswer: ({reminder['answer']})\n"
+    return (
+        "Given the following story, answer the question by giving the correct answer choice, "
+        f"{labels}.\n\nStory:\n{item['story']}\n{extra}\nQuestion: "
+        f"{make_mcq(item['question'], choices)}\n\nWhat is the correct answer? {final} {quoted}\n"
+    )
+
+
+# --- parsing and metrics ----------------------------------------------------------------------
+
+
+def parse_answer(text: str, cot: bool) -> str:
+    """Upstream ``process_answer``: drop everything up to the last "the answer is" (CoT) or
+    every "answer:" (plain); then the first of "(A)".."(D)" in label order; else a unique "(A"..;
+    else a unique bare letter. Returns the label, or the stripped text when none is found."""
+    prefix = ".*the answer is" if cot else "answer"
+    text = re.sub(f"(?ims){prefix}:?", "", text).strip()
+    for label in LABELS:
+        if f"({label})" in text:
+            return label
+    for pattern in ("({}", "{}"):
+        found: str | None = None
+        for label in LABELS:
+            if pattern.format(label) in text:
+                found = label if found is None else ""  # "" = ambiguous: invalid
+        if found is not None:
+            return found or text
+    return text
+
+
+def question_type(row: dict, where: str) -> str:
+    """``aware``/``action``/``judge`` from the id suffix (as upstream), else the ``subset``."""
+    for qtype in TYPES:
+        if str(row.get("id", "")).endswith(qtype):
+            return qtype
+    if row.get("subset") in SUBSETS:
+        return SUBSETS[row["subset"]]
+    raise ValueError(
+        f"{where}: cannot tell the question type: the id must end in _aware/_action/_judge or "
+        f"'subset' be one of {', '.join(SUBSETS)}"
+    )
+
+
+def story_key(item_id: str) -> str:
+    """The story an item belongs to: its id without the question-type suffix."""
+    return item_id.rsplit("_", 1)[0]
+
+
+def rescore(row: dict, cot: bool) -> dict:
+    """A row with ``predicted``, ``valid`` and ``correct`` (re)derived from its response."""
+    predicted = parse_answer(row["response"], cot)
+    valid = predicted in row["labels"]
+    return {**row, "predicted": predicted, "valid": valid, "correct": predicted == row["gold"]}
+
+
+def metrics(rows: list[dict]) -> dict[str, float]:
+    """``acc`` over all rows, ``acc_<type>`` and ``invalid_frac[_<type>]`` per type present."""
+    if not rows:
+        raise ValueError("no SimpleToM predictions to score")
+    out = {
+        "acc": sum(r["correct"] for r in rows) / len(rows),
+        "invalid_frac": sum(not r["valid"] for r in rows) / len(rows),
+    }
+    for qtype in TYPES:
+        subset = [r for r in rows if r["qtype"] == qtype]
+        if subset:
+            out[f"acc_{qtype}"] = sum(r["correct"] for r in subset) / len(subset)
+            out[f"invalid_frac_{qtype}"] = sum(not r["valid"] for r in subset) / len(subset)
+    return out
+
+
+def recompute_metrics(rows: list[dict], spec: dict[str, Any]) -> dict[str, float]:
+    """Metrics from saved rows: only response, gold, labels and qtype are read."""
+    cot = spec["normalizations"][0] == PARSE_COT
+    keep = ("response", "gold", "labels", "qtype")
+    return metrics([rescore({k: r[k] for k in keep}, cot) for r in rows])
+
+
+# --- data -------------------------------------------------------------------------------------
+
+
+def check_items(path: Path, rows: list[dict]) -> None:
+    """Each item needs the HF SimpleToM fields; the error names the file and line."""
+    for number, row in enumerate(rows, 1):
+        where = f"{path}:{number}"
+        missing = [k for k in ("id", "story", "question", "choices", "answerKey") if k not in row]
+        if missing:
+            raise ValueError(
+                f"{where}: SimpleToM item lacks {', '.join(missing)} (expected the HF "
+                "allenai/SimpleToM schema: id, story, question, choices{text,label}, answerKey)"
+            )
+        question_type(row, where)
+
+
+def _row(doc_id: int, index: int, item: dict, response: str, cot: bool, **extra: Any) -> dict:
+    labels = list(item["choices"].get("label") or LABELS[: len(item["choices"]["text"])])
+    base = {
+        "doc_id": doc_id,
+        "index": index,
+        "id": item["id"],
+        "qtype": question_type(item, item["id"]),
+        "gold": item["answerKey"],
+        "labels": labels,
+        "response": response,
+        **extra,
+    }
+    return rescore(base, cot)
+
+
+# --- run on a model ---------------------------------------------------------------------------
+
+
+def evaluate(
+    spec: TaskSpec, model_dir: Path, data: Path, out_dir: Path, options: RunOptions
+) -> dict[str, Any]:
+    """Generate an answer per item through the engine (two passes for ``remind``); write
+    requests, predictions and ``result.json``."""
+    from evals import engine, genrun, sources
+    from evals.spec import resolve
+
+    final, cot, remind, default_toks = VARIANTS[spec.prompt_format]
+    items = sources.read_jsonl(data)
+    check_items(data, items)
+    resolved = resolve(spec, data, len(items))
+    indices = sources.sample_indices(
+        len(items), threshold=spec.sample_threshold, size=spec.sample_size, seed=spec.sample_seed
+    )[: options.limit]
+    lm = genrun.load(model_dir, options)
+    max_gen_toks, max_length = genrun.budget(lm, options.max_gen_toks or default_toks)
+
+    def generate(contexts: list[str]) -> list[str]:
+        requests = [{"doc_id": i, "context": c} for i, c in enumerate(contexts)]
+        out = engine.generate(
+            lm, requests, until=[], max_gen_toks=max_gen_toks, seed=options.seed
+        )  # no stop string: the model answers until EOS or the budget, as upstream
+        return [out[i] for i in range(len(contexts))]
+
+    def context(item: dict, reminder: dict | None = None) -> str:
+        return genrun.chat_context(lm, SYSTEM, prompt(item, final, reminder))
+
+    request_log: list[dict] = []
+    aware_out: dict[str, dict] = {}  # story key -> the model's mental-state answer
+    first_pass: dict[str, str] = {}  # aware item id -> its prompt
+    if remind:
+        by_story = {story_key(r["id"]): r for r in items if question_type(r, r["id"]) == "aware"}
+        needed = sorted({story_key(items[i]["id"]) for i in indices})
+        missing = [k for k in needed if k not in by_story]
+        if missing:
+            raise ValueError(
+                f"{data}: {spec.task_id} needs the mental-state item of each story; "
+                f"no '<story>_aware' item for {', '.join(missing[:5])}"
+            )
+        contexts = [context(by_story[k]) for k in needed]
+        for key, ctx, response in zip(needed, contexts, generate(contexts), strict=True):
+            item = by_story[key]
+            aware_out[key] = {
+                "id": item["id"],
+                "question": item["question"],
+                "choices": list(item["choices"]["text"]),
+                "response": response,
+                "answer": parse_answer(response, cot),
+            }
+            request_log.append({"pass": 1, "id": item["id"], "context": ctx})
+            first_pass[item["id"]] = ctx
+
+    rows: list[dict] = []
+    pending: list[tuple[int, int, dict, str, dict | None]] = []
+    for doc_id, index in enumerate(indices):
+        item = items[index]
+        qtype = question_type(item, item["id"])
+        reminder = aware_out.get(story_key(item["id"])) if remind else None
+        if remind and qtype == "aware":  # the first pass already asked this very prompt
+            tokens = genrun.prompt_tokens(lm, first_pass[item["id"]])
+            rows.append(_row(doc_id, index, item, reminder["response"], cot, prompt_tokens=tokens))
+            continue
+        ctx = context(item, reminder)
+        request_log.append({"pass": 2 if remind else 1, "id": item["id"], "context": ctx})
+        pending.append((doc_id, index, item, ctx, reminder))
+    responses = generate([p[3] for p in pending])
+    for (doc_id, index, item, ctx, reminder), response in zip(pending, responses, strict=True):
+        extra: dict[str, Any] = {"prompt_tokens": genrun.prompt_tokens(lm, ctx)}
+        if reminder is not None:
+            extra["reminder"] = reminder
+        rows.append(_row(doc_id, index, item, response, cot, **extra))
+    rows.sort(key=lambda r: r["doc_id"])
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return genrun.write_result(
+        spec, "simpletom", resolved, rows, request_log, options=options, model_dir=model_dir,
+        out_dir=out_dir, harness=genrun.harness_block(
+            options, max_gen_toks=max_gen_toks, max_length=max_length, system=SYSTEM
+        ),
+    )  # fmt: skip
+
+
+# --- score outputs produced elsewhere ---------------------------------------------------------
+
+
+def output_text(row: dict) -> str:
+    """The response text of a prediction row: ``response``, or upstream's saved ``llm_output``
+    (OpenAI responses / chat completions, Anthropic messages), as ``llm_output_text`` reads it."""
+    if "response" in row:
+        return str(row["response"])
+    raw = row.get("llm_output")
+    if isinstance(raw, dict):
+        if "content" in raw:
+            return raw["content"][0]["text"]
+        if "output" in raw:
+            return raw["output"][-1]["content"][0]["text"]
+        if "choices" in raw:
+            return raw["choices"][0]["message"]["content"]
+    raise ValueError("needs 'response' (text) or upstream's 'llm_output'")
+
+
+def score_file(
+    spec: TaskSpec, predictions: Path, data: Path | None, out_dir: Path | None
+) -> dict[str, Any]:
+    """Score JSONL rows ``id`` + ``response`` (or upstream's output rows with ``llm_output``
+    and ``correct``); gold and choice labels from ``data`` by id, else the row's own
+    ``answerKey``/``correct``."""
+    from evals import results, sources
+
+    cot = spec.normalizations[0] == PARSE_COT
+    data_rows = sources.read_jsonl(data) if data else []
+    if data:
+        check_items(data, data_rows)
+    by_id = {r["id"]: r for r in data_rows}
+    rows = []
+    for number, pred in enumerate(sources.read_jsonl(predictions), 1):
+        where = f"{predictions}:{number}"
+        if "id" not in pred:
+            raise ValueError(f"{where}: prediction row needs 'id'")
+        try:
+            text = output_text(pred)
+        except (KeyError, IndexError, TypeError, ValueError) as error:
+            raise ValueError(f"{where}: {error}") from None
+        item = by_id.get(pred["id"])
+        gold = item["answerKey"] if item else pred.get("answerKey", pred.get("correct"))
+        if gold is None:
+            raise ValueError(
+                f"{where}: id {pred['id']!r} is not in --data and the row has no "
+                "'answerKey'/'correct'"
+            )
+        source = item or {**pred, "choices": pred.get("choices", {"text": ["", ""]})}
+        labels = list(source["choices"].get("label") or LABELS[: len(source["choices"]["text"])])
+        base = {
+            "doc_id": number - 1,
+            "id": pred["id"],
+            "qtype": question_type(source, where),
+            "gold": gold,
+            "labels": labels,
+            "response": text,
+        }
+        rows.append(rescore(base, cot))
+    return results.scored_result(
+        spec, "simpletom", rows, predictions=predictions, data=data, data_rows=len(data_rows),
+        out_dir=out_dir,
+    )  # fmt: skip
+
+
+FAMILY = Family(kind="simpletom", metrics=recompute_metrics, evaluate=evaluate, score=score_file)

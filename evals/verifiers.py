@@ -1,0 +1,79 @@
+"""Verifiers: one registry shared by RLVR rewards and evaluation metrics.
+
+A verifier scores a model response against a ground truth and returns a float in [0, 1]. RLVR
+rows and generative eval sets name their verifier, so a reward and the metric it optimizes can
+never drift apart (the open-instruct ``ground_truth_utils`` pattern, re-derived here).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+
+# The GSM8K / Tulu 3 answer extraction lives with the evaluation specs (evals), so the
+# RLVR reward and every numeric metric share one implementation.
+from evals.gsm8k import extract_answer, normalize_number
+from evals.ifeval import strict_fraction
+
+Verifier = Callable[[str, str], float]
+
+VERIFIERS: dict[str, Verifier] = {}
+
+
+def register(name: str) -> Callable[[Verifier], Verifier]:
+    """Add a verifier to the registry under ``name`` (names are unique)."""
+
+    def decorate(fn: Verifier) -> Verifier:
+        if name in VERIFIERS:
+            raise ValueError(f"verifier {name!r} is registered twice")
+        VERIFIERS[name] = fn
+        return fn
+
+    return decorate
+
+
+def get_verifier(name: str) -> Verifier:
+    """Look up a verifier; the error lists the known names."""
+    try:
+        return VERIFIERS[name]
+    except KeyError:
+        known = ", ".join(sorted(VERIFIERS))
+        raise KeyError(f"unknown verifier {name!r}; known verifiers: {known}") from None
+
+
+@register("numeric_answer")
+def numeric_answer(response: str, ground_truth: str) -> float:
+    """1.0 when the extracted number equals the ground truth number."""
+    return float(extract_answer(response) == normalize_number(ground_truth))
+
+
+@register("lowercase")
+def lowercase(response: str, ground_truth: str) -> float:
+    """1.0 when the response has letters and none of them is upper case (ground truth unused)."""
+    stripped = response.strip()
+    return float(bool(re.search(r"[a-z]", stripped)) and stripped == stripped.lower())
+
+
+@register("max_words")
+def max_words(response: str, ground_truth: str) -> float:
+    """1.0 when the response has between 1 and ``int(ground_truth)`` words."""
+    words = response.split()
+    return float(0 < len(words) <= int(ground_truth))
+
+
+@register("ifeval")
+def ifeval(response: str, ground_truth: str) -> float:
+    """Share of IFEval instructions followed, strictly (the evaluation's checker registry).
+
+    ``ground_truth`` is JSON ``{"instruction_id_list": [...], "kwargs": [...]}``.
+    """
+    try:
+        truth = json.loads(ground_truth)
+        ids, kwargs = truth["instruction_id_list"], truth["kwargs"]
+    except (ValueError, TypeError, KeyError) as error:
+        raise ValueError(
+            "ifeval ground_truth must be JSON with 'instruction_id_list' and 'kwargs' "
+            f"({error!r}): {ground_truth[:80]!r}"
+        ) from None
+    return strict_fraction(ids, kwargs, response)

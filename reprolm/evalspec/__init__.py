@@ -1,5 +1,0 @@
-"""Evaluation to the OLMES standard: versioned task specs, prompt formats, metrics, scoring.
-
-Pure Python (no torch, transformers or lm_eval at import). ``reprolm.evalspec.harness`` runs a
-spec through lm-evaluation-harness; everything else works on saved predictions alone.
-"""
