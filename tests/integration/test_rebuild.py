@@ -65,6 +65,26 @@ def test_changed_code_rebuilds_from_a_worktree_at_the_recorded_commit(git_checko
     assert len(listed.strip().splitlines()) == 1, "the worktree is removed afterwards"
 
 
+def test_job_code_edit_outside_stages_rebuilds_from_the_recorded_commit(git_checkout):
+    """curate imports the spec registry from ``evals/``: an edit there is not "the recorded
+    code", so the rebuild runs the recorded commit and names the file; world does not import it
+    and still rebuilds from the checkout."""
+    repo = git_checkout
+    plan = load_plan(repo / MICRO)
+    curate, world = plan.get("curate", "curate"), plan.get("world", "world")
+    run_snakemake(repo, curate.manifest)
+    source = repo / "evals" / "registry.py"
+    source.write_text(source.read_text() + "\n# a later edit of job code\n")
+    git(repo, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qam", "later")
+    code, result = rebuild(repo, curate.artifact_dir)
+    assert code == 0, result
+    assert result["code_source"] == "recorded-commit"
+    assert "evals/registry.py" in result["source"]
+    assert result["rebuilt_digest"] == result["original_digest"]
+    code, result = rebuild(repo, world.artifact_dir)
+    assert code == 0 and result["code_source"] == "checkout", result
+
+
 def test_dirty_tree_needs_its_saved_diff(git_checkout):
     repo = git_checkout
     source = repo / "stages" / "world" / "stage.py"
