@@ -250,12 +250,11 @@ def _interpret(result: Any) -> tuple[str, str]:
             detail = "; ".join(map(str, result["problems"]))
     else:
         ok, detail = getattr(result, "ok", None), getattr(result, "detail", "") or ""
-    if ok is None:
-        return NOT_CHECKED, str(detail)
-    return (OK if ok else BROKEN), str(detail)
+    return _verdict(ok, str(detail))
 
 
 def _verdict(ok: bool | None, detail: str) -> tuple[str, str]:
+    """A judgement (held / broken / None: nothing to check) as the audit's status."""
     return (NOT_CHECKED if ok is None else OK if ok else BROKEN), detail
 
 

@@ -22,7 +22,8 @@ Environment (all optional):
 
 Modules: ``config`` (settings, connection), ``scrub`` (secrets), ``events`` (event building),
 ``spool``, ``sync`` (replay), ``delivery`` (the API below that jobs and hooks call), ``queries``
-(run status, latest runs), ``store`` (applies events with ``MlflowClient``; imports MLflow).
+(run status and what it means for ``reprolm audit``, latest runs), ``store`` (applies events
+with ``MlflowClient``; imports MLflow).
 """
 
 from __future__ import annotations
