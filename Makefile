@@ -10,12 +10,12 @@ STAMP := $(VENV)/.reprolm-installed
 
 # torch first, pinned to the CPU build (any other torch spec pulls a multi-GB CUDA build);
 # then the project with its locked versions.
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
 	# DS_BUILD_OPS=0: DeepSpeed builds no CUDA ops at install (CPU ops compile on first use).
-	DS_BUILD_OPS=0 $(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
+	DS_BUILD_OPS=0 $(BIN)/python -m pip install -q -c requirements.lock -e '.[test]'
 	touch $@
 
 install: $(STAMP)

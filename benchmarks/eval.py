@@ -38,8 +38,8 @@ from reprolm.canonical import dump_json  # noqa: E402
 from tests.evals.chat_model import build_chat_model  # noqa: E402
 from tests.evals.conftest import (  # noqa: E402
     ARC_CHALLENGE,
-    FIXTURES,
     GSM8K_TEST,
+    IFEVAL_DATA,
     build_tiny_model,
 )
 from tests.evals.test_harness import plain_task_yaml  # noqa: E402
@@ -47,7 +47,7 @@ from tests.evals.test_harness import plain_task_yaml  # noqa: E402
 TASK = "arc_easy:rc::olmes"
 GENERATIVE = {
     "gsm8k:cot::tulu": GSM8K_TEST,
-    "ifeval::tulu": FIXTURES / "ifeval" / "input_sample.jsonl",
+    "ifeval::tulu": IFEVAL_DATA,
 }
 
 

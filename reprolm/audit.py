@@ -4,7 +4,10 @@ Per node: the manifest is readable; the payload re-hashes to the recorded per-fi
 digest; the fingerprint recomputed from the recorded config and the inputs' fingerprints equals
 the recorded one (and the directory name); every input's recorded stage, fingerprint and digest
 equal what the input's own manifest says; a release's embedded copy (``lineage/``) agrees with
-the manifest on disk; DVC holds the recorded version; the MLflow run exists and agrees.
+the manifest on disk; DVC holds the recorded version; the MLflow run exists and agrees. What a
+DVC record or an MLflow run means is judged where that knowledge lives
+(``reprolm.dvc.records.judge``, ``reprolm.tracking.judge_run``); the stores are asked through
+hooks looked up at call time (``reprolm.dvc.artifact_status``, ``reprolm.tracking.run_status``).
 
 Findings come in two kinds. A *broken* link is evidence that something changed (a re-hashed
 file differs, a fingerprint or digest disagrees). A *missing* payload is something the audit
@@ -23,10 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from reprolm.canonical import NotCanonicalError
+from reprolm.dvc.records import in_dvc_repo
+from reprolm.dvc.records import judge as judge_dvc_record
 from reprolm.fingerprint import fingerprint
 from reprolm.hashing import MANIFEST_NAME, payload_digest
 from reprolm.lineage import LINEAGE_DIR, Lineage, Node, build, display_path
 from reprolm.manifest import verify_payload
+from reprolm.tracking.queries import judge_run, sqlite_store
 
 OK, BROKEN, MISSING, NOT_CHECKED = "ok", "broken", "missing", "not checked"
 SHORT = 16
@@ -244,13 +250,12 @@ def _interpret(result: Any) -> tuple[str, str]:
             detail = "; ".join(map(str, result["problems"]))
     else:
         ok, detail = getattr(result, "ok", None), getattr(result, "detail", "") or ""
-    if ok is None:
-        return NOT_CHECKED, str(detail)
-    return (OK if ok else BROKEN), str(detail)
+    return _verdict(ok, str(detail))
 
 
-def _in_dvc_repo(directory: Path) -> bool:
-    return any((parent / ".dvc").is_dir() for parent in (directory, *directory.parents))
+def _verdict(ok: bool | None, detail: str) -> tuple[str, str]:
+    """A judgement (held / broken / None: nothing to check) as the audit's status."""
+    return (NOT_CHECKED if ok is None else OK if ok else BROKEN), detail
 
 
 def _dvc_statuses(nodes: list[Any]) -> dict[Path, Any]:
@@ -259,7 +264,7 @@ def _dvc_statuses(nodes: list[Any]) -> dict[Path, Any]:
     batch = _hook("reprolm.dvc", "artifact_statuses")
     directories = [
         n.directory for n in nodes if n.directory is not None and not n.error
-        and _in_dvc_repo(n.directory)
+        and in_dvc_repo(n.directory)
     ]  # fmt: skip
     if batch is None or not directories:
         return {}
@@ -279,7 +284,7 @@ def _check_dvc(report: NodeReport, known: dict[Path, Any] | None = None) -> None
         report.check("dvc", NOT_CHECKED, "no payload on disk")
     elif check is None:
         report.check("dvc", NOT_CHECKED, "reprolm.dvc.artifact_status unavailable")
-    elif not _in_dvc_repo(node.directory):
+    elif not in_dvc_repo(node.directory):
         report.check("dvc", NOT_CHECKED, "not in a DVC repository")
     else:
         _run_hook(report, "dvc", check, node.directory, _interpret_dvc)
@@ -306,33 +311,15 @@ def _missing_sqlite_store(root: Path) -> Path | None:
     """The embedded SQLite store's path when it does not exist (asking would create it)."""
     uri_of = _hook("reprolm.tracking", "tracking_uri")
     uri = uri_of(root) if uri_of else ""
-    if isinstance(uri, str) and uri.startswith("sqlite:///"):
-        path = Path(uri[len("sqlite:///") :])
-        return None if path.exists() else path
-    return None
+    path = sqlite_store(uri) if isinstance(uri, str) else None
+    return None if path is None or path.exists() else path
 
 
 def _interpret_dvc(result: Any) -> tuple[str, str]:
-    """``reprolm.dvc.artifact_status``'s record: tracked, workspace, in_cache, in_remote."""
+    """``reprolm.dvc.artifact_status``'s record, judged by ``reprolm.dvc.records.judge``."""
     if not isinstance(result, dict) or "tracked" not in result:
         return _interpret(result)
-    if not result["tracked"]:
-        return NOT_CHECKED, "not tracked by DVC"
-    if not result.get("md5"):
-        return NOT_CHECKED, f"DVC stage {result.get('stage')} never committed"
-    remote = result.get("remote")
-    where = f"cache {'yes' if result.get('in_cache') else 'no'}" + (
-        f", remote {remote} {_yes_no(result.get('in_remote'))}" if remote else ", no remote"
-    )
-    if result.get("workspace") not in (None, "clean"):
-        return BROKEN, f"DVC record {result['md5']}: workspace {result['workspace']} ({where})"
-    if not result.get("in_cache") and result.get("in_remote") is not True:
-        return BROKEN, f"neither DVC cache nor remote holds {result['md5']} ({where})"
-    return OK, f"{result['md5']} ({where})"
-
-
-def _yes_no(value: Any) -> str:
-    return "unreachable" if value is None else "yes" if value else "no"
+    return _verdict(*judge_dvc_record(result))
 
 
 def _run_hook(
@@ -349,25 +336,10 @@ def _run_hook(
 
 
 def _interpret_mlflow(manifest: dict[str, Any], result: Any) -> tuple[str, str]:
-    """``reprolm.tracking.run_status``'s record: the run exists and its tags name this artifact."""
+    """``reprolm.tracking.run_status``'s record, judged by ``reprolm.tracking.judge_run``."""
     if not isinstance(result, dict) or "exists" not in result:
         return _interpret(result)
-    run_id = result.get("run_id") or manifest.get("mlflow_run_id")
-    if not result.get("exists"):
-        if result.get("spooled"):
-            return NOT_CHECKED, f"run {run_id} is spooled, not yet synced (reprolm mlflow sync)"
-        if result.get("reachable") is False:
-            return NOT_CHECKED, f"tracking store unreachable: {result.get('error')}"
-        if result.get("error"):
-            return BROKEN, f"run {run_id}: {result['error']}"
-        return BROKEN, f"run {run_id} not found in the tracking store"
-    for key in ("fingerprint", "digest", "stage"):
-        if result.get(key) is not None and result[key] != manifest.get(key):
-            return BROKEN, (
-                f"run {run_id} tag {key} {short(result[key])} != manifest {key} "
-                f"{short(manifest.get(key))}"
-            )
-    return OK, f"run {run_id} ({result.get('status')})"
+    return _verdict(*judge_run(manifest, result))
 
 
 def audit(artifact_dir: Path, *, root: Path | None = None, target: str = "") -> AuditReport:

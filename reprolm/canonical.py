@@ -1,4 +1,5 @@
-"""Canonical JSON: the one byte encoding of a value that fingerprints and digests hash.
+"""JSON for the platform: the canonical encoding that fingerprints and digests hash, the
+human-readable one of payload and manifest files (``dump_json``), and reading a JSON file.
 
 Marin's lesson: an encoder that silently stringifies what it cannot represent (a callable, an
 object whose repr is a memory address) makes hashes that change between runs. This one refuses.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 
 
@@ -50,3 +51,8 @@ def canonical_json(value: Any) -> str:
 def dump_json(value: Any) -> str:
     """Human-readable but deterministic JSON for payload and manifest files."""
     return json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file's value (UTF-8); raises OSError or ``json.JSONDecodeError``."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -12,7 +12,6 @@ This module only builds graphs; checking them is ``reprolm.audit``'s job.
 
 from __future__ import annotations
 
-import json
 import os
 from collections import deque
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from reprolm.hashing import MANIFEST_NAME
-from reprolm.manifest import ManifestError, read_manifest
+from reprolm.manifest import ManifestError, load_manifest, read_manifest
 from reprolm.plan import ARTIFACTS_ROOT
 
 LINEAGE_DIR = "lineage"
@@ -165,11 +164,10 @@ def embedded_manifests(artifact_dir: Path) -> dict[tuple[str, str], dict[str, An
         return found
     for path in sorted(folder.glob("*.json")):
         try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
+            manifest = load_manifest(path, ("stage", "fingerprint"))
+        except (OSError, ManifestError):
             continue  # a damaged copy is reported by the release's own payload check
-        if isinstance(manifest, dict) and "stage" in manifest and "fingerprint" in manifest:
-            found[(manifest["stage"], manifest["fingerprint"])] = manifest
+        found[(manifest["stage"], manifest["fingerprint"])] = manifest
     return found
 
 

@@ -10,9 +10,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from reprolm.canonical import read_json
 from reprolm.hashing import DIGEST_ALGORITHM, MANIFEST_NAME, hash_payload, payload_digest
 
 SCHEMA_VERSION = 1
+REQUIRED_FIELDS = ("stage", "fingerprint", "digest", "files")
 
 
 class ManifestError(ValueError):
@@ -22,16 +24,26 @@ class ManifestError(ValueError):
 def read_manifest(artifact_dir: Path) -> dict[str, Any]:
     """Load ``<artifact_dir>/provenance.json``; errors say which artifact and what to do."""
     path = Path(artifact_dir) / MANIFEST_NAME
+    missing = f"{path}: no manifest; {artifact_dir} is not a finished artifact (run its job first)"
+    return load_manifest(path, missing=missing)
+
+
+def load_manifest(
+    path: Path, required: tuple[str, ...] = REQUIRED_FIELDS, *, missing: str | None = None
+) -> dict[str, Any]:
+    """Parse one manifest file (``provenance.json`` or a release's ``lineage/`` copy).
+
+    Raises ManifestError when the file is absent (``missing`` is the message), is not JSON, or
+    lacks one of the ``required`` fields.
+    """
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest = read_json(path)
     except FileNotFoundError:
-        raise ManifestError(
-            f"{path}: no manifest; {artifact_dir} is not a finished artifact (run its job first)"
-        ) from None
+        raise ManifestError(missing or f"{path}: no manifest") from None
     except json.JSONDecodeError as error:
         raise ManifestError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
-    for key in ("stage", "fingerprint", "digest", "files"):
-        if key not in manifest:
+    for key in required:
+        if not isinstance(manifest, dict) or key not in manifest:
             raise ManifestError(f"{path}: manifest lacks the {key!r} field")
     return manifest
 

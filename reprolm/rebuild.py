@@ -8,7 +8,6 @@ directory; the result is compared with the original per the stage's reproducibil
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reprolm.canonical import canonical_json
 from reprolm.codedigest import CODE_ROOT, CODE_SCOPE, changed_sources, code_digest
 from reprolm.manifest import ManifestError, read_manifest
 from reprolm.runner import DIFF_DIR
@@ -115,7 +115,7 @@ def _run_job(
     command = [
         # -P: the source tree comes from PYTHONPATH, never from the working directory.
         sys.executable, "-P", "-m", f"stages.{manifest['stage']}",
-        "--config-json", json.dumps(manifest["config"], sort_keys=True),
+        "--config-json", canonical_json(manifest["config"]),
         *[arg for name, path in inputs.items() for arg in ("--input", f"{name}={path}")],
         "--output", str(out),
     ]  # fmt: skip

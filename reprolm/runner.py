@@ -39,7 +39,7 @@ THREAD_VARIABLES = (
     "RAYON_NUM_THREADS",
 )
 EXIT_BAD_INPUT = 2
-LOCK_FILE = "constraints.txt"
+LOCK_FILE = "requirements.lock"
 # Uncommitted code changes are saved here (relative to the working directory) by diff hash, so
 # that `reprolm rebuild` can re-create a dirty tree.
 DIFF_DIR = ".reprolm/diffs"

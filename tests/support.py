@@ -21,7 +21,7 @@ COPIED = (
     "evals",
     "reprolm",
     "data",
-    "constraints.txt",
+    "requirements.lock",
 )
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--profile", "workflow/profiles/local"]
 MICRO = "config/micro.yaml"

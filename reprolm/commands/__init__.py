@@ -6,10 +6,11 @@ A new family is a module here plus one line in ``reprolm.cli.COMMAND_MODULES``.
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from reprolm.canonical import dump_json
 
 DEFAULT_RECIPE = Path("config/tiny.yaml")
 Handler = Callable[[argparse.Namespace], int]
@@ -29,4 +30,4 @@ def add_command(
 
 def emit(value: Any, as_json: bool, text: str) -> None:
     """Print JSON (sorted, indented) or the human text."""
-    print(json.dumps(value, indent=2, sort_keys=True) if as_json else text)
+    print(dump_json(value).rstrip("\n") if as_json else text)

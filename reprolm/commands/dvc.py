@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from reprolm import dvc, dvc_ops
 from reprolm.commands import add_command, emit
+from reprolm.dvc import pipeline, storage
 from reprolm.plan import load_plan
 
 ROOT = Path(".")
@@ -32,25 +32,25 @@ def _dvc_errors(handler):
 def cmd_sync(args: argparse.Namespace) -> int:
     plan = load_plan(args.recipe)
     if args.check:
-        diff = dvc.check(plan, args.recipe, ROOT)
+        diff = pipeline.check(plan, args.recipe, ROOT)
         if diff:
             print(diff, end="")
             print(
-                f"reprolm dvc: {dvc.DVC_YAML} is out of sync with {args.recipe}; "
+                f"reprolm dvc: {pipeline.DVC_YAML} is out of sync with {args.recipe}; "
                 f"run `reprolm dvc sync --recipe {args.recipe}` and commit it",
                 file=sys.stderr,
             )
             return 1
-        emit({"in_sync": True}, args.json, f"{dvc.DVC_YAML} is in sync with {args.recipe}")
+        emit({"in_sync": True}, args.json, f"{pipeline.DVC_YAML} is in sync with {args.recipe}")
         return 0
-    changed = dvc.sync(plan, args.recipe, ROOT)
+    changed = pipeline.sync(plan, args.recipe, ROOT)
     emit({"changed": changed}, args.json, "\n".join(f"wrote {n}" for n in changed) or "in sync")
     return 0
 
 
 @_dvc_errors
 def cmd_init(args: argparse.Namespace) -> int:
-    url = dvc_ops.init(ROOT, args.url, name=args.name, local=args.local)
+    url = storage.init(ROOT, args.url, name=args.name, local=args.local)
     emit({"remote": args.name, "url": url}, args.json, f"default remote {args.name}: {url}")
     return 0
 
@@ -58,7 +58,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 @_dvc_errors
 def cmd_commit(args: argparse.Namespace) -> int:
     plan = load_plan(args.recipe) if args.recipe else None
-    result = dvc_ops.commit(ROOT, plan)
+    result = storage.commit(ROOT, plan)
     lines = [f"committed {n}" for n in result["committed"]]
     lines += [f"unfinished {n} (no manifest yet)" for n in result["unfinished"]]
     lines += [f"untracked {d} (run reprolm dvc sync)" for d in result["untracked"]]
@@ -68,7 +68,7 @@ def cmd_commit(args: argparse.Namespace) -> int:
 
 @_dvc_errors
 def cmd_push(args: argparse.Namespace) -> int:
-    count = dvc_ops.push(ROOT, args.remote)
+    count = storage.push(ROOT, args.remote)
     emit({"pushed": count}, args.json, f"{count} file(s) pushed")
     return 0
 
@@ -76,7 +76,7 @@ def cmd_push(args: argparse.Namespace) -> int:
 @_dvc_errors
 def cmd_pull(args: argparse.Namespace) -> int:
     recipe = args.recipe.as_posix() if args.recipe else None
-    result = dvc_ops.pull(ROOT, args.remote, recipe=recipe, touch=not args.no_touch)
+    result = storage.pull(ROOT, args.remote, recipe=recipe, touch=not args.no_touch)
     lines = [f"pulled; mtimes restored on {len(result['touched'])} manifest(s)"]
     if result["metadata"]:
         lines.append("snakemake metadata recorded (snakemake --touch)")
@@ -91,7 +91,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 @_dvc_errors
 def cmd_status(args: argparse.Namespace) -> int:
-    rows: list[dict[str, Any]] = dvc_ops.status(ROOT, load_plan(args.recipe), args.remote)
+    rows: list[dict[str, Any]] = storage.status(ROOT, load_plan(args.recipe), args.remote)
     flag = {True: "yes", False: "no", None: "?"}
     text = "\n".join(
         f"{r['dvc_stage']:18s} tracked={flag[r['tracked']]:3s} "
@@ -112,9 +112,9 @@ def register(commands: Any) -> None:
     p = add_command(sub, "sync", cmd_sync, "generate dvc.yaml from the job plan", recipe=True)
     p.add_argument("--check", action="store_true", help="exit 1 with a diff if out of sync")
     p = add_command(sub, "init", cmd_init, "dvc init (if needed) and set the default remote")
-    p.add_argument("--url", help=f"remote URL or path (default ${dvc_ops.REMOTE_ENV} or "
-                   f"{dvc_ops.DEFAULT_REMOTE_URL}, relative to the project root)")  # fmt: skip
-    p.add_argument("--name", default=dvc_ops.REMOTE_NAME, help="remote name")
+    p.add_argument("--url", help=f"remote URL or path (default ${storage.REMOTE_ENV} or "
+                   f"{storage.DEFAULT_REMOTE_URL}, relative to the project root)")  # fmt: skip
+    p.add_argument("--name", default=storage.REMOTE_NAME, help="remote name")
     p.add_argument("--local", action="store_true", help="write .dvc/config.local")
     p = add_command(sub, "commit", cmd_commit, "record finished artifacts in the DVC cache")
     p.add_argument("--recipe", type=Path, help="only this recipe's jobs (default: all of dvc.yaml)")

@@ -9,7 +9,6 @@ by default the directory above ``artifacts/``, else the current directory.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from reprolm import audit as audit_module
 from reprolm import diff as diff_module
 from reprolm import lineage as lineage_module
 from reprolm import prov
+from reprolm.canonical import dump_json
 from reprolm.commands import add_command, emit
 
 EXIT_BAD_INPUT = 2
@@ -88,7 +88,7 @@ def cmd_export_prov(args: argparse.Namespace) -> int:
     if artifact is None:
         return EXIT_BAD_INPUT
     document = prov.export(lineage_module.build(artifact, args.root))
-    text = json.dumps(document, indent=2, sort_keys=True) + "\n"
+    text = dump_json(document)
     if args.output:
         args.output.write_text(text, encoding="utf-8")
         print(f"wrote {args.output} ({len(document['entity'])} entities)", file=sys.stderr)

@@ -7,11 +7,16 @@ import pathlib
 
 import pytest
 
-FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures"
-ARC_EASY = FIXTURES / "olmes" / "OLMES_ARC-Easy_fewshot.jsonl"
-ARC_CHALLENGE = FIXTURES / "olmes" / "OLMES_ARC-Challenge_fewshot.jsonl"
-GSM8K_TEST = FIXTURES / "gsm8k" / "test_sample.jsonl"
-GSM8K_SHOTS = FIXTURES / "gsm8k" / "fewshot_8shot_cot_exemplars.jsonl"
+# Test inputs are the bundled files themselves (one copy each, with licenses and SOURCE.md):
+# few-shot pools in evals/data/, default datasets in data/eval/.
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+EVALS_DATA = ROOT / "evals" / "data"
+EVAL_DATA = ROOT / "data" / "eval"
+ARC_EASY = EVALS_DATA / "olmes_arc_easy_fewshot.jsonl"
+ARC_CHALLENGE = EVALS_DATA / "olmes_arc_challenge_fewshot.jsonl"
+GSM8K_TEST = EVAL_DATA / "gsm8k" / "test_sample.jsonl"
+GSM8K_SHOTS = EVALS_DATA / "tulu_gsm8k_8shot_cot.jsonl"
+IFEVAL_DATA = EVAL_DATA / "ifeval" / "input_sample.jsonl"
 
 
 def build_tiny_model(dest: pathlib.Path) -> pathlib.Path:

@@ -16,9 +16,9 @@ from evals.families import RunOptions, family_of
 from evals.registry import get_spec
 from reprolm.cli import main
 from tests.evals.chat_model import build_chat_model
-from tests.evals.conftest import FIXTURES, GSM8K_TEST
+from tests.evals.conftest import GSM8K_TEST, IFEVAL_DATA
 
-IFEVAL = FIXTURES / "ifeval" / "input_sample.jsonl"
+IFEVAL = IFEVAL_DATA
 CONTEXT = 256
 pytestmark = pytest.mark.slow
 

@@ -11,9 +11,8 @@ from evals import ifeval, sources, verifiers
 from evals.registry import get_spec
 from evals.spec import resolve, spec_hash
 from reprolm.cli import main
-from tests.evals.conftest import FIXTURES
+from tests.evals.conftest import IFEVAL_DATA
 
-IFEVAL_DATA = FIXTURES / "ifeval" / "input_sample.jsonl"
 ITEMS = sources.read_jsonl(IFEVAL_DATA)
 ENGLISH = "this is an english sentence about the weather today and everyday life."
 LANGUAGE_SAMPLES = {

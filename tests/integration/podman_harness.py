@@ -161,7 +161,7 @@ class Podman:
         started = time.monotonic()
         done = subprocess.run(
             [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
-             "--dest", str(wheels), "-c", str(ROOT / "constraints.txt"),
+             "--dest", str(wheels), "-c", str(ROOT / "requirements.lock"),
              "-r", str(ROOT / "containers" / "requirements" / f"{family}.txt")],
             capture_output=True, text=True, timeout=900,
         )  # fmt: skip

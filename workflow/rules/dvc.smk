@@ -8,6 +8,6 @@ def dvc_commit_on_success():
     if not os.path.isdir(".dvc") or os.environ.get("REPROLM_DVC_COMMIT") == "0":
         return
     # Imported here: DVC costs ~1 s to import and most runs are not in a DVC repo.
-    from reprolm.dvc_ops import commit_on_success
+    from reprolm.dvc.storage import commit_on_success
 
     commit_on_success(PLAN)

@@ -9,6 +9,7 @@ import shutil
 import pytest
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[2] / "fixtures"
+EVAL_DATA = pathlib.Path(__file__).resolve().parents[3] / "data" / "eval"
 
 
 @pytest.fixture(scope="session")

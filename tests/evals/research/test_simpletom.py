@@ -11,9 +11,9 @@ from evals import results, simpletom, sources
 from evals.families import RunOptions, family_of
 from evals.registry import get_spec
 from reprolm.cli import main
-from tests.evals.research.conftest import FIXTURES
+from tests.evals.research.conftest import EVAL_DATA, FIXTURES
 
-ITEMS = FIXTURES / "simpletom" / "simpletom_items_from_sample_outputs.jsonl"
+ITEMS = EVAL_DATA / "simpletom" / "items_sample.jsonl"
 GPT5 = FIXTURES / "simpletom" / "gpt5_cot_outputs.jsonl"
 
 

@@ -1,4 +1,4 @@
-"""DVC as storage and versioned record of artifacts: ``dvc.yaml`` generated from the job plan.
+"""``dvc.yaml`` and ``dvc-params.yaml`` generated from the job plan (DVC records, never runs).
 
 Snakemake runs jobs; DVC only records them. ``dvc.yaml`` holds one *record-only* stage per
 planned job (``cmd`` = the Snakemake target that builds it, so ``dvc repro`` is never needed),
@@ -9,15 +9,14 @@ Generation is deterministic: the same plan and sources give byte-identical files
 checks with ``reprolm dvc sync --check``.
 
 The DVC operations (init, commit, push, pull with mtime restoration) are in
-``reprolm.dvc_ops``; ``artifact_status`` below is what ``reprolm audit`` asks of DVC.
+``reprolm.dvc.storage``; what DVC holds of an artifact (``reprolm audit``) in
+``reprolm.dvc.records``.
 """
 
 from __future__ import annotations
 
 import difflib
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -133,118 +132,3 @@ def read_stages(root: Path = Path(".")) -> dict[str, str]:
         for out in stage.get("outs", []):
             found[name] = next(iter(out)) if isinstance(out, dict) else out
     return found
-
-
-def find_dvc_root(path: Path) -> Path | None:
-    """The nearest directory at or above ``path`` that holds ``.dvc/``."""
-    path = Path(path).resolve()
-    for candidate in (path, *path.parents):
-        if (candidate / ".dvc").is_dir():
-            return candidate
-    return None
-
-
-@contextmanager
-def open_repo(root: Path) -> Iterator[Any]:
-    """A ``dvc.repo.Repo`` at ``root`` (imported lazily: DVC costs ~1 s to import)."""
-    from dvc.repo import Repo
-
-    repo = Repo(os.fspath(root))
-    try:
-        yield repo
-    finally:
-        repo.close()
-
-
-def artifact_status(artifact_dir: Path, *, remote: str | None = None) -> dict[str, Any]:
-    """What DVC holds of an artifact directory.
-
-    Returns ``{"tracked", "stage", "md5", "nfiles", "workspace", "in_cache", "in_remote",
-    "remote"}``: ``tracked`` — some stage of the enclosing DVC repo has the directory as an
-    out; ``stage`` — that stage's name; ``md5`` — the recorded directory hash (``"<md5>.dir"``,
-    ``None`` if never committed); ``nfiles`` — files in the recorded version; ``workspace`` —
-    ``"clean"`` (files match the record), ``"modified"``, ``"missing"`` or ``None`` when
-    there is no record; ``in_cache`` — the local cache holds every object of the recorded
-    version; ``in_remote`` — the remote does (``None`` when no remote is configured or it
-    cannot be reached); ``remote`` — the remote's name or ``None``.
-    """
-    artifact_dir = Path(artifact_dir).resolve()
-    root = find_dvc_root(artifact_dir)
-    if root is None:
-        return _untracked()
-    with open_repo(root) as repo:
-        return status_in_repo(repo, artifact_dir, remote=remote)
-
-
-def artifact_statuses(
-    artifact_dirs: list[Path], *, remote: str | None = None
-) -> dict[Path, dict[str, Any]]:
-    """``artifact_status`` of many directories (keyed by resolved path), opening each DVC repo
-    once: opening a repo costs ~0.5 s, which dominated auditing a whole lineage."""
-    results: dict[Path, dict[str, Any]] = {}
-    by_root: dict[Path, list[Path]] = {}
-    for directory in (Path(d).resolve() for d in artifact_dirs):
-        root = find_dvc_root(directory)
-        if root is None:
-            results[directory] = _untracked()
-        else:
-            by_root.setdefault(root, []).append(directory)
-    for root, directories in by_root.items():
-        with open_repo(root) as repo:
-            for directory in directories:
-                results[directory] = status_in_repo(repo, directory, remote=remote)
-    return results
-
-
-def _untracked() -> dict[str, Any]:
-    return {
-        "tracked": False,
-        "stage": None,
-        "md5": None,
-        "nfiles": None,
-        "workspace": None,
-        "in_cache": False,
-        "in_remote": None,
-        "remote": None,
-    }
-
-
-def status_in_repo(repo: Any, artifact_dir: Path, *, remote: str | None = None) -> dict[str, Any]:
-    """``artifact_status`` with an open ``Repo`` (one index for many artifacts)."""
-    status = _untracked()
-    artifact_dir = Path(artifact_dir).resolve()
-    out = next((o for o in repo.index.outs if Path(o.fs_path).resolve() == artifact_dir), None)
-    if out is None:
-        return status
-    status.update(tracked=True, stage=out.stage.name or out.stage.addressing)
-    if not out.hash_info or not out.hash_info.value:
-        return status
-    status["md5"] = out.hash_info.value
-    status["nfiles"] = out.meta.nfiles if out.meta else None
-    workspace = next(iter(out.workspace_status().values()), "clean")
-    status["workspace"] = "missing" if workspace == "deleted" else workspace
-    status["in_cache"] = not out.changed_cache()
-    status.update(_remote_status(repo, out, remote))
-    return status
-
-
-def _remote_status(repo: Any, out: Any, remote: str | None) -> dict[str, Any]:
-    """``in_remote`` and ``remote`` for one committed out (``None`` without a usable remote)."""
-    from dvc_data.hashfile.tree import Tree
-
-    name = remote or repo.config["core"].get("remote")
-    if not name:
-        return {"in_remote": None, "remote": None}
-    try:
-        odb = repo.cloud.get_remote_odb(name, hash_name=out.hash_name)
-        oids = [out.hash_info.value]
-        if out.hash_info.isdir:
-            if not odb.exists(out.hash_info.value):
-                return {"in_remote": False, "remote": name}
-            # The tree listing comes from the remote itself: the local cache may lack it.
-            tree = Tree.load(odb, out.hash_info)
-            oids += [oid.value for _, _, oid in tree]
-        missing = [oid for oid in oids if not odb.exists(oid)]
-    except Exception:  # an unreachable or misconfigured remote: unknown, not "absent"
-        return {"in_remote": None, "remote": name}
-    return {"in_remote": not missing, "remote": name}

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from reprolm.codedigest import code_digest
-from reprolm.dvc import DVC_YAML, open_repo, read_stages, stage_name, status_in_repo
+from reprolm.dvc.pipeline import DVC_YAML, read_stages, stage_name
+from reprolm.dvc.records import open_repo, status_in_repo
 from reprolm.hashing import MANIFEST_NAME
 from reprolm.manifest import ManifestError, read_manifest
 from reprolm.plan import Plan
