@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from evals.verifiers import get_verifier  # noqa: E402
 from reprolm.recipe import validate_stage_config  # noqa: E402
+from stages.common.job import JobContext, as_inputs  # noqa: E402
 
 CHAIN = {  # stage -> inputs (name -> upstream stage)
     "world": {},
@@ -55,7 +56,7 @@ def run_stage(stage: str, config: dict, inputs: dict[str, Path], out: Path) -> t
     out.mkdir(parents=True)
     run = importlib.import_module(f"stages.{stage}.stage").run
     start = time.perf_counter()
-    metrics = run(config, inputs, out) or {}
+    metrics = run(config, as_inputs(inputs), out, JobContext()) or {}
     return metrics, time.perf_counter() - start
 
 

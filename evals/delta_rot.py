@@ -12,25 +12,25 @@ defeasible moral reasoning — contexts that make an action more (strengthener) 
 
 Items (JSONL, or a TSV with the same columns): ``id``, ``action``, ``update`` (the context),
 ``update_type`` (``strengthener``/``weakener``), ``rationale``. ``data`` is such a file, or a
-directory holding ``items.jsonl`` (or ``items.tsv``) and optionally the critic in ``critic/``;
-the environment variable ``REPROLM_DELTA_ROT_CRITIC`` names a critic directory instead.
+directory holding ``items.jsonl`` (or ``items.tsv``) and optionally the critic in ``critic/``.
+A critic named in the recipe (``evaluate.critics.delta_rot``, its digest pinned by the plan;
+``evals/critics.py``) or on the command line (``--critic``) replaces that folder.
 """
 
 from __future__ import annotations
 
 import csv
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evals.critics import Critic
 from evals.families import Family, RunOptions
 from evals.spec import TaskSpec, spec_hash
 
 LABELS = ("strengthener", "weakener")
 DIRECTION = {"strengthener": "more", "weakener": "less"}
-CRITIC_ENV = "REPROLM_DELTA_ROT_CRITIC"
 REQUESTS = "requests.jsonl"
 _WORD = re.compile(r"\w+|[^\w\s]")
 _CONTEXT = re.compile(r"^\s*Context:\s*(.*?)\s*(?:\n|Rationale:|$)", re.DOTALL)
@@ -72,20 +72,20 @@ SPECS = [
 # ---------------------------------------------------------------- data and critic location
 
 
-def locate(data: Path) -> tuple[Path, Path | None]:
-    """(items file, critic directory or None) from ``data`` and ``REPROLM_DELTA_ROT_CRITIC``."""
+def locate(data: Path, critic: Critic | None = None) -> tuple[Path, Critic | None]:
+    """(items file, critic or None) from ``data``; ``critic`` (the recipe's or the command
+    line's) replaces a ``critic/`` folder of a data directory."""
     data = Path(data)
-    critic = None
+    bundled = None
     if data.is_dir():
         found = [data / n for n in ("items.jsonl", "items.tsv") if (data / n).is_file()]
         if not found:
             raise ValueError(f"{data}: a δ-RoT data directory needs items.jsonl or items.tsv")
-        critic = data / "critic" if (data / "critic").is_dir() else None
+        bundled = Critic(data / "critic", source="data") if (data / "critic").is_dir() else None
         data = found[0]
-    if os.environ.get(CRITIC_ENV):
-        critic = Path(os.environ[CRITIC_ENV])
-    if critic is not None and not (critic / "config.json").is_file():
-        raise ValueError(f"{critic}: the critic must be an HF model directory (config.json)")
+    critic = critic or bundled
+    if critic is not None and not (critic.path / "config.json").is_file():
+        raise ValueError(f"{critic.path}: the critic must be an HF model directory (config.json)")
     return data, critic
 
 
@@ -191,17 +191,25 @@ def _argmax(values: list[float]) -> int:
 # ---------------------------------------------------------------- the critic
 
 
-def judge(critic_dir: Path, rows: list[dict], valid_label: int, batch_size: int = 8) -> dict:
+def judge(critic: Critic, rows: list[dict], valid_label: int, batch_size: int = 8) -> dict:
     """Add ``critic: {p_valid, verdict}`` to each row; return the critic's identity.
 
     A sequence classifier is not a language model, so lm-eval cannot run it: it runs here
-    through transformers. A row without a context or a rationale is invalid unjudged.
+    through transformers. A row without a context or a rationale is invalid unjudged. A critic
+    whose digest differs from the one the plan pinned is refused.
     """
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from reprolm.hashing import hash_payload, payload_digest
 
+    critic_dir = critic.path
+    digest = payload_digest(hash_payload(critic_dir))
+    if critic.digest is not None and digest != critic.digest:
+        raise ValueError(
+            f"{critic.source}: {critic_dir} changed since the plan (digest {digest}, pinned "
+            f"{critic.digest}); plan again so that the evaluations rerun with it"
+        )
     tokenizer = AutoTokenizer.from_pretrained(critic_dir)
     model = AutoModelForSequenceClassification.from_pretrained(critic_dir).eval()
     n_labels = model.config.num_labels
@@ -224,12 +232,15 @@ def judge(critic_dir: Path, rows: list[dict], valid_label: int, batch_size: int 
             probs = torch.softmax(model(**enc).logits.float(), dim=-1)
         for r, p in zip(batch, probs.tolist(), strict=True):
             r["critic"] = {"p_valid": p[valid_label], "verdict": _argmax(p) == valid_label}
-    return {
-        "digest": payload_digest(hash_payload(critic_dir)),
+    record = {
+        "digest": digest,
         "name": critic_dir.name,
         "valid_label": valid_label,
         "labels": {str(k): v for k, v in model.config.id2label.items()},
     }
+    if critic.source != "data":  # named by the recipe key (pinned) or on the command line
+        record["source"] = critic.source
+    return record
 
 
 # ---------------------------------------------------------------- running and scoring
@@ -283,7 +294,7 @@ def evaluate(
     from evals.harness import model_digest, versions
     from reprolm.canonical import canonical_json
 
-    items_file, critic_dir = locate(data)
+    items_file, critic = locate(data, options.critics.get("delta_rot"))
     items = read_items(items_file)
     resolved = _resolve(spec, items_file, len(items))
     items = items[: options.limit] if options.limit is not None else items
@@ -291,7 +302,7 @@ def evaluate(
         model_dir, options.batch_size, backend=options.backend, device=options.device
     )
     tokenizer = engine.tokenizer_of(lm)
-    requests, chat, critic, gen_toks = [], False, None, None
+    requests, chat, verdicts, gen_toks = [], False, None, None
     if spec.prompt_format == "delta_rot_classify":
         for doc_id, item in enumerate(items):
             prompt, chat = _render(tokenizer, classify_prompt(item))
@@ -315,11 +326,11 @@ def evaluate(
         )
         rows = [_generation_row(item, r["doc_id"], outputs[r["doc_id"]])
                 for r, item in zip(requests, items, strict=True)]  # fmt: skip
-        if critic_dir is not None:
-            critic = judge(critic_dir, rows, spec.critic_valid_label, options.batch_size)
+        if critic is not None:
+            verdicts = judge(critic, rows, spec.critic_valid_label, options.batch_size)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / REQUESTS).write_text("".join(canonical_json(r) + "\n" for r in requests), "utf-8")
-    result = _result(spec, resolved, rows, critic, {
+    result = _result(spec, resolved, rows, verdicts, {
         "limit": options.limit,
         "model": {"digest": model_digest(Path(model_dir)), "name": Path(model_dir).name},
         "harness": {
@@ -334,22 +345,27 @@ def evaluate(
 
 
 def score_file(
-    spec: DeltaRoTSpec, predictions: Path, data: Path | None, out_dir: Path | None
+    spec: DeltaRoTSpec,
+    predictions: Path,
+    data: Path | None,
+    out_dir: Path | None,
+    critic: Path | None = None,
 ) -> dict[str, Any]:
     """Score generations made elsewhere: JSONL rows with ``action``, ``update_type`` and
-    ``response`` (the text after "Context:"; a leading "Context:" is accepted too)."""
+    ``response`` (the text after "Context:"; a leading "Context:" is accepted too). ``critic``
+    (``reprolm eval score --critic``) replaces a ``critic/`` folder of ``data``."""
     from evals import results, sources
 
     if spec.prompt_format == "delta_rot_classify":
         raise ValueError(f"{spec.task_id} is log-likelihood based: run it with `reprolm eval run`")
-    critic_dir = None
-    resolved, n_items = spec.to_dict(), 0
+    named = Critic(Path(critic)) if critic is not None else None
+    chosen, resolved, n_items = named, spec.to_dict(), 0
     if data is not None:
-        items_file, critic_dir = locate(data)
+        items_file, chosen = locate(data, named)
         n_items = len(read_items(items_file))
         resolved = _resolve(spec, items_file, n_items)
-    elif os.environ.get(CRITIC_ENV):
-        critic_dir = Path(os.environ[CRITIC_ENV])
+    elif named is not None and not (named.path / "config.json").is_file():
+        raise ValueError(f"{named.path}: the critic must be an HF model directory (config.json)")
     rows = []
     for number, pred in enumerate(sources.read_jsonl(predictions), 1):
         if (
@@ -363,8 +379,8 @@ def score_file(
             )
         pred.setdefault("id", str(number))
         rows.append(_generation_row(pred, number - 1, pred["response"]))
-    critic = judge(critic_dir, rows, spec.critic_valid_label) if critic_dir else None
-    result = _result(spec, resolved, rows, critic, {"model": {
+    verdicts = judge(chosen, rows, spec.critic_valid_label) if chosen else None
+    result = _result(spec, resolved, rows, verdicts, {"model": {
         "predictions": sources.digest(predictions)}})  # fmt: skip
     if out_dir:
         results.write_result(out_dir, result, rows)

@@ -10,11 +10,12 @@ recompute`` of an IFEval result never imports lm-eval). Adding a benchmark = a m
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evals.critics import Critic
 from evals.spec import TaskSpec
 
 # result kind -> module defining FAMILY
@@ -42,6 +43,8 @@ class RunOptions:
     device: str = "cpu"
     max_gen_toks: int | None = None  # None: the family's default
     lm: Any = None  # an already loaded lm-eval model (else loaded from the model dir)
+    # Critic models by name (evals.critics), from the recipe's evaluate.critics or the CLI.
+    critics: Mapping[str, Critic] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

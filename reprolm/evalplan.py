@@ -5,7 +5,8 @@ and dataset name (errors name the recipe key) and pins each imported dataset's d
 job config, so a changed data file changes the fingerprints of ``evaldata`` and everything
 downstream of it (curate, its checkpoints and their evaluations). A dataset is a JSONL file
 (digest: its blake3) or a directory (digest: the payload digest over its files' relative paths
-and blake3s, as for artifacts).
+and blake3s, as for artifacts). ``pin_critics`` does the same for the critic models named in
+``evaluate.critics`` (``evals/critics.py``): their digests go into every evaluate job's config.
 """
 
 from __future__ import annotations
@@ -70,3 +71,25 @@ def evaldata_config(base: Mapping[str, Any], evaluate: Mapping[str, Any]) -> dic
         except ValueError as error:  # a symlink inside a directory dataset
             raise RecipeError(f"evaldata.files.{name}: {error}") from None
     return {**base, "files": used, "specs": specs, "digests": digests}
+
+
+def pin_critics(evaluate: Mapping[str, Any]) -> dict[str, Any]:
+    """The evaluate config with ``critic_digests`` pinned for ``evaluate.critics`` (unchanged,
+    and so are the fingerprints, when the recipe names no critic)."""
+    critics = evaluate.get("critics") or {}
+    if not critics:
+        return dict(evaluate)
+    digests = {}
+    for name, path in sorted(critics.items()):
+        source = source_path(path)
+        if not (source / "config.json").is_file():
+            raise RecipeError(
+                f"evaluate.critics.{name}: {path} is not an HF model directory (no config.json); "
+                "point it at a local sequence classifier (absolute, or relative to the repository "
+                "root)"
+            )
+        try:
+            digests[name] = dataset_digest(source)
+        except ValueError as error:  # a symlink inside the directory
+            raise RecipeError(f"evaluate.critics.{name}: {error}") from None
+    return {**evaluate, "critic_digests": digests}

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reprolm.evalplan import evaldata_config
+from reprolm.evalplan import evaldata_config, pin_critics
 from reprolm.fingerprint import fingerprint
 from reprolm.recipe import load_recipe, stage_config
 from reprolm.resources import stage_resources
@@ -64,7 +64,7 @@ class Plan:
     def _build(self) -> None:
         recipe = self.recipe
         world = self._add("world", "world", stage_config(recipe, "world"), {})
-        evaluate = stage_config(recipe, "evaluate")
+        evaluate = pin_critics(stage_config(recipe, "evaluate"))
         # Spec datasets enter as data: curate decontaminates against them, evaluate reads them.
         data_config = evaldata_config(stage_config(recipe, "evaldata"), evaluate)
         spec_inputs = {}

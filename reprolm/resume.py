@@ -8,25 +8,21 @@ the sbatch resources: it is passed on the command line (``--checkpoint-every``),
 stage config, so it never reaches a fingerprint (a checkpointed run is bitwise identical to an
 uninterrupted one; tests/stages/test_resume.py).
 
-The runner talks to the stage (``stages/common/checkpoints.py``) through environment variables,
-which also reach the processes of a multi-process launch.
+The runner hands the directory, interval and number kept to the stage in its ``JobContext``
+(``stages/common/job.py``; every process of a multi-process launch runs the runner and builds its
+own); the stage reports the step it resumed from back in ``context.resumed_step``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-DIR_VARIABLE = "REPROLM_CHECKPOINT_DIR"
-EVERY_VARIABLE = "REPROLM_CHECKPOINT_EVERY"
-KEEP_VARIABLE = "REPROLM_CHECKPOINT_KEEP"
 JOB_FILE = "job.json"  # whose checkpoints these are: fingerprint and stage code digest
-RESUMED_FILE = "resumed.json"  # written by the stage when it resumed: {"step", "checkpoint"}
 MIN_KEEP = 2  # a job killed mid-save still has the previous complete checkpoint
 
 
@@ -46,7 +42,7 @@ def _owner(directory: Path) -> dict[str, Any] | None:
 def checkpointing(
     output: Path, job_fingerprint: str, stage_code: str, every: int, keep: int
 ) -> Iterator[Path | None]:
-    """Expose the job's checkpoint directory to the stage while it runs; yield it (or None).
+    """The job's checkpoint directory while the stage runs (or None: it does not checkpoint).
 
     Checkpoints left by another version of the stage's code are discarded (with a log line):
     resuming them would mix two versions of the training loop in one artifact. The directory
@@ -69,25 +65,4 @@ def checkpointing(
         return
     directory.mkdir(parents=True, exist_ok=True)
     (directory / JOB_FILE).write_text(json.dumps(owner, sort_keys=True), encoding="utf-8")
-    (directory / RESUMED_FILE).unlink(missing_ok=True)  # a record of an earlier attempt
-    saved = {name: os.environ.get(name) for name in (DIR_VARIABLE, EVERY_VARIABLE, KEEP_VARIABLE)}
-    os.environ.update({DIR_VARIABLE: str(directory), EVERY_VARIABLE: str(every)})
-    os.environ[KEEP_VARIABLE] = str(keep)
-    try:
-        yield directory
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-def resumed_from_step(directory: Path | None) -> int | None:
-    """The step the stage resumed from (its ``resumed.json``), None for a run from scratch."""
-    if directory is None:
-        return None
-    try:
-        return int(json.loads((directory / RESUMED_FILE).read_text(encoding="utf-8"))["step"])
-    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError):
-        return None
+    yield directory

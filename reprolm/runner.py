@@ -1,9 +1,11 @@
 """The thin CLI every stage runs behind: ``python -m stages.<stage> ...``.
 
 It pins threads and seeds, checks that the output directory's fingerprint matches the config
-and inputs, calls the stage's ``run(config, inputs, output_dir)`` on an empty scratch directory,
-hashes the payload, writes ``provenance.json`` and only then moves the artifact into place, so a
-failed or interrupted job never leaves a half-written artifact and never destroys an old one.
+and inputs, calls the stage's ``run(config, inputs, output_dir, context)`` on an empty scratch
+directory (``inputs``: ``Input`` objects, path and manifest; ``context``: a ``JobContext``, how
+the job runs: rank, world size, checkpointing), hashes the payload, writes ``provenance.json``
+and only then moves the artifact into place, so a failed or interrupted job never leaves a
+half-written artifact and never destroys an old one.
 """
 
 from __future__ import annotations
@@ -31,7 +33,12 @@ from reprolm.hashing import MANIFEST_NAME
 from reprolm.manifest import ManifestError, build_manifest, read_manifest
 from reprolm.recipe import RecipeError, validate_stage_config
 
-StageFn = Callable[[dict[str, Any], dict[str, Path], Path], dict[str, Any] | None]
+# The job side of the run() contract: a standard-library dataclass module, the only job code
+# the runner imports (it builds the objects; see its docstring).
+from stages.common.job import Input, JobContext
+
+# run(config, inputs, output_dir, context) -> metrics (stages.common.job: Input, JobContext)
+StageFn = Callable[[dict[str, Any], dict[str, Input], Path, JobContext], dict[str, Any] | None]
 THREAD_VARIABLES = (
     "OMP_NUM_THREADS",
     "MKL_NUM_THREADS",
@@ -171,6 +178,121 @@ def _install(scratch: Path, output: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _read_inputs(inputs: dict[str, Path]) -> tuple[dict[str, dict[str, str]], dict[str, Input]]:
+    """The manifest's record of each input and the ``Input`` objects the stage receives."""
+    records: dict[str, dict[str, str]] = {}
+    objects: dict[str, Input] = {}
+    for name, path in sorted(inputs.items()):
+        upstream = read_manifest(path)
+        records[name] = {
+            "path": os.path.relpath(path),
+            "stage": upstream["stage"],
+            "fingerprint": upstream["fingerprint"],
+            "digest": upstream["digest"],
+        }
+        objects[name] = Input(Path(path), upstream)
+    return records, objects
+
+
+def _check_output(
+    stage: str, config: dict[str, Any], records: dict[str, dict[str, str]], output: Path
+) -> tuple[str, str]:
+    """``(fingerprint, label)``; the output directory must be named ``<label>-<fingerprint>``."""
+    job_fingerprint = fingerprint(
+        stage, config, {name: rec["fingerprint"] for name, rec in records.items()}
+    )
+    label, _, named_fingerprint = output.name.rpartition("-")
+    if named_fingerprint != job_fingerprint or not label:
+        raise JobError(
+            f"--output {output}: this config and these inputs have fingerprint {job_fingerprint}; "
+            f"name the output directory <label>-{job_fingerprint}"
+        )
+    return job_fingerprint, label
+
+
+def _make_scratch(output: Path) -> Path:
+    """An empty scratch directory beside ``output`` (stale ones of killed attempts removed)."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    for stale in output.parent.glob(f".{output.name}.partial-*"):  # left by a killed attempt
+        shutil.rmtree(stale, ignore_errors=True)
+    scratch = output.with_name(f".{output.name}.partial-{os.getpid()}")
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir()
+    return scratch
+
+
+def job_context(
+    stage: str, job_fingerprint: str, checkpoints: Path | None, every: int, keep: int
+) -> JobContext:
+    """The stage's ``JobContext``: checkpointing from the runner, placement from the launcher
+    (torchrun's ``RANK``/``WORLD_SIZE``, ``reprolm.launch``'s DeepSpeed file and micro batch)."""
+    deepspeed = os.environ.get("REPROLM_DEEPSPEED_CONFIG")
+    launch = json.loads(os.environ.get("REPROLM_LAUNCH") or "{}")
+    return JobContext(
+        stage=stage,
+        fingerprint=job_fingerprint,
+        rank=int(os.environ.get("RANK", "0")),
+        world_size=int(os.environ.get("WORLD_SIZE", "1")),
+        checkpoint_dir=checkpoints,
+        checkpoint_every=every if checkpoints is not None else 0,
+        checkpoint_keep=keep,
+        deepspeed_config=Path(deepspeed) if deepspeed else None,
+        micro_batch_size=launch.get("micro_batch_size") or None,
+    )
+
+
+def _execution(
+    stage: str, argv: list[str] | None, started: datetime, clocks: tuple[float, float],
+    context: JobContext,
+) -> dict[str, Any]:  # fmt: skip
+    """The manifest's ``execution`` block of a job that has just finished."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    wall0, cpu0 = clocks
+    return {
+        "rule": stage,
+        "host": socket.gethostname(),
+        "argv": argv if argv is not None else sys.argv,
+        "started": started.isoformat(timespec="seconds"),
+        "ended": datetime.now(UTC).isoformat(timespec="seconds"),
+        "wall_seconds": round(time.perf_counter() - wall0, 3),
+        "cpu_seconds": round(time.process_time() - cpu0, 3),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        "resumed_from_step": context.resumed_step,
+        **_launch_record(),
+        "exit_status": 0,
+    }
+
+
+def _write_manifest(
+    stage: str, label: str, job_fingerprint: str, config: dict[str, Any],
+    records: dict[str, dict[str, str]], scratch: Path, execution: dict[str, Any],
+    determinism: dict[str, Any], reproducibility: dict[str, Any], metrics: dict[str, Any],
+) -> dict[str, Any]:  # fmt: skip
+    """Build the manifest of the payload in ``scratch``, log it, write it there; return it."""
+    if (scratch / MANIFEST_NAME).exists():
+        raise JobError(f"stage {stage} wrote {MANIFEST_NAME} itself; only the runner may")
+    manifest = build_manifest(
+        stage=stage,
+        label=label,
+        fingerprint=job_fingerprint,
+        config=config,
+        inputs=records,
+        payload_dir=scratch,
+        code={**environment.git_state(CODE_ROOT, diff_dir=Path(DIFF_DIR)), **code_record(stage)},
+        environment={
+            **environment.capture(config["threads"], lock_file=CODE_ROOT / LOCK_FILE),
+            "determinism": determinism,
+        },
+        execution=execution,
+        reproducibility=reproducibility,
+        metrics=metrics,
+    )
+    manifest["mlflow_run_id"] = _track(manifest, scratch)
+    (scratch / MANIFEST_NAME).write_text(dump_json(manifest), encoding="utf-8")
+    return manifest
+
+
 def execute(
     stage: str,
     run: StageFn,
@@ -184,86 +306,34 @@ def execute(
     checkpoint_every: int = 0,
     checkpoint_keep: int = resume.MIN_KEEP,
 ) -> dict[str, Any]:
-    """Run one job end to end and return its manifest.
+    """Run one job end to end and return its manifest ({} on a torchrun rank other than 0).
 
     Training stages save resumable checkpoints every ``checkpoint_every`` steps into a directory
     that outlives a killed job and is removed after success (``reprolm.resume``).
     """
     config = validate_stage_config(stage, config)
-    input_records: dict[str, dict[str, str]] = {}
-    for name, path in sorted(inputs.items()):
-        upstream = read_manifest(path)
-        input_records[name] = {
-            "path": os.path.relpath(path),
-            "stage": upstream["stage"],
-            "fingerprint": upstream["fingerprint"],
-            "digest": upstream["digest"],
-        }
-    job_fingerprint = fingerprint(
-        stage, config, {name: rec["fingerprint"] for name, rec in input_records.items()}
-    )
-    label, _, named_fingerprint = output.name.rpartition("-")
-    if named_fingerprint != job_fingerprint or not label:
-        raise JobError(
-            f"--output {output}: this config and these inputs have fingerprint {job_fingerprint}; "
-            f"name the output directory <label>-{job_fingerprint}"
-        )
-
+    records, stage_inputs = _read_inputs(inputs)
+    job_fingerprint, label = _check_output(stage, config, records, output)
     determinism = pin_threads_and_seeds(config["threads"], config["seed"], uses_torch)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    for stale in output.parent.glob(f".{output.name}.partial-*"):  # left by a killed attempt
-        shutil.rmtree(stale, ignore_errors=True)
-    scratch = output.with_name(f".{output.name}.partial-{os.getpid()}")
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir()
-    started, wall0, cpu0 = datetime.now(UTC), time.perf_counter(), time.process_time()
+    scratch = _make_scratch(output)
+    started, clocks = datetime.now(UTC), (time.perf_counter(), time.process_time())
     try:
         with resume.checkpointing(
             output, job_fingerprint, code_digest(stage), checkpoint_every, checkpoint_keep
         ) as checkpoints:
-            metrics = run(config, {name: Path(path) for name, path in inputs.items()}, scratch)
-        metrics = metrics or {}
-        if os.environ.get("RANK", "0") != "0":
+            context = job_context(
+                stage, job_fingerprint, checkpoints, checkpoint_every, checkpoint_keep
+            )
+            metrics = run(config, stage_inputs, scratch, context) or {}
+        if not context.is_main:
             # A torchrun worker other than rank 0: rank 0 alone writes and installs the artifact.
             shutil.rmtree(scratch, ignore_errors=True)
             return {}
-        if (scratch / MANIFEST_NAME).exists():
-            raise JobError(f"stage {stage} wrote {MANIFEST_NAME} itself; only the runner may")
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        manifest = build_manifest(
-            stage=stage,
-            label=label,
-            fingerprint=job_fingerprint,
-            config=config,
-            inputs=input_records,
-            payload_dir=scratch,
-            code={
-                **environment.git_state(CODE_ROOT, diff_dir=Path(DIFF_DIR)),
-                **code_record(stage),
-            },
-            environment={
-                **environment.capture(config["threads"], lock_file=CODE_ROOT / LOCK_FILE),
-                "determinism": determinism,
-            },
-            execution={
-                "rule": stage,
-                "host": socket.gethostname(),
-                "argv": argv if argv is not None else sys.argv,
-                "started": started.isoformat(timespec="seconds"),
-                "ended": datetime.now(UTC).isoformat(timespec="seconds"),
-                "wall_seconds": round(time.perf_counter() - wall0, 3),
-                "cpu_seconds": round(time.process_time() - cpu0, 3),
-                "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-                "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
-                "resumed_from_step": resume.resumed_from_step(checkpoints),
-                **_launch_record(),
-                "exit_status": 0,
-            },
-            reproducibility=reproducibility,
-            metrics=metrics,
-        )
-        manifest["mlflow_run_id"] = _track(manifest, scratch)
-        (scratch / MANIFEST_NAME).write_text(dump_json(manifest), encoding="utf-8")
+        execution = _execution(stage, argv, started, clocks, context)
+        manifest = _write_manifest(
+            stage, label, job_fingerprint, config, records, scratch, execution,
+            determinism, reproducibility, metrics,
+        )  # fmt: skip
         _install(scratch, output)
         if checkpoints is not None:  # done: nothing left to resume
             shutil.rmtree(checkpoints, ignore_errors=True)

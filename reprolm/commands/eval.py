@@ -46,6 +46,18 @@ def cmd_spec(args: argparse.Namespace) -> int:
     return 0
 
 
+def _critics(spec: Any, critic: Path | None) -> dict[str, Any]:
+    """``--critic`` as RunOptions.critics; refused for a family that takes no critic."""
+    from evals.critics import NAMES, Critic
+    from evals.families import kind_of
+
+    if critic is None:
+        return {}
+    if kind_of(spec) not in NAMES:
+        raise ValueError(f"--critic: {spec.task_id} takes no critic (only {', '.join(NAMES)})")
+    return {kind_of(spec): Critic(critic)}
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from evals.families import RunOptions, family_of
     from evals.registry import get_spec
@@ -62,6 +74,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         backend=args.backend,
         device=args.device,
         max_gen_toks=args.max_gen_toks,
+        critics=_critics(spec, args.critic),
     )
     result = runner(spec, args.model, args.data, args.out, options)
     emit(result, args.json, _summary(result))
@@ -79,7 +92,8 @@ def cmd_score(args: argparse.Namespace) -> int:
             f"{spec.task_id}: only generative tasks are scored from files (this one is "
             "log-likelihood based: run it with `reprolm eval run`)"
         )
-    result = scorer(spec, args.predictions, args.data, args.out)
+    extra = {"critic": args.critic} if _critics(spec, args.critic) else {}
+    result = scorer(spec, args.predictions, args.data, args.out, **extra)
     emit(result, args.json, _summary(result))
     return 0
 
@@ -155,6 +169,9 @@ def _guard(handler):
     return run
 
 
+CRITIC_HELP = "critic model directory (delta_rot::generate validity); replaces the data's critic/"
+
+
 def register(commands: Any) -> None:
     group = commands.add_parser("eval", help="OLMES-style evaluation: specs, runs, scoring")
     sub = group.add_subparsers(dest="eval_command", required=True)
@@ -174,6 +191,7 @@ def register(commands: Any) -> None:
     run.add_argument("--backend", choices=("hf", "vllm"), default="hf", help="lm-eval backend")
     run.add_argument("--device", default="cpu", help="hf backend device (cpu, cuda, cuda:1)")
     run.add_argument("--max-gen-toks", type=int, default=None, help="generative tasks' limit")
+    run.add_argument("--critic", type=Path, help=CRITIC_HELP)
     score = add_command(sub, "score", _guard(cmd_score), "score saved generations, no model")
     score.add_argument("task_id")
     score.add_argument(
@@ -189,6 +207,7 @@ def register(commands: Any) -> None:
         help="GSM8K JSONL (question, answer) or IFEval input_data JSONL (prompt, instruction ids)",
     )
     score.add_argument("--out", type=Path, help="write result.json + predictions.jsonl here")
+    score.add_argument("--critic", type=Path, help=CRITIC_HELP)
     recompute = add_command(
         sub, "recompute", _guard(cmd_recompute), "recompute metrics from saved predictions"
     )

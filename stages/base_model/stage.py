@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 from reprolm.hashing import hash_payload, payload_digest
+from stages.common.job import Input, JobContext
 
 # Pickle-based weights are never copied (no pickle in artifacts); hidden files are caches/VCS.
 IGNORED = ("*.bin", "*.pt", "*.pth", "*.pkl", ".*")
@@ -20,7 +21,7 @@ class BaseModelError(ValueError):
     """The recipe's base model directory cannot be used (the message says why)."""
 
 
-def run(config: dict, inputs: dict[str, Path], output_dir: Path) -> dict:
+def run(config: dict, inputs: dict[str, Input], output_dir: Path, context: JobContext) -> dict:
     """Copy ``config['path']`` to ``output_dir/model``; check ``config['digest']`` when given."""
     del inputs  # a source artifact has none
     source = Path(config["path"]).expanduser()

@@ -1,11 +1,13 @@
 """Resumable training: periodic HF Trainer checkpoints and resuming from the last complete one.
 
-The runner (``reprolm.resume``) hands the job a persistent checkpoint directory through the
-environment. The trainer saves ``checkpoint-<step>/`` there every ``every`` steps (keeping the
-last ``keep``); after the trainer has written one, ``ResumeCallback`` adds ``reprolm-resume.json``
-last, so a checkpoint without it was cut off mid-save and is skipped. A rerun of the job resumes
-from the newest complete checkpoint with ``trainer.train(resume_from_checkpoint=...)``: weights,
-optimizer, scheduler, RNG states and the data position come back from the trainer's own files.
+The runner (``reprolm.resume``) hands the job a persistent checkpoint directory in its
+``JobContext`` (``stages.common.job``). The trainer saves ``checkpoint-<step>/`` there every
+``every`` steps (keeping the last ``keep``); after the trainer has written one,
+``ResumeCallback`` adds ``reprolm-resume.json`` last, so a checkpoint without it was cut off
+mid-save and is skipped. A rerun of the job resumes from the newest complete checkpoint with
+``trainer.train(resume_from_checkpoint=...)``: weights, optimizer, scheduler, RNG states and the
+data position come back from the trainer's own files; the step goes into
+``context.resumed_step``.
 
 The trainer does not save its loss accumulators, so a resumed run would log the first loss after
 the resume and ``train_loss`` over the resumed steps only; the callback saves and restores them
@@ -15,14 +17,13 @@ so that a resumed run writes the same payload, bit for bit, as an uninterrupted 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reprolm.resume import DIR_VARIABLE, EVERY_VARIABLE, KEEP_VARIABLE, MIN_KEEP, RESUMED_FILE
+from stages.common.job import MIN_KEEP, JobContext
 
 MARKER = "reprolm-resume.json"  # written last into a checkpoint: it is complete
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)")
@@ -48,14 +49,12 @@ class Checkpointing:
         }
 
 
-def from_environment() -> Checkpointing | None:
-    """The job's checkpointing set by the runner, or None (a stage called outside the runner)."""
-    directory = os.environ.get(DIR_VARIABLE)
-    if not directory:
+def from_context(context: JobContext) -> Checkpointing | None:
+    """The job's checkpointing, or None (the runner gave it no checkpoint directory)."""
+    if context.checkpoint_dir is None:
         return None
-    every = int(os.environ.get(EVERY_VARIABLE, "0"))
-    keep = max(int(os.environ.get(KEEP_VARIABLE, str(MIN_KEEP))), MIN_KEEP)
-    return Checkpointing(Path(directory), every, keep)
+    keep = max(context.checkpoint_keep, MIN_KEEP)
+    return Checkpointing(Path(context.checkpoint_dir), context.checkpoint_every, keep)
 
 
 def checkpoints(directory: Path) -> list[tuple[int, Path]]:
@@ -145,9 +144,10 @@ def _make_callback(trainer: Any, resume_marker: dict[str, Any] | None) -> Any:
     return ResumeCallback()
 
 
-def train(trainer: Any, checkpointing: Checkpointing | None = None) -> None:
-    """``trainer.train()``, resumed from the job's last complete checkpoint when there is one."""
-    checkpointing = checkpointing or from_environment()
+def train(trainer: Any, context: JobContext) -> None:
+    """``trainer.train()``, resumed from the job's last complete checkpoint when there is one;
+    the step it resumed from goes into ``context.resumed_step``."""
+    checkpointing = from_context(context)
     if checkpointing is None:
         trainer.train()
         return
@@ -159,8 +159,5 @@ def train(trainer: Any, checkpointing: Checkpointing | None = None) -> None:
         return
     step, path = found
     print(f"resume: resuming from {path} (step {step})")
-    # Recorded before training so a run that resumes and is killed again is not misreported:
-    # the runner clears it at every start and reads it into execution.resumed_from_step.
-    record = {"step": step, "checkpoint": path.name}
-    (checkpointing.directory / RESUMED_FILE).write_text(json.dumps(record), encoding="utf-8")
+    context.resumed_step = step
     trainer.train(resume_from_checkpoint=str(path))

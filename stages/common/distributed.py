@@ -1,7 +1,8 @@
 """Multi-process training: TrainingArguments from the launcher's DeepSpeed config, rank checks.
 
-``reprolm.launch`` starts the processes (torchrun) and, with DeepSpeed, hands over the generated
-DeepSpeed JSON in ``REPROLM_DEEPSPEED_CONFIG``. A single process without it trains as before.
+``reprolm.launch`` starts the processes (torchrun) and, with DeepSpeed, generates a DeepSpeed
+JSON; the runner hands both to the stage in its ``JobContext`` (rank, world size, the DeepSpeed
+file, the micro batch of a plain DDP launch). A single process without them trains as before.
 """
 
 from __future__ import annotations
@@ -10,28 +11,14 @@ import json
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-DEEPSPEED_ENV = "REPROLM_DEEPSPEED_CONFIG"  # the names reprolm.launch sets
-LAUNCH_ENV = "REPROLM_LAUNCH"
+from stages.common.job import JobContext
 
 
-def world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def is_main_process() -> bool:
-    """Rank 0 (or no torchrun at all): the one process that writes the artifact."""
-    return os.environ.get("RANK", "0") == "0"
-
-
-def deepspeed_file() -> Path | None:
-    path = os.environ.get(DEEPSPEED_ENV)
-    return Path(path) if path else None
-
-
-def distributed_args(config: Mapping[str, Any], batch_size: int) -> dict[str, Any]:
+def distributed_args(
+    config: Mapping[str, Any], batch_size: int, context: JobContext
+) -> dict[str, Any]:
     """TrainingArguments overrides for the job's placement; {} for a plain single process.
 
     ``batch_size`` is the global batch (samples per optimizer step over all processes).
@@ -43,7 +30,7 @@ def distributed_args(config: Mapping[str, Any], batch_size: int) -> dict[str, An
         args["bf16"] = True
     if torch.cuda.is_available():
         args["use_cpu"] = False
-    path = deepspeed_file()
+    path, world_size = context.deepspeed_config, context.world_size
     if path is not None:
         if not torch.cuda.is_available():
             # DeepSpeed's CPU accelerator (gloo); set before transformers imports deepspeed.
@@ -54,15 +41,14 @@ def distributed_args(config: Mapping[str, Any], batch_size: int) -> dict[str, An
             per_device_train_batch_size=generated["train_micro_batch_size_per_gpu"],
             gradient_accumulation_steps=generated["gradient_accumulation_steps"],
         )
-    elif world_size() > 1:
+    elif world_size > 1:
         # Plain DDP (torchrun without DeepSpeed): split the global batch over the processes, in
         # micro batches with gradient accumulation (the launcher has checked that it divides).
-        launch = json.loads(os.environ.get(LAUNCH_ENV) or "{}")
-        per_process = batch_size // world_size()
-        micro = launch.get("micro_batch_size") or per_process
-        if batch_size % world_size() or per_process % micro:
+        per_process = batch_size // world_size
+        micro = context.micro_batch_size or per_process
+        if batch_size % world_size or per_process % micro:
             raise ValueError(
-                f"a global batch of {batch_size} does not split into {world_size()} processes x "
+                f"a global batch of {batch_size} does not split into {world_size} processes x "
                 f"micro batches of {micro}; change the stage's batch size or the job's resources"
             )
         args["per_device_train_batch_size"] = micro

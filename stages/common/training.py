@@ -18,7 +18,8 @@ from typing import Any
 
 from reprolm.canonical import dump_json
 from stages.common import checkpoints
-from stages.common.distributed import distributed_args, full_parameters, is_main_process
+from stages.common.distributed import distributed_args, full_parameters
+from stages.common.job import JobContext
 
 # Special tokens fixed by docs/artifacts.md (tokenize stage).
 EOS_TOKEN = "<|endoftext|>"
@@ -36,13 +37,13 @@ class TrainingInputError(ValueError):
 
 
 @contextmanager
-def scratch_dir(output_dir: Path) -> Iterator[Path]:
+def scratch_dir(output_dir: Path, context: JobContext) -> Iterator[Path]:
     """A trainer output directory next to (never inside) ``output_dir``, removed afterwards.
 
     Under the runner with checkpointing it is the job's persistent checkpoint directory instead,
     kept for a resumed run (``stages.common.checkpoints``; the runner removes it after success).
     """
-    resumable = checkpoints.from_environment()
+    resumable = checkpoints.from_context(context)
     if resumable is not None:
         yield resumable.directory
         return
@@ -55,10 +56,10 @@ def scratch_dir(output_dir: Path) -> Iterator[Path]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def common_args(config: Mapping[str, Any], scratch: Path) -> dict[str, Any]:
+def common_args(config: Mapping[str, Any], scratch: Path, context: JobContext) -> dict[str, Any]:
     """TrainingArguments fields every stage shares: CPU, fp32, seeded, no hub; checkpoints only
     when the runner asked for them (``stages.common.checkpoints``)."""
-    resumable = checkpoints.from_environment()
+    resumable = checkpoints.from_context(context)
     return {
         "output_dir": str(scratch),
         "seed": config["seed"],
@@ -86,7 +87,7 @@ def common_args(config: Mapping[str, Any], scratch: Path) -> dict[str, Any]:
         "logging_first_step": False,
         "optim": "adamw_torch",
         # Multi-process placement (torchrun / DeepSpeed); {} for a single process.
-        **distributed_args(config, config["batch_size"]),
+        **distributed_args(config, config["batch_size"], context),
         **(resumable.trainer_args() if resumable is not None else {}),
     }
 
@@ -138,7 +139,7 @@ def load_jsonl(path: Path, required: tuple[str, ...]) -> list[dict[str, Any]]:
     return rows
 
 
-def save_model(model: Any, tokenizer: Any, output_dir: Path) -> Path:
+def save_model(model: Any, tokenizer: Any, output_dir: Path, context: JobContext) -> Path:
     """Save a self-contained checkpoint (safetensors, generation config, tokenizer) to model/."""
     from transformers import GenerationConfig
 
@@ -151,7 +152,7 @@ def save_model(model: Any, tokenizer: Any, output_dir: Path) -> Path:
     )
     model.config.use_cache = True
     with full_parameters(model):  # ZeRO-3: every rank gathers, rank 0 writes
-        if is_main_process():
+        if context.is_main:
             model.save_pretrained(str(target), safe_serialization=True)
             tokenizer.save_pretrained(str(target))
     return target

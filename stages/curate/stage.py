@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import pathlib
 
+from stages.common.job import Input, JobContext
 from stages.common.jsonl import read_jsonl, write_json, write_jsonl
 from stages.curate.decontaminate import decontaminate, instance_texts, words
 from stages.curate.normalize import MESSAGE_KEYS, REQUIRED, dedup, normalize_row, text_fields
@@ -87,11 +88,13 @@ def _load_train(world: pathlib.Path, train_set: str, form: str) -> tuple[int, li
     return len(rows), kept
 
 
-def run(config: dict, inputs: dict[str, pathlib.Path], output_dir: pathlib.Path) -> dict:
+def run(
+    config: dict, inputs: dict[str, Input], output_dir: pathlib.Path, context: JobContext
+) -> dict:
     """Write data/*.jsonl, decontamination.json and curation.json; return the counts."""
     if "world" not in inputs:
         raise KeyError("curate: needs input 'world' (a world artifact directory)")
-    world = pathlib.Path(inputs["world"])
+    world = inputs["world"].path
     counts: dict[str, dict[str, int]] = {}
     data: dict[str, list[dict]] = {}
     for name in TRAIN_SETS:
@@ -103,7 +106,7 @@ def run(config: dict, inputs: dict[str, pathlib.Path], output_dir: pathlib.Path)
     instances = load_eval(world)
     spec_meta: dict[str, dict] | None = None
     if "evaldata" in inputs:
-        spec_instances, spec_meta = load_spec_eval(pathlib.Path(inputs["evaldata"]))
+        spec_instances, spec_meta = load_spec_eval(inputs["evaldata"].path)
         instances |= spec_instances
     docs = {
         name: [[words(text) for text in text_fields(name, row)] for row in rows]

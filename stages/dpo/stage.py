@@ -7,25 +7,15 @@ trained on, measures the reward margin the policy generalizes to.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from stages.common import checkpoints
-from stages.common.training import (
-    TrainingInputError,
-    common_args,
-    count_parameters,
-    load_jsonl,
-    load_tokenizer,
-    model_dir,
-    save_model,
-    scratch_dir,
-    series,
-    window_mean,
-    write_training,
-)
+from stages.common.job import Input, JobContext
+from stages.common.posttraining import Base, PostTraining, Prepared, train_posttraining
+from stages.common.training import TrainingInputError, load_jsonl, series, window_mean
 
 _FIELDS = ("prompt", "chosen", "rejected")
 
@@ -46,19 +36,18 @@ def split_pairs(
     return train, probe
 
 
-def build_trainer(config: dict, inputs: dict[str, Path], scratch: Path) -> tuple[Any, Any]:
-    """A DPOTrainer ready to train and the held-out probe dataset (None when probe_size is 0)."""
+def make_trainer(
+    config: Mapping[str, Any], inputs: Mapping[str, Input], base: Base, shared: dict[str, Any]
+) -> Prepared:
+    """A DPOTrainer; once trained, it is evaluated on the held-out probe (when probe_size > 0)."""
     from datasets import Dataset
     from transformers import AutoModelForCausalLM
     from trl import DPOConfig, DPOTrainer
 
-    source = model_dir(Path(inputs["model"]))
-    tokenizer = load_tokenizer(source)
-    model = AutoModelForCausalLM.from_pretrained(str(source))
-    reference = AutoModelForCausalLM.from_pretrained(str(source))
+    reference = AutoModelForCausalLM.from_pretrained(str(base.source))
     train, probe = split_pairs(Path(inputs["data"]), config["probe_size"], config["seed"])
     args = DPOConfig(
-        **common_args(config, scratch),
+        **shared,
         beta=config["beta"],
         loss_type=[config["loss_type"]],
         max_length=config["max_length"],
@@ -66,32 +55,26 @@ def build_trainer(config: dict, inputs: dict[str, Path], scratch: Path) -> tuple
         per_device_eval_batch_size=config["batch_size"],
     )
     trainer = DPOTrainer(
-        model=model,
+        model=base.model,
         ref_model=reference,
         args=args,
         train_dataset=Dataset.from_list(train),
-        processing_class=tokenizer,
+        processing_class=base.tokenizer,
     )
-    return trainer, (Dataset.from_list(probe) if probe else None)
+    if not probe:
+        return Prepared(trainer)
+    probe_set = Dataset.from_list(probe)
+    # Logged as eval_* entries; at step 0 the policy equals the reference (margin 0).
+    return Prepared(trainer, after_train=lambda trained: trained.evaluate(probe_set))
 
 
-def run(config: dict, inputs: dict[str, Path], output_dir: Path) -> dict:
-    """Train for ``config['steps']`` steps; write model/ and training/ (with reward margins)."""
-    with scratch_dir(output_dir) as scratch:
-        trainer, probe = build_trainer(config, inputs, scratch)
-        checkpoints.train(trainer)
-        if probe is not None:
-            # Logged as eval_* entries; at step 0 the policy equals the reference (margin 0).
-            trainer.evaluate(probe)
-        history = trainer.state.log_history
-    model = trainer.model
-    save_model(model, load_tokenizer(model_dir(Path(inputs["model"]))), output_dir)
+def summarize(history: list[dict[str, Any]], trainer: Any) -> dict[str, Any]:
     margins = series(history, "rewards/margins")
     accuracies = series(history, "rewards/accuracies")
     probe_margins = series(history, "eval_rewards/margins")
     probe_accuracies = series(history, "eval_rewards/accuracies")
     losses = series(history, "loss")
-    summary = {
+    return {
         "first_loss": losses[0] if losses else None,
         "last_loss": losses[-1] if losses else None,
         "margin_start": margins[0] if margins else None,
@@ -104,7 +87,12 @@ def run(config: dict, inputs: dict[str, Path], output_dir: Path) -> dict:
         "probe_margin_end": probe_margins[-1] if probe_margins else None,
         "probe_accuracy_end": probe_accuracies[-1] if probe_accuracies else None,
         "pairs": len(trainer.train_dataset),
-        "parameters": count_parameters(model),
-        "steps": config["steps"],
     }
-    return write_training(output_dir, history, summary)
+
+
+DPO = PostTraining(make_trainer, summarize)
+
+
+def run(config: dict, inputs: dict[str, Input], output_dir: Path, context: JobContext) -> dict:
+    """Train for ``config['steps']`` steps; write model/ and training/ (with reward margins)."""
+    return train_posttraining(DPO, config, inputs, output_dir, context)

@@ -14,6 +14,7 @@ import pathlib
 import shutil
 
 from reprolm.evalplan import dataset_digest, source_path
+from stages.common.job import Input, JobContext
 from stages.common.jsonl import write_json
 
 LICENSE_NAMES = ("LICENSE", "LICENSE.txt", "LICENSE.md")
@@ -46,7 +47,9 @@ def _rows(path: pathlib.Path) -> int:
     return count
 
 
-def run(config: dict, inputs: dict[str, pathlib.Path], output_dir: pathlib.Path) -> dict:
+def run(
+    config: dict, inputs: dict[str, Input], output_dir: pathlib.Path, context: JobContext
+) -> dict:
     """Write data/<name>.jsonl (or data/<name>/), licenses/<name> and evaldata.json; return row
     counts (file datasets) and file counts (directory datasets)."""
     index: dict[str, dict] = {}

@@ -58,6 +58,7 @@ def contamination(curate: pathlib.Path, dataset: str, evaluated: list[int | None
 
 def run_specs(config: dict, inputs: dict, model_dir: pathlib.Path, output_dir: pathlib.Path, lm):
     """Run every configured spec; return ``{spec id: summary}`` for results.json."""
+    from evals import critics
     from evals.families import RunOptions, family_of
     from evals.registry import get_spec
     from evals.sources import read_jsonl
@@ -87,6 +88,7 @@ def run_specs(config: dict, inputs: dict, model_dir: pathlib.Path, output_dir: p
             seed=config["seed"],
             max_gen_toks=config["max_gen_toks"],
             lm=lm,
+            critics=critics.from_config(config),
         )
         result = family_of(spec).evaluate(spec, model_dir, data, out, options)
         # Only families with a ``texts`` hook (measured datasets) key requests by row index.

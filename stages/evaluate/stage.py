@@ -8,6 +8,7 @@ import pathlib
 import shutil
 import tempfile
 
+from stages.common.job import Input, JobContext
 from stages.evaluate import records, specs, taskpack
 
 PRETRAIN = "pretrain"
@@ -81,7 +82,9 @@ def load_lm(model_dir: pathlib.Path, batch_size: int, config: dict | None = None
     return lm, tok
 
 
-def run(config: dict, inputs: dict[str, pathlib.Path], output_dir: pathlib.Path) -> dict:
+def run(
+    config: dict, inputs: dict[str, Input], output_dir: pathlib.Path, context: JobContext
+) -> dict:
     """Evaluate ``inputs['model']`` on ``inputs['world']``'s eval sets; return flat metrics."""
     # Before the HF libraries are imported: they read these once. Nothing is ever downloaded.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -89,7 +92,7 @@ def run(config: dict, inputs: dict[str, pathlib.Path], output_dir: pathlib.Path)
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    model_dir, world = pathlib.Path(inputs["model"]), pathlib.Path(inputs["world"])
+    model_dir, world = inputs["model"].path, inputs["world"].path
     checkpoint = checkpoint_name(config, model_dir)
     index = taskpack.load_index(world)
     tasks = select_tasks(config, index)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from stages.common import checkpoints
+from stages.common.job import Input, JobContext
 from stages.common.training import (
     EOS_TOKEN,
     PAD_TOKEN,
@@ -82,11 +83,11 @@ def build_model(model_config: dict[str, Any], tokenizer: Any, architecture: str 
     return Olmo2ForCausalLM(Olmo2Config(**shared))
 
 
-def run(config: dict, inputs: dict[str, Path], output_dir: Path) -> dict:
+def run(config: dict, inputs: dict[str, Input], output_dir: Path, context: JobContext) -> dict:
     """Train for ``config['steps']`` steps; write model/ and training/; return headline metrics."""
     from transformers import Trainer, TrainingArguments, default_data_collator
 
-    tokenize_dir = Path(inputs["tokenize"])
+    tokenize_dir = inputs["tokenize"].path
     tokenizer = load_tokenizer(tokenize_dir / "tokenizer")
     seq_len = config["seq_len"]
     if seq_len > config["model"]["max_position_embeddings"]:
@@ -98,9 +99,9 @@ def run(config: dict, inputs: dict[str, Path], output_dir: Path) -> dict:
     dataset, windows = make_dataset(shards, seq_len, config["seed"])
     model = build_model(config["model"], tokenizer, config.get("architecture", "olmo2"))
 
-    with scratch_dir(output_dir) as scratch:
+    with scratch_dir(output_dir, context) as scratch:
         args = TrainingArguments(
-            **common_args(config, scratch),
+            **common_args(config, scratch, context),
             adam_beta1=config["adam_beta1"],
             adam_beta2=config["adam_beta2"],
             adam_epsilon=config["adam_epsilon"],
@@ -108,10 +109,10 @@ def run(config: dict, inputs: dict[str, Path], output_dir: Path) -> dict:
         trainer = Trainer(
             model=model, args=args, train_dataset=dataset, data_collator=default_data_collator
         )
-        checkpoints.train(trainer)
+        checkpoints.train(trainer, context)
         history = trainer.state.log_history
 
-    save_model(model, tokenizer, output_dir)
+    save_model(model, tokenizer, output_dir, context)
     losses = series(history, "loss")
     tokens_seen = config["steps"] * config["batch_size"] * seq_len
     summary = {

@@ -10,6 +10,7 @@ import struct
 from evals import collect, compare
 from evals.plot import write_plot
 from reprolm.canonical import dump_json
+from stages.common.job import Input, JobContext
 from stages.release import card, lineage
 
 EVAL_PREFIX = "eval_"
@@ -99,11 +100,13 @@ def write_comparison(
     return table
 
 
-def run(config: dict, inputs: dict[str, pathlib.Path], output_dir: pathlib.Path) -> dict:
+def run(
+    config: dict, inputs: dict[str, Input], output_dir: pathlib.Path, context: JobContext
+) -> dict:
     """Write model/, eval_table.md, comparison/, README.md and lineage/; return metrics."""
     if "model" not in inputs:
         raise ValueError("release: input 'model' (the final checkpoint artifact) is required")
-    model = pathlib.Path(inputs["model"])
+    model = inputs["model"].path
     evals = {
         name[len(EVAL_PREFIX) :]: pathlib.Path(path)
         for name, path in inputs.items()

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from evals.verifiers import VERIFIERS
-from stages.common import checkpoints
-from stages.common.training import (
-    TrainingInputError,
-    common_args,
-    count_parameters,
-    load_jsonl,
-    load_tokenizer,
-    model_dir,
-    save_model,
-    scratch_dir,
-    series,
-    window_mean,
-    write_training,
-)
+from stages.common.job import Input, JobContext
+from stages.common.posttraining import Base, PostTraining, Prepared, train_posttraining
+from stages.common.training import TrainingInputError, load_jsonl, series, window_mean
 from stages.common.vllm import grpo_vllm_args
 from stages.rlvr.rewards import verifiable_reward
 
@@ -39,20 +29,14 @@ def load_prompts(data_dir: Path) -> list[dict[str, Any]]:
     return [{key: row[key] for key in _FIELDS} for row in rows]
 
 
-def build_trainer(config: dict, inputs: dict[str, Path], scratch: Path) -> Any:
-    """A GRPOTrainer ready to train."""
+def make_trainer(
+    config: Mapping[str, Any], inputs: Mapping[str, Input], base: Base, shared: dict[str, Any]
+) -> Prepared:
+    """A GRPOTrainer with the verifier reward."""
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM
     from trl import GRPOConfig, GRPOTrainer
 
-    source = model_dir(Path(inputs["model"]))
-    tokenizer = load_tokenizer(source)
-    model = AutoModelForCausalLM.from_pretrained(str(source))
     dataset = Dataset.from_list(load_prompts(Path(inputs["data"])))
-    # One optimizer step sees prompts_per_step prompts x num_generations completions each.
-    shared = common_args(
-        {**config, "batch_size": config["prompts_per_step"] * config["num_generations"]}, scratch
-    )
     args = GRPOConfig(
         **shared,
         num_generations=config["num_generations"],
@@ -70,26 +54,20 @@ def build_trainer(config: dict, inputs: dict[str, Path], scratch: Path) -> Any:
         log_completions=False,
         **grpo_vllm_args(config),
     )
-    return GRPOTrainer(
-        model=model,
+    trainer = GRPOTrainer(
+        model=base.model,
         reward_funcs=[verifiable_reward],
         args=args,
         train_dataset=dataset,
-        processing_class=tokenizer,
+        processing_class=base.tokenizer,
     )
+    return Prepared(trainer)
 
 
-def run(config: dict, inputs: dict[str, Path], output_dir: Path) -> dict:
-    """Train for ``config['steps']`` steps; write model/ and training/ (with mean rewards)."""
-    with scratch_dir(output_dir) as scratch:
-        trainer = build_trainer(config, inputs, scratch)
-        checkpoints.train(trainer)
-        history = trainer.state.log_history
-    model = trainer.model
-    save_model(model, load_tokenizer(model_dir(Path(inputs["model"]))), output_dir)
+def summarize(history: list[dict[str, Any]], trainer: Any) -> dict[str, Any]:
     rewards = series(history, "reward")
     lengths = series(history, "completions/mean_length")
-    summary = {
+    return {
         "reward_start": rewards[0] if rewards else None,
         "reward_end": rewards[-1] if rewards else None,
         "reward_first_quarter": window_mean(rewards, first=True),
@@ -97,7 +75,17 @@ def run(config: dict, inputs: dict[str, Path], output_dir: Path) -> dict:
         "completion_length_start": lengths[0] if lengths else None,
         "completion_length_end": lengths[-1] if lengths else None,
         "prompts": len(trainer.train_dataset),
-        "parameters": count_parameters(model),
-        "steps": config["steps"],
     }
-    return write_training(output_dir, history, summary)
+
+
+def global_batch(config: Mapping[str, Any]) -> int:
+    """One optimizer step sees prompts_per_step prompts x num_generations completions each."""
+    return config["prompts_per_step"] * config["num_generations"]
+
+
+RLVR = PostTraining(make_trainer, summarize, global_batch=global_batch)
+
+
+def run(config: dict, inputs: dict[str, Input], output_dir: Path, context: JobContext) -> dict:
+    """Train for ``config['steps']`` steps; write model/ and training/ (with mean rewards)."""
+    return train_posttraining(RLVR, config, inputs, output_dir, context)

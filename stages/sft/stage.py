@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from stages.common import checkpoints
+from stages.common.job import Input, JobContext
+from stages.common.posttraining import Base, PostTraining, Prepared, prepare, train_posttraining
 from stages.common.training import (
     END_OF_TURN_TOKEN,
     TrainingInputError,
-    common_args,
-    count_parameters,
     load_jsonl,
-    load_tokenizer,
-    model_dir,
-    save_model,
-    scratch_dir,
     series,
     window_mean,
-    write_training,
 )
 
 
@@ -33,18 +28,16 @@ def load_messages(data_dir: Path) -> list[dict[str, Any]]:
     return [{"messages": row["messages"]} for row in rows]
 
 
-def build_trainer(config: dict, inputs: dict[str, Path], scratch: Path) -> Any:
-    """An SFTTrainer ready to train (split out so tests can inspect its collated batches)."""
+def make_trainer(
+    config: Mapping[str, Any], inputs: Mapping[str, Input], base: Base, shared: dict[str, Any]
+) -> Prepared:
+    """An SFTTrainer on data/sft.jsonl, loss on the assistant turns only."""
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM
     from trl import SFTConfig, SFTTrainer
 
-    source = model_dir(Path(inputs["model"]))
-    tokenizer = load_tokenizer(source)
-    model = AutoModelForCausalLM.from_pretrained(str(source))
     dataset = Dataset.from_list(load_messages(Path(inputs["data"])))
     args = SFTConfig(
-        **common_args(config, scratch),
+        **shared,
         max_length=config["max_length"],
         packing=False,
         # Loss on assistant tokens only: the chat template marks them with {% generation %}.
@@ -54,28 +47,33 @@ def build_trainer(config: dict, inputs: dict[str, Path], scratch: Path) -> Any:
         dataset_num_proc=None,
         shuffle_dataset=False,
     )
-    return SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
+    trainer = SFTTrainer(
+        model=base.model, args=args, train_dataset=dataset, processing_class=base.tokenizer
+    )
+    return Prepared(trainer)
 
 
-def run(config: dict, inputs: dict[str, Path], output_dir: Path) -> dict:
-    """Fine-tune for ``config['steps']`` steps; write model/ and training/."""
-    with scratch_dir(output_dir) as scratch:
-        trainer = build_trainer(config, inputs, scratch)
-        checkpoints.train(trainer)
-        history = trainer.state.log_history
-    model = trainer.model
-    # SFTTrainer set the tokenizer's eos to <|im_end|>; save the tokenizer as tokenize made it.
-    tokenizer = load_tokenizer(model_dir(Path(inputs["model"])))
-    model.config.eos_token_id = tokenizer.eos_token_id
-    save_model(model, tokenizer, output_dir)
+def summarize(history: list[dict[str, Any]], trainer: Any) -> dict[str, Any]:
     losses = series(history, "loss")
-    summary = {
+    return {
         "first_loss": losses[0] if losses else None,
         "last_loss": losses[-1] if losses else None,
         "first_quarter_loss": window_mean(losses, first=True),
         "last_quarter_loss": window_mean(losses, first=False),
         "examples": len(trainer.train_dataset),
-        "parameters": count_parameters(model),
-        "steps": config["steps"],
     }
-    return write_training(output_dir, history, summary)
+
+
+SFT = PostTraining(make_trainer, summarize, restore_eos=True)
+
+
+def build_trainer(
+    config: dict, inputs: Mapping[str, Input], scratch: Path, context: JobContext | None = None
+) -> Any:
+    """An SFTTrainer ready to train (split out so tests can inspect its collated batches)."""
+    return prepare(SFT, config, inputs, scratch, context or JobContext()).trainer
+
+
+def run(config: dict, inputs: dict[str, Input], output_dir: Path, context: JobContext) -> dict:
+    """Fine-tune for ``config['steps']`` steps; write model/ and training/."""
+    return train_posttraining(SFT, config, inputs, output_dir, context)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pathlib
 
+from stages.common.job import Input, JobContext
 from stages.common.jsonl import read_jsonl, write_json
 from stages.tokenize.bpe import EOS, pin_threads, train_bpe, wrap
 from stages.tokenize.chat import check_assistant_mask
@@ -41,7 +42,9 @@ def _corpus(
     return pretrain, texts, sft, midtrain
 
 
-def run(config: dict, inputs: dict[str, pathlib.Path], output_dir: pathlib.Path) -> dict:
+def run(
+    config: dict, inputs: dict[str, Input], output_dir: pathlib.Path, context: JobContext
+) -> dict:
     """Write tokenizer/ and shards/ (see docs/stages/tokenize.md); return sizes."""
     if "curate" not in inputs:
         raise KeyError("tokenize: needs input 'curate' (a curate artifact directory)")
@@ -50,7 +53,7 @@ def run(config: dict, inputs: dict[str, pathlib.Path], output_dir: pathlib.Path)
     pin_threads(config["threads"])
     from transformers import PreTrainedTokenizerFast
 
-    pretrain, texts, sft, midtrain = _corpus(pathlib.Path(inputs["curate"]) / "data")
+    pretrain, texts, sft, midtrain = _corpus(inputs["curate"].path / "data")
     bpe = train_bpe(texts, config["vocab_size"], config["min_frequency"])
     tok_dir = output_dir / "tokenizer"
     wrap(bpe, config["model_max_length"]).save_pretrained(tok_dir)

@@ -10,6 +10,7 @@ import json
 import pathlib
 import random
 
+from stages.common.job import Input, JobContext
 from stages.world.arithmetic import pair_problems, split_pairs
 from stages.world.evalsets import TASKS, eval_index, eval_sets, plant
 from stages.world.facts import make_people, split_facts
@@ -59,7 +60,9 @@ def _check(config: dict) -> None:
             raise ValueError(f"world: eval_size.{key} must be >= 1")
 
 
-def run(config: dict, inputs: dict[str, pathlib.Path], output_dir: pathlib.Path) -> dict:
+def run(
+    config: dict, inputs: dict[str, Input], output_dir: pathlib.Path, context: JobContext
+) -> dict:
     """Write the tiny world (see docs/stages/world.md); return its sizes."""
     _check(config)
     master = random.Random(config["seed"])

@@ -96,20 +96,21 @@ def test_classification_on_the_tiny_model(chat_model, tmp_path, capsys):
     assert code == 0 and "reproduced exactly" in text
 
 
-def test_generation_with_a_local_critic(chat_model, critic, tmp_path, capsys, monkeypatch):
+def test_generation_with_a_local_critic(chat_model, critic, tmp_path, capsys):
     data = tmp_path / "drot"
     data.mkdir()
     (data / "items.jsonl").write_text("".join(ITEMS.read_text().splitlines(True)[:6]))
     out = tmp_path / "gen"
     argv = ["eval", "run", "delta_rot::generate", "--model", str(chat_model),
-            "--data", str(data), "--out", str(out), "--max-gen-toks", "16"]  # fmt: skip
-    monkeypatch.setenv(delta_rot.CRITIC_ENV, str(critic))
+            "--data", str(data), "--out", str(out), "--max-gen-toks", "16",
+            "--critic", str(critic)]  # fmt: skip
     code, _, _ = run_cli(argv, capsys)
     assert code == 0
     result = json.loads((out / "result.json").read_text())
     rows = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
     assert result["critic"]["name"] == "critic" and len(result["critic"]["digest"]) == 64
     assert result["critic"]["labels"] == {"0": "invalid", "1": "valid"}
+    assert result["critic"]["source"] == "cli"
     assert result["primary_metric"] == "validity"
     assert all(set(r["critic"]) == {"p_valid", "verdict"} for r in rows)
     assert result["metrics"]["distinct_1"] == delta_rot.distinct_n(
@@ -128,7 +129,7 @@ def test_generation_with_a_local_critic(chat_model, critic, tmp_path, capsys, mo
                       "response": " no rationale here"}) + "\n"
     )  # fmt: skip
     argv = ["eval", "score", "delta_rot::generate", "--predictions", str(preds),
-            "--out", str(tmp_path / "scored"), "--json"]  # fmt: skip
+            "--out", str(tmp_path / "scored"), "--json", "--critic", str(critic)]  # fmt: skip
     code, text, _ = run_cli(argv, capsys)
     scored = json.loads(text)
     rows = [
@@ -149,8 +150,10 @@ def test_generation_with_a_local_critic(chat_model, critic, tmp_path, capsys, mo
     assert code == 1 and "metric validity" in text
 
 
-def test_generation_without_a_critic_reports_no_validity(chat_model, tmp_path, capsys, monkeypatch):
-    monkeypatch.delenv(delta_rot.CRITIC_ENV, raising=False)
+def test_generation_without_a_critic_reports_no_validity(critic, tmp_path, capsys, monkeypatch):
+    # The environment variable that once named a critic has no effect: only the recipe
+    # (evaluate.critics.delta_rot), --critic or the data's critic/ folder do.
+    monkeypatch.setenv("REPROLM_DELTA_ROT_CRITIC", str(critic))
     preds = tmp_path / "preds.jsonl"
     preds.write_text(json.dumps({"action": "a", "update_type": "weakener", "response": "x"}) + "\n")
     argv = ["eval", "score", "delta_rot::generate", "--predictions", str(preds), "--json"]
@@ -158,3 +161,47 @@ def test_generation_without_a_critic_reports_no_validity(chat_model, tmp_path, c
     result = json.loads(text)
     assert code == 0 and "validity" not in result["metrics"] and result["critic"] is None
     assert result["primary_metric"] == "distinct_2"
+
+
+def test_the_recipe_critic_is_pinned_into_the_evaluate_fingerprint(critic, tmp_path):
+    """``evaluate.critics.delta_rot`` is hashed at plan time: its digest is in every evaluate
+    job's config, a changed critic changes the fingerprints; absent, nothing changes."""
+    import shutil
+
+    from reprolm.hashing import hash_payload, payload_digest
+    from reprolm.plan import load_plan
+    from reprolm.recipe import RecipeError
+
+    specs = {"specs": ["delta_rot::generate"]}
+    plain = load_plan({"name": "t", "evaluate": specs}).get("evaluate", "sft")
+    assert "critics" not in plain.config and "critic_digests" not in plain.config
+    copy = shutil.copytree(critic, tmp_path / "critic")
+    recipe = {"name": "t", "evaluate": {**specs, "critics": {"delta_rot": str(copy)}}}
+    pinned = load_plan(recipe).get("evaluate", "sft")
+    assert pinned.config["critic_digests"] == {"delta_rot": payload_digest(hash_payload(copy))}
+    assert pinned.fingerprint != plain.fingerprint
+    (copy / "config.json").write_text((copy / "config.json").read_text() + "\n")
+    changed = load_plan(recipe).get("evaluate", "sft")
+    assert changed.fingerprint not in (pinned.fingerprint, plain.fingerprint)
+    bad = {"name": "t", "evaluate": {**specs, "critics": {"delta_rot": str(tmp_path)}}}
+    with pytest.raises(RecipeError, match=r"evaluate.critics.delta_rot: .*\(no config.json\)"):
+        load_plan(bad)
+
+
+def test_a_pinned_critic_is_checked_and_recorded(critic, tmp_path):
+    """The family judges with the recipe's critic (evals.critics.from_config) and refuses one
+    that changed since the plan."""
+    from evals import critics
+    from reprolm.evalplan import pin_critics
+
+    config = pin_critics({"critics": {"delta_rot": str(critic)}})
+    chosen = critics.from_config(config)["delta_rot"]
+    _, located = delta_rot.locate(ITEMS, chosen)
+    assert located == chosen and chosen.digest == config["critic_digests"]["delta_rot"]
+    item = {"id": "1", "action": "a", "update_type": "weakener"}
+    rows = [delta_rot._generation_row(item, 0, " C.\nRationale: R.")]
+    record = delta_rot.judge(chosen, rows, valid_label=1)
+    assert record["digest"] == chosen.digest and record["source"] == "evaluate.critics.delta_rot"
+    stale = critics.Critic(chosen.path, "0" * 64, chosen.source)
+    with pytest.raises(ValueError, match=r"evaluate.critics.delta_rot: .* changed since the plan"):
+        delta_rot.judge(stale, rows, valid_label=1)

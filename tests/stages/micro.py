@@ -12,6 +12,8 @@ import random
 
 import yaml
 
+from stages.common.job import JobContext, as_inputs
+
 SCHEMA_DIR = pathlib.Path(__file__).resolve().parents[2] / "config" / "schema"
 
 # Only what differs from the tiny defaults in config/schema/<stage>.schema.yaml.
@@ -60,9 +62,14 @@ MICRO_CONFIGS: dict[str, dict] = {stage: micro_config(stage) for stage in MICRO_
 
 
 def run_stage(
-    stage: str, config: dict, inputs: dict[str, pathlib.Path], output_dir: pathlib.Path
+    stage: str,
+    config: dict,
+    inputs: dict[str, pathlib.Path],
+    output_dir: pathlib.Path,
+    context: JobContext | None = None,
 ) -> dict:
-    """Seed random/numpy/torch, pin threads, and call ``stages.<stage>.stage.run``."""
+    """Seed random/numpy/torch, pin threads, and call ``stages.<stage>.stage.run`` with the
+    inputs as ``Input`` objects (manifests read when there are any) and a plain context."""
     import importlib
 
     import numpy as np
@@ -78,7 +85,7 @@ def run_stage(
         torch.set_num_threads(config["threads"])
     output_dir.mkdir(parents=True, exist_ok=False)
     run = importlib.import_module(f"stages.{stage}.stage").run
-    return run(copy.deepcopy(config), dict(inputs), output_dir)
+    return run(copy.deepcopy(config), as_inputs(inputs), output_dir, context or JobContext())
 
 
 def save_random_tiny_model(tokenize_artifact: pathlib.Path, dest: pathlib.Path) -> pathlib.Path:

@@ -14,6 +14,7 @@ import pytest
 from reprolm.cli import main
 from reprolm.evalplan import evaldata_config
 from reprolm.recipe import RecipeError, validate_stage_config
+from stages.common.job import JobContext, as_inputs
 from tests.evals import wvb_data
 from tests.stages.micro import MICRO_CONFIGS, run_stage, schema_defaults
 from tests.stages.test_evaluate import tiny_checkpoint
@@ -107,7 +108,7 @@ def test_every_task_runs_in_the_evaluate_stage_and_recomputes(
     out = tmp_path / "eval"
     out.mkdir()
     inputs = {"model": checkpoint, "world": world_artifact, "evaldata": evaldata, "curate": curate}
-    run(evaluate_config(checkpoint="sft"), inputs, out)
+    run(evaluate_config(checkpoint="sft"), as_inputs(inputs), out, JobContext())
     results = json.loads((out / "results.json").read_text())
     capsys.readouterr()  # the stage's own output
     assert set(results["specs"]) == set(SPECS)

@@ -14,6 +14,7 @@ from evals.sources import read_jsonl
 from reprolm.evalplan import evaldata_config
 from reprolm.plan import load_plan
 from reprolm.recipe import RecipeError, validate_stage_config
+from stages.common.job import JobContext, as_inputs
 from tests.stages.micro import MICRO_CONFIGS, run_stage, schema_defaults
 from tests.stages.test_evaluate import tiny_checkpoint
 
@@ -106,8 +107,9 @@ def test_evaluate_runs_specs_with_contamination_beside_the_score(
     out.mkdir()
     inputs = {"model": checkpoint, "world": world_artifact, "evaldata": evaldata}
     with pytest.raises(ValueError, match=r"input\(s\) \['curate'\] are missing"):
-        run(evaluate_config(checkpoint="sft"), inputs, tmp_path / "bad")
-    metrics = run(evaluate_config(checkpoint="sft"), inputs | {"curate": planted_curate}, out)
+        run(evaluate_config(checkpoint="sft"), as_inputs(inputs), tmp_path / "bad", JobContext())
+    inputs = as_inputs(inputs | {"curate": planted_curate})
+    metrics = run(evaluate_config(checkpoint="sft"), inputs, out, JobContext())
     results = json.loads((out / "results.json").read_text())
     gsm8k = results["specs"]["gsm8k:cot::tulu"]
     assert gsm8k["decontamination"]["flagged_indices"] == [PLANTED]

@@ -16,6 +16,7 @@ import pytest
 
 from evals import verifiers
 from reprolm.recipe import validate_stage_config
+from stages.common.job import JobContext, as_inputs
 from stages.evaluate.stage import run
 from tests.stages.micro import save_random_tiny_model
 
@@ -43,7 +44,7 @@ def evaluate(
     torch.manual_seed(7)
     torch.set_num_threads(1)
     out.mkdir(parents=True)
-    metrics = run(config, {"model": model, "world": world}, out)
+    metrics = run(config, as_inputs({"model": model, "world": world}), out, JobContext())
     return metrics, json.loads((out / "results.json").read_text(encoding="utf-8"))
 
 

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from reprolm.recipe import validate_stage_config
+from stages.common.job import JobContext, as_inputs
 from stages.release import lineage
 from stages.release.card import format_eval_table
 from stages.release.stage import run
@@ -118,7 +119,7 @@ def release(out: pathlib.Path, inputs: dict, **config) -> dict:
         "release", {"seed": 7, "threads": 1, "recipe_summary": SUMMARY, **config}
     )
     out.mkdir(parents=True)
-    return run(config, inputs, out)
+    return run(config, as_inputs(inputs), out, JobContext())
 
 
 def front_matter(readme: str) -> dict:

@@ -10,7 +10,6 @@ metric accumulators must come back too).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -25,6 +24,7 @@ from reprolm.fingerprint import fingerprint
 from reprolm.hashing import MANIFEST_NAME
 from reprolm.plan import load_plan
 from stages.common import checkpoints
+from stages.common.job import JobContext
 from tests.stages.micro import save_random_tiny_model
 from tests.stages.test_training import payload_files, run_stage, stage_config
 from tests.support import MICRO, ROOT, checkout_env
@@ -130,23 +130,21 @@ def test_post_training_resumes_bitwise(
     inputs = {"model": model, "data": Path(curate_artifact)}
     config = stage_config(stage, steps=steps, logging_steps=2)
     store = tmp_path / "checkpoints"
-    variables = {
-        resume.DIR_VARIABLE: str(store),
-        resume.EVERY_VARIABLE: str(every),
-        resume.KEEP_VARIABLE: "10",
-    }
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in variables.items():
-            patch.setenv(name, value)
-        run_stage(stage, config, inputs, tmp_path / "first")
-        saved = [step for step, _ in checkpoints.checkpoints(store)]
-        assert resume_at in saved and steps not in saved, "no checkpoint after the last step"
-        for step, path in checkpoints.checkpoints(store):
-            if step > resume_at:  # as if the job had been stopped right after resume_at
-                shutil.rmtree(path)
-        run_stage(stage, config, inputs, tmp_path / "resumed")
-    record = json.loads((store / resume.RESUMED_FILE).read_text())
-    assert record["step"] == resume_at
+
+    def context() -> JobContext:
+        return JobContext(checkpoint_dir=store, checkpoint_every=every, checkpoint_keep=10)
+
+    first = context()
+    run_stage(stage, config, inputs, tmp_path / "first", first)
+    assert first.resumed_step is None
+    saved = [step for step, _ in checkpoints.checkpoints(store)]
+    assert resume_at in saved and steps not in saved, "no checkpoint after the last step"
+    for step, path in checkpoints.checkpoints(store):
+        if step > resume_at:  # as if the job had been stopped right after resume_at
+            shutil.rmtree(path)
+    resumed = context()
+    run_stage(stage, config, inputs, tmp_path / "resumed", resumed)
+    assert resumed.resumed_step == resume_at
     assert payload_files(tmp_path / "resumed") == payload_files(tmp_path / "first")
 
 
@@ -154,15 +152,13 @@ def test_checkpoints_of_other_code_are_discarded(tmp_path, capsys):
     output = tmp_path / "artifacts" / "pretrain" / "pretrain-0123456789ab"
     with resume.checkpointing(output, "0123456789ab", "old-code", every=5, keep=2) as store:
         (store / "checkpoint-5").mkdir()
-        assert os.environ[resume.DIR_VARIABLE] == str(store)
-    assert resume.DIR_VARIABLE not in os.environ
     with resume.checkpointing(output, "0123456789ab", "old-code", every=5, keep=2) as store:
         assert (store / "checkpoint-5").is_dir(), "same job, same code: kept for resuming"
     with resume.checkpointing(output, "0123456789ab", "new-code", every=5, keep=2) as store:
         assert not (store / "checkpoint-5").exists()
     assert "discarding" in capsys.readouterr().out
     with resume.checkpointing(tmp_path / "x" / "sft-0123456789ab", "fp", "c", every=0, keep=2) as d:
-        assert d is None and resume.DIR_VARIABLE not in os.environ, "no checkpoints asked, none"
+        assert d is None, "no checkpoints asked, none"
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from reprolm.recipe import validate_stage_config
+from stages.common.job import JobContext, as_inputs
 from stages.common.training import TrainingInputError, clean_log_history
 
 # Micro configs: a model and step counts that keep each stage to a few seconds on one thread.
@@ -62,7 +63,13 @@ def stage_config(stage: str, **overrides: Any) -> dict[str, Any]:
     return validate_stage_config(stage, config)
 
 
-def run_stage(stage: str, config: dict, inputs: dict[str, Path], output_dir: Path) -> dict:
+def run_stage(
+    stage: str,
+    config: dict,
+    inputs: dict[str, Path],
+    output_dir: Path,
+    context: JobContext | None = None,
+) -> dict:
     """Seed and pin threads as reprolm.runner does, then call the stage's run()."""
     import importlib
 
@@ -74,7 +81,7 @@ def run_stage(stage: str, config: dict, inputs: dict[str, Path], output_dir: Pat
     torch.set_num_threads(config["threads"])
     output_dir.mkdir(parents=True)
     run = importlib.import_module(f"stages.{stage}.stage").run
-    return run(config, inputs, output_dir)
+    return run(config, as_inputs(inputs), output_dir, context or JobContext())
 
 
 def stage_inputs(stage: str, artifacts: dict[str, Path], curate: Path) -> dict[str, Path]:
@@ -254,7 +261,7 @@ def test_sft_labels_cover_assistant_tokens_only(chain, tmp_path):
     from stages.sft.stage import build_trainer, load_messages
 
     inputs = stage_inputs("sft", chain["artifacts"], chain["curate"])
-    trainer = build_trainer(stage_config("sft"), inputs, tmp_path)
+    trainer = build_trainer(stage_config("sft"), as_inputs(inputs), tmp_path)
     tokenizer = trainer.processing_class
     rendered = {}
     for row in load_messages(chain["curate"]):

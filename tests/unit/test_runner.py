@@ -20,7 +20,7 @@ def world_config():
     return stage_config(load_recipe({"name": "t", "threads": 1}), "world")
 
 
-def write_numbers(config, inputs, output_dir):
+def write_numbers(config, inputs, output_dir, context):
     (output_dir / "numbers.txt").write_text(f"{config['seed']}\n")
     return {"count": 1}
 
@@ -65,6 +65,32 @@ def test_inputs_are_recorded_with_their_digests(tmp_path, world_config, monkeypa
     }
 
 
+def test_stage_gets_inputs_with_manifests_and_a_context(tmp_path, world_config, monkeypatch):
+    from stages.common.job import Input, JobContext
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    upstream = _out(tmp_path, "world", world_config)
+    up = execute("world", write_numbers, world_config, {}, upstream, reproducibility=LEVEL)
+    seen = {}
+
+    def look(config, inputs, output_dir, context):
+        seen.update(inputs=inputs, context=context)
+        (output_dir / "x.txt").write_text((inputs["world"] / "numbers.txt").read_text())
+
+    config = {**world_config, "seed": 5}
+    out = _out(tmp_path, "world", config, {"world": up["fingerprint"]}, label="y")
+    execute("world", look, config, {"world": upstream}, out, reproducibility=LEVEL)
+    given = seen["inputs"]["world"]
+    assert isinstance(given, Input) and os.fspath(given) == str(upstream)
+    assert given.manifest["digest"] == up["digest"] == given.digest and given.stage == "world"
+    context = seen["context"]
+    assert isinstance(context, JobContext) and context.is_main and context.world_size == 1
+    assert context.fingerprint == out.name.rsplit("-", 1)[1] and context.checkpoint_dir is None
+    assert (out / "x.txt").read_text() == "1234\n"
+
+
 def test_wrong_output_fingerprint_is_refused(tmp_path, world_config):
     with pytest.raises(JobError, match=r"name the output directory <label>-[0-9a-f]{12}"):
         execute("world", write_numbers, world_config, {}, tmp_path / "x-000000000000",
@@ -84,7 +110,7 @@ def test_failed_job_keeps_the_previous_artifact(tmp_path, world_config, monkeypa
     out = _out(tmp_path, "world", world_config)
     before = execute("world", write_numbers, world_config, {}, out, reproducibility=LEVEL)
 
-    def crash(config, inputs, output_dir):
+    def crash(config, inputs, output_dir, context):
         (output_dir / "half.txt").write_text("partial")
         raise RuntimeError("boom")
 
