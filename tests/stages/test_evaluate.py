@@ -217,3 +217,19 @@ def test_bad_config_is_named(tmp_path, checkpoint, world_artifact):
         )
     with pytest.raises(ValueError, match="'checkpoint'"):
         evaluate(tmp_path / "b", checkpoint, world_artifact)
+
+
+def test_recompute_takes_the_whole_artifact(pretrain_eval, capsys):
+    """``reprolm eval recompute <evaluate artifact>`` recomputes every result inside it."""
+    from reprolm.cli import main
+
+    out, _, results = pretrain_eval
+    with pytest.raises(SystemExit) as done:
+        main(["eval", "recompute", str(out), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert done.value.code == 0 and report["problems"] == []
+    assert len(report["results"]) == len(results["specs"])
+    # The per-result form still works.
+    with pytest.raises(SystemExit) as done:
+        main(["eval", "recompute", str(result_dir(out, "facts_mc")), "--json"])
+    assert done.value.code == 0 and json.loads(capsys.readouterr().out)["problems"] == []
