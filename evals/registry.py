@@ -92,13 +92,13 @@ from evals import (  # noqa: E402
     hellaswag,
     proc2pddl,
     simpletom,
+    worldspecs,
     worldvaluesbench,
 )
-from evals import world as tiny_world  # noqa: E402
 
 for _module in (simpletom, digital_socrates, coercion, worldvaluesbench, delta_rot):
     SPECS.update({s.task_id: s for s in _module.SPECS})
 SPECS.update(proc2pddl.SPECS)
 ALIASES["proc2pddl"] = proc2pddl.DEFAULT
 SPECS.update({s.task_id: s for s in hellaswag.SPECS})
-SPECS.update({s.task_id: s for s in tiny_world.SPECS})  # the world's eval sets (regime tiny)
+SPECS.update({s.task_id: s for s in worldspecs.SPECS})  # the world's eval sets (regime tiny)

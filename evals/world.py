@@ -1,9 +1,9 @@
 """The tiny world's own eval sets as task specs (regime ``tiny``), run through lm-eval.
 
 The world artifact writes ``eval/<task>.jsonl`` and ``eval/index.json`` (stages/world/evalsets.py);
-each task is registered here under a ``task:format::tiny`` id: ``arith_gen:gen::tiny``
-(generative, scored by the shared verifier registry, the RLVR reward's code) and
-``arith_mc:rc::tiny``, ``facts_mc:rc::tiny``, ``tom_mc:rc::tiny`` (cloze multiple choice:
+each task is registered (:mod:`evals.worldspecs`) under a ``task:format::tiny`` id:
+``arith_gen:gen::tiny`` (generative, scored by the shared verifier registry, the RLVR reward's
+code) and ``arith_mc:rc::tiny``, ``facts_mc:rc::tiny``, ``tom_mc:rc::tiny`` (cloze multiple choice:
 ``Question: <q>\\nAnswer:`` scored on each `` <choice>``, as OLMES' rc format).
 
 Unlike the other families, lm-eval renders these prompts itself (``num_fewshot`` shots drawn from
@@ -26,58 +26,25 @@ from pathlib import Path
 from typing import Any
 
 from evals import lmeval, results, sources
-from evals.families import WORLD_REGIME, Family, RunOptions
+from evals.families import Family, RunOptions
 from evals.metrics import predicted
 from evals.spec import TaskSpec, resolve
 from evals.verifiers import get_verifier
+from evals.worldspecs import (
+    GEN_METRIC,
+    MC_METRICS,
+    SPECS,
+    TASK_IDS,
+    TASK_TYPES,
+    data_path,
+    task_type,
+    verifier_of,
+)
 
 PROMPT = "Question: {{question}}\nAnswer:"
-PROMPT_FORMAT = "tiny_world_qa"
 CHAT_END = "<|im_end|>"
-TASK_TYPES = {"gen": "generate", "rc": "multiple_choice"}  # spec format -> index.json type
-MC_METRICS = {"acc": "raw", "acc_norm": "per_char"}  # lm-eval's names -> normalization
-GEN_METRIC = "exact_match"
 TASK_YAML = "task.yaml"
-EVERY_ROW = 1 << 62  # the world's sets are evaluated whole (or their first `limit` rows)
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def _spec(task: str, fmt: str, verifier: str | None = None) -> TaskSpec:
-    return TaskSpec(
-        task_id=f"{task}:{fmt}::{WORLD_REGIME}",
-        dataset=f"reprolm/world:eval/{task}.jsonl",
-        split="test",
-        fewshot=None,  # num_fewshot shots come from the same set (lm-eval's sampler)
-        prompt_format=PROMPT_FORMAT,
-        normalizations=(verifier,) if verifier else tuple(MC_METRICS.values()),
-        primary_metric=GEN_METRIC if fmt == "gen" else "acc",
-        version=1,
-        sample_threshold=EVERY_ROW,
-    )
-
-
-SPECS: tuple[TaskSpec, ...] = (
-    _spec("arith_gen", "gen", "numeric_answer"),
-    _spec("arith_mc", "rc"),
-    _spec("facts_mc", "rc"),
-    _spec("tom_mc", "rc"),
-)
-TASK_IDS: dict[str, str] = {spec.task: spec.task_id for spec in SPECS}  # index name -> id
-
-
-def task_type(spec: TaskSpec) -> str:
-    """``generate`` or ``multiple_choice`` (the world's index.json ``type``)."""
-    return TASK_TYPES[spec.format]
-
-
-def verifier_of(spec: TaskSpec) -> str | None:
-    """The verifier registry name a generative world task is scored with."""
-    return spec.normalizations[0] if spec.format == "gen" else None
-
-
-def data_path(spec: TaskSpec) -> str:
-    """The task's data file, relative to the world artifact (``eval/<task>.jsonl``)."""
-    return spec.dataset.partition(":")[2]
 
 
 def load_index(world: Path) -> dict[str, dict]:
