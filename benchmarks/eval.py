@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from evals import sources  # noqa: E402
 from evals.families import RunOptions, family_of  # noqa: E402
-from evals.harness import evaluate_mc, load_hf  # noqa: E402
+from evals.multiple_choice import evaluate_mc, load_hf  # noqa: E402
 from evals.registry import get_spec  # noqa: E402
 from reprolm.canonical import dump_json  # noqa: E402
 from tests.evals.chat_model import build_chat_model  # noqa: E402
@@ -42,7 +42,7 @@ from tests.evals.conftest import (  # noqa: E402
     IFEVAL_DATA,
     build_tiny_model,
 )
-from tests.evals.test_harness import plain_task_yaml  # noqa: E402
+from tests.evals.test_multiple_choice import plain_task_yaml  # noqa: E402
 
 TASK = "arc_easy:rc::olmes"
 GENERATIVE = {
@@ -53,10 +53,10 @@ GENERATIVE = {
 
 def generative(model: Path, tmp: Path, limit: int, gen_toks: int) -> dict:
     """Per generative spec: req/s at batch 1 and 8 (one timed run each, model loaded before)."""
-    from evals import engine
+    from evals import lmeval
 
     chat = build_chat_model(model, tmp / "chat")
-    lms = {bs: engine.load_model(chat, bs) for bs in (1, 8)}
+    lms = {bs: lmeval.load_model(chat, bs) for bs in (1, 8)}
     out = {}
     for task_id, data in GENERATIVE.items():
         spec = get_spec(task_id)

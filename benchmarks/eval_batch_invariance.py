@@ -31,8 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evals import engine, gsm8k, sources  # noqa: E402
-from evals.harness import evaluate_mc  # noqa: E402
+from evals import gsm8k, lmeval, sources  # noqa: E402
+from evals.multiple_choice import evaluate_mc  # noqa: E402
 from evals.registry import get_spec  # noqa: E402
 from reprolm.canonical import dump_json  # noqa: E402
 from tests.evals.conftest import GSM8K_TEST, build_tiny_model  # noqa: E402
@@ -121,7 +121,7 @@ def main() -> None:
         for dtype in args.dtype:
             ref_dir = None
             for bs in args.batch_sizes:
-                lm = engine.load_model(model, bs, device=args.device, dtype=dtype)
+                lm = lmeval.load_model(model, bs, device=args.device, dtype=dtype)
                 out = tmp / f"{dtype}-bs{bs}"
                 evaluate_mc(spec, model, data, out, batch_size=bs, lm=lm)  # warm-up
                 shutil.rmtree(out)

@@ -3,7 +3,7 @@
 paired t-test across items, a table and a bar plot.
 
 Region surprisal = -log2 P(region | sentence start + preceding regions), summed over the
-region's tokens. The log-probabilities come from lm-eval (``engine.loglikelihoods`` with
+region's tokens. The log-probabilities come from lm-eval (``lmeval.loglikelihoods`` with
 context = the prefix, continuation = the region) and are converted to bits. Every context starts
 with the model's own sentence-start token (the one lm-eval itself puts before an empty context),
 so the first region and the later ones are conditioned alike. Regions after the first must begin
@@ -196,8 +196,8 @@ def evaluate(
 ) -> dict[str, Any]:
     """Score every region of every sentence through lm-eval; write predictions, ``result.json``,
     the table (``effects.md``) and the plot (``effects.png``)."""
-    from evals import engine, genrun, results, sources
-    from evals.spec import resolve, spec_hash
+    from evals import generative, lmeval, results, sources
+    from evals.spec import resolve
     from reprolm.canonical import canonical_json
 
     stimuli = sources.read_jsonl(data)
@@ -206,7 +206,7 @@ def evaluate(
     if options.limit is not None:  # whole items (both conditions), so no pair is broken
         kept = list(dict.fromkeys(row["item"] for row in stimuli))[: options.limit]
         stimuli = [row for row in stimuli if row["item"] in kept]
-    lm = genrun.load(model_dir, options)
+    lm = generative.load(model_dir, options)
     start = sentence_start(lm)
     requests, where = [], []
     for r, row in enumerate(stimuli):
@@ -217,7 +217,7 @@ def evaluate(
             )
             where.append((r, k))
             prefix += region["text"]
-    scored = engine.loglikelihoods(lm, requests, seed=options.seed)
+    scored = lmeval.loglikelihoods(lm, requests, seed=options.seed)
     rows = [
         {"doc_id": r, "item": row["item"], "condition": row["condition"], "regions": []}
         for r, row in enumerate(stimuli)
@@ -231,7 +231,7 @@ def evaluate(
                 "text": region["text"],
                 "context": request["context"],
                 "loglik": hit["loglik"],
-                "n_tokens": engine.n_tokens(lm, request["context"], region["text"]),
+                "n_tokens": lmeval.n_tokens(lm, request["context"], region["text"]),
                 "surprisal_bits": bits(hit["loglik"]),
             }
         )
@@ -247,21 +247,12 @@ def evaluate(
         for name, path in (("requests", requests_path.name), ("table", TABLE), ("plot", PLOT))
     }
     # custom stimuli may name their regions otherwise: then the last region's effect is primary
-    primary = spec.primary_metric if spec.primary_metric in values else f"effect_{names[-1]}"
-    result = {
-        "task_id": spec.task_id,
-        "kind": "complement_coercion",
-        "spec_hash": spec_hash(resolved),
-        "spec": resolved,
-        "metrics": values,
-        "primary_metric": primary,
-        "primary": values[primary],
-        "instances": len(rows),
-        "limit": None,
-        "model": genrun.model_block(model_dir),
-        "harness": genrun.harness_block(options, sentence_start=start, regions=names),
-        "files": files,
-    }
+    result = results.envelope(
+        spec, "complement_coercion", resolved, values, instances=len(rows),
+        fallback=f"effect_{names[-1]}", limit=None, model=lmeval.model_block(model_dir),
+        harness=generative.harness_block(options, sentence_start=start, regions=names),
+        files=files,
+    )  # fmt: skip
     results.write_result(out_dir, result, rows)
     return results.load_result(out_dir)
 

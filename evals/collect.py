@@ -1,8 +1,10 @@
 """Comparison entries from what evaluations leave on disk.
 
-* an **evaluate artifact**: ``results.json`` (the world's eval sets; standard errors from the
-  per-instance scores in ``samples/<task>.jsonl``, decontamination from an optional
-  ``decontamination: {task: ...}``) and the spec results under ``specs/*/result.json``;
+* an **evaluate artifact**: every result under ``specs/*/result.json``, the world's eval sets
+  (kind ``world``) listed under their short names (``arith_gen``) with standard errors from their
+  predictions, and ``results.json`` (decontamination of world tasks from an optional
+  ``decontamination: {task: ...}``; world tasks of older artifacts, which have no result
+  directories, from its ``tasks``, with standard errors from ``samples/<task>.jsonl``);
 * a **spec result** directory (``reprolm eval run|score --out``): its ``result.json``;
 * a **release artifact**: the entries stored in ``comparison/comparison.json``.
 
@@ -20,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from evals.compare import SCHEMA, Entry, decontamination, entries_of
-from evals.results import RESULT, load_result
+from evals.results import PREDICTIONS, RESULT, load_result
+from evals.sources import read_jsonl
 
 RESULTS = "results.json"  # the evaluate stage's world results
 SPEC_RESULTS = "specs/*/" + RESULT
@@ -117,25 +120,55 @@ def spec_entry(result: dict[str, Any], column: str, where: str = RESULT) -> Entr
     )
 
 
+def world_result_entry(result: dict[str, Any], column: str, path: Path, decon: Any = None) -> Entry:
+    """The entry of a world task's result: under its short name, without a spec hash (the world's
+    tasks are compared across checkpoints under the evaluate job's ``chat_template`` policy,
+    which formats post-trained checkpoints' prompts differently on purpose; the result keeps the
+    full hash), standard error from the per-instance scores of its predictions."""
+    from evals.world import instance_scores
+
+    task, primary = result["spec"]["task_id"].split(":")[0], result["primary_metric"]
+    rows = read_jsonl(path.parent / PREDICTIONS)
+    return Entry(
+        column=column,
+        task=task,
+        metric=primary,
+        value=float(result["primary"]),
+        stderr=mean_stderr(instance_scores(rows, result["spec"])[primary]),
+        n=result.get("instances"),
+        spec_hash=None,
+        decontamination=decontamination(decon, f"{path} task {task}"),
+    )
+
+
 def evaluate_entries(eval_dir: Path, column: str) -> list[Entry]:
-    """Entries of an evaluate artifact: its world results and every spec result in it."""
+    """Entries of an evaluate artifact: every result in it (world tasks by short name)."""
+    from evals.world import KIND
+
     eval_dir = Path(eval_dir)
-    specs = [(path, load_result(path)) for path in sorted(eval_dir.glob(SPEC_RESULTS))]
+    found = [(path, load_result(path)) for path in sorted(eval_dir.glob(SPEC_RESULTS))]
+    world = [(path, result) for path, result in found if result["kind"] == KIND]
+    specs = [(path, result) for path, result in found if result["kind"] != KIND]
     ids = {result["task_id"] for _, result in specs}
-    entries = []
+    names = {result["task_id"].split(":")[0] for _, result in world}
+    entries, decon = [], {}
     if (eval_dir / RESULTS).is_file():
         doc = _read_json(eval_dir / RESULTS)
+        decon = doc.get("decontamination") or {}
         typed = {t for t, kind in (doc.get("task_types") or {}).items() if kind == SPEC_TYPE}
         if typed - ids:
             raise ValueError(
                 f"{eval_dir / RESULTS}: spec tasks {sorted(typed - ids)} have no "
                 f"{SPEC_RESULTS} in {eval_dir}; the evaluate artifact is incomplete"
             )
-        entries += world_entries(doc, column, eval_dir, skip=ids)
-    elif not specs:
+        entries += world_entries(doc, column, eval_dir, skip=ids | names)
+    elif not found:
         raise FileNotFoundError(
             f"{eval_dir}: neither {RESULTS} nor {SPEC_RESULTS}: not an evaluate artifact"
         )
+    for path, result in world:
+        name = result["task_id"].split(":")[0]
+        entries.append(world_result_entry(result, column, path, decon.get(name)))
     entries += [spec_entry(result, column, str(path)) for path, result in specs]
     return entries
 

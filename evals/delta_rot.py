@@ -27,7 +27,7 @@ from typing import Any
 
 from evals.critics import Critic
 from evals.families import Family, RunOptions
-from evals.spec import TaskSpec, spec_hash
+from evals.spec import TaskSpec
 
 LABELS = ("strengthener", "weakener")
 DIRECTION = {"strengthener": "more", "weakener": "less"}
@@ -259,20 +259,13 @@ def _render(tokenizer: Any, user: str) -> tuple[str, bool]:
 
 
 def _result(spec, resolved, rows, critic, extra) -> dict[str, Any]:
+    from evals import results
+
     computed = metrics(rows, resolved)
-    primary = spec.primary_metric if spec.primary_metric in computed else "distinct_2"
-    return {
-        "task_id": spec.task_id,
-        "kind": "delta_rot",
-        "spec_hash": spec_hash(resolved),
-        "spec": resolved,
-        "metrics": computed,
-        "primary_metric": primary,
-        "primary": computed[primary],
-        "instances": len(rows),
-        "critic": critic,
-        **extra,
-    }
+    return results.envelope(
+        spec, "delta_rot", resolved, computed, instances=len(rows), fallback="distinct_2",
+        critic=critic, **extra,
+    )  # fmt: skip
 
 
 def _generation_row(item: dict, doc_id: int, generation: str) -> dict[str, Any]:
@@ -290,25 +283,25 @@ def evaluate(
     spec: DeltaRoTSpec, model_dir: Path, data: Path, out_dir: Path, options: RunOptions
 ) -> dict[str, Any]:
     """Run a spec on a model; write requests, predictions and ``result.json``; return it."""
-    from evals import engine, results, sources
-    from evals.harness import model_digest, versions
+    from evals import lmeval, results, sources
+    from evals.lmeval import model_digest, versions
     from reprolm.canonical import canonical_json
 
     items_file, critic = locate(data, options.critics.get("delta_rot"))
     items = read_items(items_file)
     resolved = _resolve(spec, items_file, len(items))
     items = items[: options.limit] if options.limit is not None else items
-    lm = options.lm or engine.load_model(
+    lm = options.lm or lmeval.load_model(
         model_dir, options.batch_size, backend=options.backend, device=options.device
     )
-    tokenizer = engine.tokenizer_of(lm)
+    tokenizer = lmeval.tokenizer_of(lm)
     requests, chat, verdicts, gen_toks = [], False, None, None
     if spec.prompt_format == "delta_rot_classify":
         for doc_id, item in enumerate(items):
             prompt, chat = _render(tokenizer, classify_prompt(item))
             requests.append({"doc_id": doc_id, "id": item["id"], "context": prompt + "Answer:",
                              "continuations": [f" {label}" for label in LABELS]})  # fmt: skip
-        scored = engine.loglikelihoods(lm, requests, seed=options.seed)
+        scored = lmeval.loglikelihoods(lm, requests, seed=options.seed)
         rows = [
             {"doc_id": r["doc_id"], "id": item["id"], "gold": item["update_type"],
              "choices": [{"continuation": c["continuation"], "loglik": c["loglik"]}
@@ -321,7 +314,7 @@ def evaluate(
             prompt, chat = _render(tokenizer, generate_prompt(item))
             # The answer starts with "Context:" so the first line is the context.
             requests.append({"doc_id": doc_id, "id": item["id"], "context": prompt + "Context:"})
-        outputs = engine.generate(
+        outputs = lmeval.generate(
             lm, requests, until=["\n\n", "<|im_end|>"], max_gen_toks=gen_toks, seed=options.seed
         )
         rows = [_generation_row(item, r["doc_id"], outputs[r["doc_id"]])

@@ -188,7 +188,7 @@ def evaluate(
     spec: TaskSpec, model_dir: Path, data: Path, out_dir: Path, options: RunOptions
 ) -> dict[str, Any]:
     """Generate a critique per item through the engine; write requests, predictions, result."""
-    from evals import engine, genrun, sources
+    from evals import generative, lmeval, sources
     from evals.spec import resolve
 
     items = sources.read_jsonl(data)
@@ -197,13 +197,16 @@ def evaluate(
     indices = sources.sample_indices(
         len(items), threshold=spec.sample_threshold, size=spec.sample_size, seed=spec.sample_seed
     )[: options.limit]
-    lm = genrun.load(model_dir, options)
-    max_gen_toks, max_length = genrun.budget(lm, options.max_gen_toks or DEFAULT_MAX_GEN_TOKS)
+    lm = generative.load(model_dir, options)
+    generation, max_length = generative.capped_budget(
+        lm, options.max_gen_toks or DEFAULT_MAX_GEN_TOKS, options.max_gen_toks is not None
+    )
+    max_gen_toks = generation.max_gen_toks
     requests = [
-        {"doc_id": d, "index": i, "context": genrun.chat_context(lm, SYSTEM, render(items[i]))}
+        {"doc_id": d, "index": i, "context": generative.chat_context(lm, SYSTEM, render(items[i]))}
         for d, i in enumerate(indices)
     ]
-    generated = engine.generate(
+    generated = lmeval.generate(
         lm, [{"doc_id": r["doc_id"], "context": r["context"]} for r in requests],
         until=[], max_gen_toks=max_gen_toks, seed=options.seed,
     )  # fmt: skip
@@ -214,17 +217,19 @@ def evaluate(
             "doc_id": request["doc_id"],
             "index": request["index"],
             "critique_text": generated[request["doc_id"]],
-            "prompt_tokens": genrun.prompt_tokens(lm, request["context"]),
+            "prompt_tokens": generative.prompt_tokens(lm, request["context"]),
             **gold_of(items[request["index"]], where),
         }
         rows.append(rescore(base))
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    return genrun.write_result(
-        spec, "ds_critique", resolved, rows, requests, options=options, model_dir=model_dir,
-        out_dir=out_dir, harness=genrun.harness_block(
-            options, max_gen_toks=max_gen_toks, max_length=max_length, system=SYSTEM
-        ),
+    harness = generative.harness_block(
+        options, max_gen_toks=max_gen_toks, max_length=max_length, system=SYSTEM,
+        generation=generation.to_dict(),
+    )  # fmt: skip
+    return generative.write_result(
+        spec, "ds_critique", resolved, rows, harness=harness, model_dir=model_dir, out_dir=out_dir,
+        limit=options.limit, requests=requests,
     )  # fmt: skip
 
 

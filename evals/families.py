@@ -1,10 +1,11 @@
 """Task families: how each kind of spec is run, scored from saved outputs and recomputed.
 
-A spec's *kind* is ``multiple_choice`` for rc/mc formats, else its task name (``gsm8k``,
-``ifeval``, ...). Each kind is served by one module that defines ``FAMILY``, a :class:`Family`;
-the table below names the module, imported only when that kind is used (so ``reprolm eval
-recompute`` of an IFEval result never imports lm-eval). Adding a benchmark = a module with
-``FAMILY`` + its specs in the registry + one line here.
+A spec's *kind* is ``world`` for the tiny world's own tasks (regime ``tiny``),
+``multiple_choice`` for rc/mc formats, else its task name (``gsm8k``, ``ifeval``, ...). Each
+kind is served by one module that defines ``FAMILY``, a :class:`Family`; the table below names
+the module, imported only when that kind is used (so ``reprolm eval recompute`` of an IFEval
+result never imports lm-eval). Adding a benchmark = a module with ``FAMILY`` + its specs in the
+registry + one line here.
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ from typing import Any
 from evals.critics import Critic
 from evals.spec import TaskSpec
 
+WORLD_REGIME = "tiny"  # the tiny world's own eval sets (evals.world)
+
 # result kind -> module defining FAMILY
 MODULES: dict[str, str] = {
-    "multiple_choice": "evals.harness",
+    "world": "evals.world",
+    "multiple_choice": "evals.multiple_choice",
     "gsm8k": "evals.gsm8k",
     "ifeval": "evals.ifeval",
     "simpletom": "evals.simpletom",
@@ -45,6 +49,8 @@ class RunOptions:
     lm: Any = None  # an already loaded lm-eval model (else loaded from the model dir)
     # Critic models by name (evals.critics), from the recipe's evaluate.critics or the CLI.
     critics: Mapping[str, Critic] = field(default_factory=dict)
+    num_fewshot: int = 0  # world tasks only: shots lm-eval draws from the same set
+    chat: bool | None = None  # world tasks only: lm-eval applies the chat template
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,8 @@ class Family:
     ``resolve(spec, data)``: the resolved spec for a dataset that is not one JSONL file read
     whole (a directory, ...), as ``evaluate`` resolves it; None: ``spec.resolve`` over the
     JSONL rows (``reprolm eval spec --data``).
+    ``evaluate_batch(jobs, model_dir, options)``: several ``(spec, data, out_dir)`` of this kind
+    sharing ``options`` in one model call (results in job order); None: one ``evaluate`` each.
     """
 
     kind: str
@@ -70,10 +78,15 @@ class Family:
     score: Callable[[TaskSpec, Path, Path | None, Path | None], dict[str, Any]] | None = None
     texts: Callable[[Path], list[str]] | None = None
     resolve: Callable[[TaskSpec, Path], dict[str, Any]] | None = None
+    evaluate_batch: (
+        Callable[[list[tuple[TaskSpec, Path, Path]], Path, RunOptions], list[dict]] | None
+    ) = None
 
 
 def kind_of(spec: TaskSpec) -> str:
     """The result kind of a spec."""
+    if spec.regime == WORLD_REGIME:
+        return "world"
     return "multiple_choice" if spec.format in ("rc", "mc") else spec.task
 
 

@@ -1,9 +1,13 @@
-"""Generative specs on a model: chat-rendered prompts, greedy generation through the engine.
+"""Generative specs on a model: chat-rendered prompts, greedy generation through lm-eval.
 
-Shared by the GSM8K and IFEval families. A family supplies the chat messages of each instance
-and its stop strings; this module renders them with the model's chat template
-(:func:`engine.render_chat`), decides the generation budget, records left truncation (lm-eval
-keeps the *last* ``max_length - max_gen_toks`` prompt tokens) and calls :func:`engine.generate`.
+The one generative runner, shared by the GSM8K, IFEval, SimpleToM and Digital Socrates families
+(Complement Coercion uses its model loading and harness block). :func:`run` takes a family's
+chat messages and stop strings, renders them with the model's chat template
+(:func:`lmeval.render_chat`), decides the generation budget, records left truncation (lm-eval
+keeps the *last* ``max_length - max_gen_toks`` prompt tokens) and calls :func:`lmeval.generate`;
+families that generate themselves use :func:`load`, :func:`chat_context`,
+:func:`capped_budget`. :func:`write_result` writes every generative result, with the generation
+settings in the spec hash.
 
 A model without a chat template is refused rather than given a plain-text fallback: the spec id
 pins the chat format (``gsm8k:cot::tulu`` is Tulu 3's chat prompt), so a plain prompt would be a
@@ -17,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evals import engine, sources
+from evals import lmeval, sources
 from evals.families import RunOptions
 from evals.spec import TaskSpec
 from reprolm.canonical import canonical_json
@@ -60,10 +64,10 @@ def budget(requested: int | None, default: int, max_length: int, task_id: str) -
 
 def chat_model(options: RunOptions, model_dir: Path, task_id: str) -> tuple[Any, Any]:
     """(lm-eval model, its tokenizer); a tokenizer without a chat template is refused."""
-    lm = options.lm or engine.load_model(
+    lm = options.lm or lmeval.load_model(
         model_dir, options.batch_size, backend=options.backend, device=options.device
     )
-    tok = engine.tokenizer_of(lm)
+    tok = lmeval.tokenizer_of(lm)
     if not getattr(tok, "chat_template", None):
         raise ValueError(
             f"{task_id}: {model_dir} has no chat template (tokenizer_config.json "
@@ -89,8 +93,6 @@ def run(
     ``extra(i)`` adds fields (index, id) to request ``i``; ``harness`` is the result's harness
     block (engine, backend, batch size, seed, generation budget, context, truncation, versions).
     """
-    from evals.harness import versions
-
     lm, tok = chat_model(options, model_dir, spec.task_id)
     max_length = int(lm.max_length)
     max_gen_toks, source = budget(
@@ -100,7 +102,7 @@ def run(
     keep = max_length - max_gen_toks
     requests = []
     for doc_id, conversation in enumerate(messages):
-        context = engine.render_chat(tok, conversation)
+        context = lmeval.render_chat(tok, conversation)
         n = len(lm.tok_encode(context))
         requests.append(
             {
@@ -115,8 +117,8 @@ def run(
     (out_dir / REQUESTS).write_text(
         "".join(canonical_json(r) + "\n" for r in requests), encoding="utf-8"
     )
-    engine.stop_at_tokens(lm, [t for t in END_OF_TURN if t in until])
-    texts = engine.generate(
+    lmeval.stop_at_tokens(lm, [t for t in END_OF_TURN if t in until])
+    texts = lmeval.generate(
         lm,
         [{"doc_id": r["doc_id"], "context": r["context"]} for r in requests],
         until=until,
@@ -131,37 +133,95 @@ def run(
         "generation": generation.to_dict(),
         "max_length": max_length,
         "truncated_instances": sum(1 for r in requests if r["truncated_tokens"]),
-        "versions": versions(),
+        "versions": lmeval.versions(),
     }
     return requests, [texts[r["doc_id"]] for r in requests], harness
 
 
-def result_fields(
+def load(model_dir: Path, options: RunOptions) -> Any:
+    """The options' already loaded model, else the model dir loaded through lm-eval."""
+    if options.lm is not None:
+        return options.lm
+    return lmeval.load_model(
+        model_dir, options.batch_size, backend=options.backend, device=options.device
+    )
+
+
+def chat_context(lm: Any, system: str | None, user: str) -> str:
+    """The prompt string under the tokenizer's chat template (a clear error when it has none)."""
+    messages = [{"role": "system", "content": system}] if system else []
+    messages.append({"role": "user", "content": user})
+    return lmeval.render_chat(lmeval.tokenizer_of(lm), messages)
+
+
+def capped_budget(lm: Any, wanted: int, requested: bool) -> tuple[Generation, int]:
+    """(generation settings, max_length) with no stop string: the wanted length capped at half
+    the model's context so lm-eval keeps room for the prompt (each prediction row records its
+    prompt length so a truncation is visible). ``requested``: the length came from options."""
+    max_length = int(lm.max_length)
+    max_gen_toks = max(1, min(wanted, max_length // 2))
+    source = "options" if requested else "spec default"
+    if max_gen_toks != wanted:
+        source += ", clamped to context"
+    return Generation((), max_gen_toks, source), max_length
+
+
+def prompt_tokens(lm: Any, context: str) -> int:
+    """Tokens of a rendered prompt as lm-eval encodes it."""
+    return len(lm.tok_encode(context))
+
+
+def harness_block(options: RunOptions, **extra: Any) -> dict[str, Any]:
+    """The result's ``harness`` block: engine, backend, batch size, seed, versions, ``extra``."""
+    return {
+        "engine": "lm_eval.simple_evaluate",
+        "backend": options.backend,
+        "batch_size": options.batch_size,
+        "seed": options.seed,
+        "versions": lmeval.versions(),
+        **extra,
+    }
+
+
+def write_result(
     spec: TaskSpec,
+    kind: str,
     resolved: dict[str, Any],
+    rows: list[dict],
+    *,
     harness: dict[str, Any],
     model_dir: Path,
     out_dir: Path,
     limit: int | None,
+    metrics: dict[str, float] | None = None,
+    requests: list[dict] | None = None,
+    **fields: Any,
 ) -> dict[str, Any]:
-    """The result.json fields every generative run shares (metrics are the family's).
+    """Write a model run's result directory (``requests.jsonl`` when given, predictions,
+    ``result.json``); return it loaded. ``metrics`` default to the family's from ``rows``.
 
-    The generation settings join the resolved spec, so they are covered by its hash.
+    The harness block's generation settings join the resolved spec, so they are covered by its
+    hash: two numbers with one hash were generated with the same budget and stop strings.
     """
-    from evals.harness import model_digest
-    from evals.spec import spec_hash
+    from evals import results
+    from evals.families import family
 
-    resolved = {**resolved, "generation": harness["generation"]}
-    return {
-        "task_id": spec.task_id,
-        "spec_hash": spec_hash(resolved),
-        "spec": resolved,
-        "primary_metric": spec.primary_metric,
-        "limit": limit,
-        "model": {"digest": model_digest(model_dir), "name": Path(model_dir).name},
-        "harness": harness,
-        "files": {"requests": {"path": REQUESTS, "blake3": sources.digest(out_dir / REQUESTS)}},
-    }
+    if "generation" in harness:
+        resolved = {**resolved, "generation": harness["generation"]}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if requests is not None:
+        (out_dir / REQUESTS).write_text(
+            "".join(canonical_json(r) + "\n" for r in requests), encoding="utf-8"
+        )
+    if metrics is None:
+        metrics = family(kind).metrics(rows, resolved)
+    files = {"requests": {"path": REQUESTS, "blake3": sources.digest(out_dir / REQUESTS)}}
+    result = results.envelope(
+        spec, kind, resolved, metrics, instances=len(rows), limit=limit,
+        model=lmeval.model_block(model_dir), harness=harness, files=files, **fields,
+    )  # fmt: skip
+    results.write_result(out_dir, result, rows)
+    return results.load_result(out_dir)
 
 
 def write(
@@ -175,14 +235,11 @@ def write(
     rows: list[dict],
     metrics: dict[str, float],
 ) -> dict[str, Any]:
-    """Write a generative run's result directory (result.json + predictions); return it loaded."""
-    from evals import results
-
-    result = result_fields(spec, resolved, harness, model_dir, out_dir, limit)
-    result.update(kind=kind, metrics=metrics, instances=len(rows))
-    result["primary"] = metrics[spec.primary_metric]
-    results.write_result(out_dir, result, rows)
-    return results.load_result(out_dir)
+    """:func:`write_result` for a :func:`run` (its requests are written already)."""
+    return write_result(
+        spec, kind, resolved, rows, harness=harness, model_dir=model_dir, out_dir=out_dir,
+        limit=limit, metrics=metrics,
+    )  # fmt: skip
 
 
 def sampled(spec: TaskSpec, n_rows: int, limit: int | None) -> list[int]:

@@ -92,6 +92,7 @@ from evals import (  # noqa: E402
     hellaswag,
     proc2pddl,
     simpletom,
+    worldspecs,
     worldvaluesbench,
 )
 
@@ -100,3 +101,4 @@ for _module in (simpletom, digital_socrates, coercion, worldvaluesbench, delta_r
 SPECS.update(proc2pddl.SPECS)
 ALIASES["proc2pddl"] = proc2pddl.DEFAULT
 SPECS.update({s.task_id: s for s in hellaswag.SPECS})
+SPECS.update({s.task_id: s for s in worldspecs.SPECS})  # the world's eval sets (regime tiny)

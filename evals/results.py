@@ -1,8 +1,12 @@
-"""Result files of an evaluation and their recomputation from saved predictions.
+"""The result envelope, its one writer, and recomputation from saved predictions.
 
-A result directory holds ``result.json`` (metrics, spec hash, resolved spec, model digest,
-harness and package versions) and ``predictions.jsonl`` (one row per instance: what the
-metrics are computed from). ``recompute`` re-derives every metric from the predictions alone.
+Every evaluation result, of a registered spec or of a tiny-world task, is one envelope built by
+:func:`envelope` (``task_id``, ``kind``, ``spec_hash``, ``spec``, ``metrics``,
+``primary_metric`` chosen by :func:`primary_metric`, ``primary``, ``instances`` and the
+family's fields: ``limit``, ``model``, ``harness``, ``files``, ...) and written by
+:func:`write_result` into a result directory: ``result.json`` plus ``predictions.jsonl`` (one
+row per instance: what the metrics are computed from). ``recompute`` re-derives every metric
+from the predictions alone.
 """
 
 from __future__ import annotations
@@ -19,6 +23,44 @@ from reprolm.canonical import canonical_json, dump_json
 SCHEMA = "reprolm.eval.result/1"
 RESULT = "result.json"
 PREDICTIONS = "predictions.jsonl"
+
+
+def primary_metric(spec: TaskSpec, metrics: dict[str, float], fallback: str | None = None) -> str:
+    """The headline metric: the spec's, else ``fallback`` (a family's stand-in when the data
+    did not allow the spec's, e.g. custom regions) when that one was computed."""
+    for name in (spec.primary_metric, fallback):
+        if name is not None and name in metrics:
+            return name
+    raise KeyError(
+        f"{spec.task_id}: primary metric {spec.primary_metric!r} was not computed "
+        f"(metrics: {', '.join(sorted(metrics))})"
+    )
+
+
+def envelope(
+    spec: TaskSpec,
+    kind: str,
+    resolved: dict[str, Any],
+    metrics: dict[str, float],
+    *,
+    instances: int,
+    fallback: str | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """The result of one evaluation: the spec's identity and hash, every metric, the primary
+    one, and the family's ``fields`` (``limit``, ``model``, ``harness``, ``files``, ...)."""
+    primary = primary_metric(spec, metrics, fallback)
+    return {
+        "task_id": spec.task_id,
+        "kind": kind,
+        "spec_hash": spec_hash(resolved),
+        "spec": resolved,
+        "metrics": metrics,
+        "primary_metric": primary,
+        "primary": metrics[primary],
+        "instances": instances,
+        **fields,
+    }
 
 
 def compute_metrics(kind: str, rows: list[dict], spec: dict[str, Any]) -> dict[str, float]:
@@ -41,17 +83,14 @@ def scored_result(
     Written to ``out_dir`` when given."""
     resolved = resolve(spec, data, data_rows) if data else spec.to_dict()
     metrics = compute_metrics(kind, rows, resolved)
-    result: dict[str, Any] = {
-        "task_id": spec.task_id,
-        "kind": kind,
-        "spec_hash": spec_hash(resolved),
-        "spec": resolved,
-        "metrics": metrics,
-        "primary_metric": spec.primary_metric,
-        "primary": metrics[spec.primary_metric],
-        "instances": len(rows),
-        "model": {"predictions": digest(predictions)},
-    }
+    result = envelope(
+        spec,
+        kind,
+        resolved,
+        metrics,
+        instances=len(rows),
+        model={"predictions": digest(predictions)},
+    )
     if out_dir:
         write_result(out_dir, result, rows)
         return load_result(out_dir)
@@ -71,6 +110,13 @@ def write_result(out_dir: Path, result: dict[str, Any], rows: list[dict]) -> Pat
     path = out_dir / RESULT
     path.write_text(dump_json(result), encoding="utf-8")
     return path
+
+
+def update_result(out_dir: Path, **fields: Any) -> dict[str, Any]:
+    """Add fields a job records after the run (e.g. ``decontamination``) to a written result."""
+    result = {**load_result(out_dir), **fields}
+    (out_dir / RESULT).write_text(dump_json(result), encoding="utf-8")
+    return result
 
 
 def _file(out_dir: Path, name: str) -> dict[str, str]:
@@ -109,3 +155,18 @@ def recompute(path: Path) -> dict[str, Any]:
         if a is None or b is None or float(a).hex() != float(b).hex():
             problems.append(f"metric {name}: stored {a!r}, recomputed {b!r}")
     return {"result": str(path), "stored": stored, "recomputed": recomputed, "problems": problems}
+
+
+def result_files(root: Path) -> list[Path]:
+    """Every ``result.json`` under a directory (an evaluate artifact: ``specs/*/``), sorted."""
+    return sorted(p for p in root.rglob(RESULT) if p.is_file())
+
+
+def recompute_all(root: Path) -> dict[str, Any]:
+    """:func:`recompute` every result under ``root``; ``problems`` name their result."""
+    found = result_files(root)
+    if not found:
+        raise FileNotFoundError(f"{root}: no {RESULT} under this directory")
+    reports = [recompute(path) for path in found]
+    problems = [f"{r['result']}: {problem}" for r in reports for problem in r["problems"]]
+    return {"root": str(root), "results": reports, "problems": problems}

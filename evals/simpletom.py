@@ -206,7 +206,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Generate an answer per item through the engine (two passes for ``remind``); write
     requests, predictions and ``result.json``."""
-    from evals import engine, genrun, sources
+    from evals import generative, lmeval, sources
     from evals.spec import resolve
 
     final, cot, remind, default_toks = VARIANTS[spec.prompt_format]
@@ -216,18 +216,21 @@ def evaluate(
     indices = sources.sample_indices(
         len(items), threshold=spec.sample_threshold, size=spec.sample_size, seed=spec.sample_seed
     )[: options.limit]
-    lm = genrun.load(model_dir, options)
-    max_gen_toks, max_length = genrun.budget(lm, options.max_gen_toks or default_toks)
+    lm = generative.load(model_dir, options)
+    generation, max_length = generative.capped_budget(
+        lm, options.max_gen_toks or default_toks, options.max_gen_toks is not None
+    )
+    max_gen_toks = generation.max_gen_toks
 
     def generate(contexts: list[str]) -> list[str]:
         requests = [{"doc_id": i, "context": c} for i, c in enumerate(contexts)]
-        out = engine.generate(
+        out = lmeval.generate(
             lm, requests, until=[], max_gen_toks=max_gen_toks, seed=options.seed
         )  # no stop string: the model answers until EOS or the budget, as upstream
         return [out[i] for i in range(len(contexts))]
 
     def context(item: dict, reminder: dict | None = None) -> str:
-        return genrun.chat_context(lm, SYSTEM, prompt(item, final, reminder))
+        return generative.chat_context(lm, SYSTEM, prompt(item, final, reminder))
 
     request_log: list[dict] = []
     aware_out: dict[str, dict] = {}  # story key -> the model's mental-state answer
@@ -261,7 +264,7 @@ def evaluate(
         qtype = question_type(item, item["id"])
         reminder = aware_out.get(story_key(item["id"])) if remind else None
         if remind and qtype == "aware":  # the first pass already asked this very prompt
-            tokens = genrun.prompt_tokens(lm, first_pass[item["id"]])
+            tokens = generative.prompt_tokens(lm, first_pass[item["id"]])
             rows.append(_row(doc_id, index, item, reminder["response"], cot, prompt_tokens=tokens))
             continue
         ctx = context(item, reminder)
@@ -269,18 +272,20 @@ def evaluate(
         pending.append((doc_id, index, item, ctx, reminder))
     responses = generate([p[3] for p in pending])
     for (doc_id, index, item, ctx, reminder), response in zip(pending, responses, strict=True):
-        extra: dict[str, Any] = {"prompt_tokens": genrun.prompt_tokens(lm, ctx)}
+        extra: dict[str, Any] = {"prompt_tokens": generative.prompt_tokens(lm, ctx)}
         if reminder is not None:
             extra["reminder"] = reminder
         rows.append(_row(doc_id, index, item, response, cot, **extra))
     rows.sort(key=lambda r: r["doc_id"])
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    return genrun.write_result(
-        spec, "simpletom", resolved, rows, request_log, options=options, model_dir=model_dir,
-        out_dir=out_dir, harness=genrun.harness_block(
-            options, max_gen_toks=max_gen_toks, max_length=max_length, system=SYSTEM
-        ),
+    harness = generative.harness_block(
+        options, max_gen_toks=max_gen_toks, max_length=max_length, system=SYSTEM,
+        generation=generation.to_dict(),
+    )  # fmt: skip
+    return generative.write_result(
+        spec, "simpletom", resolved, rows, harness=harness, model_dir=model_dir, out_dir=out_dir,
+        limit=options.limit, requests=request_log,
     )  # fmt: skip
 
 

@@ -18,7 +18,7 @@ from evals import sources
 from reprolm.canonical import canonical_json
 from reprolm.hashing import hash_bytes
 
-FORMATS = ("rc", "mc", "cot")  # an id may also have no format: "ifeval::tulu"
+FORMATS = ("rc", "mc", "cot", "gen")  # an id may also have no format: "ifeval::tulu"
 
 
 @dataclass(frozen=True)

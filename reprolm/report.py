@@ -1,7 +1,8 @@
 """The end-of-run summary: eval scores per checkpoint and each training stage's signals.
 
-Read from the manifests alone (metrics recorded by each job), so it works on any finished run,
-including one pulled from a remote, without loading a model.
+Read from the artifacts alone (the evaluations' results, the metrics each training job recorded
+in its manifest), so it works on any finished run, including one pulled from a remote, without
+loading a model.
 """
 
 from __future__ import annotations
@@ -14,32 +15,31 @@ from reprolm.manifest import ManifestError, read_manifest
 if TYPE_CHECKING:
     from reprolm.plan import Plan
 
-PRIMARY_METRICS = ("exact_match", "acc")
-SPEC_PREFIX = "specs/"  # spec results: only their `primary` (the spec names its own metric)
+EVAL_RESULTS = "results.json"
 
 
 def _number(value: object) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def eval_rows(plan: Plan) -> tuple[list[str], list[tuple[str, dict[str, object]]]]:
-    """Columns (task/metric) and one row of primary metrics per evaluated checkpoint."""
-    rows: list[tuple[str, dict[str, object]]] = []
-    columns: list[str] = []
+def eval_table(plan: Plan) -> str | None:
+    """The tasks x checkpoints table of the finished evaluations, a row per checkpoint (None:
+    none finished). Rendered by the job code's one table (``evals.table``), imported here for
+    display only, as the CLI front ends do: this summary is the ``reprolm`` CLI's output."""
+    evals = {}
     for job in plan.by_stage("evaluate"):
+        artifact = Path(job.artifact_dir)
         try:
-            metrics = read_manifest(Path(job.artifact_dir))["metrics"]
+            read_manifest(artifact)
         except ManifestError:
             continue
-        primary = {k: v for k, v in metrics.items() if _is_primary(k)}
-        columns += [k for k in sorted(primary) if k not in columns]
-        rows.append((job.label, primary))
-    return columns, rows
+        if (artifact / EVAL_RESULTS).is_file():
+            evals[job.label] = artifact
+    if not evals:
+        return None
+    from evals.table import build, checkpoint_markdown
 
-
-def _is_primary(key: str) -> bool:
-    name = key.rsplit("/", 1)[-1]
-    return name == "primary" if key.startswith(SPEC_PREFIX) else name in PRIMARY_METRICS
+    return checkpoint_markdown(build(evals))
 
 
 # (start key, end key) patterns of the signals a training stage records over its run.
@@ -79,16 +79,9 @@ def _names(key: str, pattern: str) -> list[str]:
 
 def summary_table(plan: Plan) -> str:
     """A compact Markdown summary of a finished (or partly finished) run."""
-    columns, rows = eval_rows(plan)
-    lines = [f"\nrecipe {plan.recipe['name']}: eval scores per checkpoint"]
-    if rows:
-        lines.append("| checkpoint | " + " | ".join(columns) + " |")
-        lines.append("|---" * (len(columns) + 1) + "|")
-        for label, metrics in rows:
-            cells = [_number(metrics.get(column, "-")) for column in columns]
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    else:
-        lines.append("(no evaluation finished)")
+    table = eval_table(plan)
+    lines = [f"\nrecipe {plan.recipe['name']}: eval scores per checkpoint (primary metrics)"]
+    lines.append(table.rstrip("\n") if table else "(no evaluation finished)")
     lines.append("\ntraining signals")
     for stage in ("pretrain", "sft", "dpo", "rlvr"):
         for job in plan.by_stage(stage):

@@ -2,7 +2,7 @@
 blocks of a PDDL domain from its header and action descriptions (+ the procedural text); the
 predicted domain is parsed and every gold problem is solved by a breadth-first planner.
 
-``evaluate`` generates through ``engine.generate``; ``score`` reads a folder of predicted action
+``evaluate`` generates through ``lmeval.generate``; ``score`` reads a folder of predicted action
 files ``<domain id>.txt`` (the upstream layout). One prediction row per domain; ``metrics`` in
 ``scoring.py``; the headline is the solve rate over problem files with a gold plan.
 """
@@ -16,7 +16,7 @@ from typing import Any
 from evals.families import Family, RunOptions
 from evals.proc2pddl import data as p2data
 from evals.proc2pddl import prompts, scoring
-from evals.spec import TaskSpec, spec_hash
+from evals.spec import TaskSpec
 from reprolm.canonical import canonical_json
 
 REQUESTS = "requests.jsonl"
@@ -102,18 +102,9 @@ def _result(spec, resolved, rows, out_dir, model: dict, extra: dict | None = Non
     if "predictions" in model:  # a folder: its files' digests, by name
         folder = model["predictions"]
         identity = {"predictions": {f.name: file_digest(f) for f in sorted(folder.glob("*.txt"))}}
-    result = {
-        "task_id": spec.task_id,
-        "kind": "proc2pddl",
-        "spec_hash": spec_hash(resolved),
-        "spec": resolved,
-        "metrics": metrics,
-        "primary_metric": spec.primary_metric,
-        "primary": metrics[spec.primary_metric],
-        "instances": len(rows),
-        "model": identity,
-        **(extra or {}),
-    }
+    result = results.envelope(
+        spec, "proc2pddl", resolved, metrics, instances=len(rows), model=identity, **(extra or {})
+    )
     if out_dir is None:
         return result
     results.write_result(out_dir, result, rows)
@@ -124,15 +115,15 @@ def evaluate(
     spec: TaskSpec, model_dir: Path, data: Path, out_dir: Path, options: RunOptions
 ) -> dict[str, Any]:
     """Generate the actions of each domain with the model (chat prompt), then score them."""
-    from evals import engine, sources
-    from evals.harness import model_digest, versions
+    from evals import lmeval, sources
+    from evals.lmeval import model_digest, versions
 
     cases, digest = p2data.load(data)
     cases = cases[: options.limit] if options.limit else cases
-    lm = options.lm or engine.load_model(
+    lm = options.lm or lmeval.load_model(
         model_dir, options.batch_size, backend=options.backend, device=options.device
     )
-    tokenizer = engine.tokenizer_of(lm)
+    tokenizer = lmeval.tokenizer_of(lm)
     context = int(getattr(lm, "max_length", 2048))
     wanted = options.max_gen_toks or getattr(spec, "max_gen_toks", 2048)
     max_gen = min(wanted, max(1, context // 2))
@@ -140,7 +131,7 @@ def evaluate(
     requests = [
         _request(i, case, variant, tokenizer, context - max_gen) for i, case in enumerate(cases)
     ]
-    generated = engine.generate(
+    generated = lmeval.generate(
         lm,
         [{"doc_id": r["doc_id"], "context": r["context"]} for r in requests],
         until=UNTIL,
@@ -179,10 +170,10 @@ def _request(doc_id: int, case, variant: str, tokenizer, budget: int) -> dict[st
     """The chat prompt; the procedural text is cut (from the end) until the prompt fits
     ``budget`` tokens, and how much was kept is recorded. A prompt too long even without the
     text is left whole (lm-eval then keeps its last tokens)."""
-    from evals import engine
+    from evals import lmeval
 
     def render(text: str | None) -> str:
-        return engine.render_chat(tokenizer, prompts.messages(case, variant, text))
+        return lmeval.render_chat(tokenizer, prompts.messages(case, variant, text))
 
     def size(prompt: str) -> int:
         return len(tokenizer(prompt, add_special_tokens=False)["input_ids"])

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from evals.families import Family, RunOptions
-from evals.spec import spec_hash
 from evals.worldvaluesbench.data import (
     DEMOGRAPHICS,
     GROUP_COLUMNS,
@@ -73,17 +72,17 @@ def evaluate(
     spec: WorldValuesSpec, model_dir: Path, data: Path, out_dir: Path, options: RunOptions
 ) -> dict[str, Any]:
     """Run a spec on a model; write requests, predictions and ``result.json``; return it."""
-    from evals import engine, results, sources
-    from evals.harness import model_digest, versions
+    from evals import lmeval, results, sources
+    from evals.lmeval import model_digest, versions
     from reprolm.canonical import canonical_json
 
     items, digests = load(spec, data)
     resolved = resolve(spec, digests, len(items))
     items = items[: options.limit] if options.limit is not None else items
-    lm = options.lm or engine.load_model(
+    lm = options.lm or lmeval.load_model(
         model_dir, options.batch_size, backend=options.backend, device=options.device
     )
-    tokenizer = engine.tokenizer_of(lm)
+    tokenizer = lmeval.tokenizer_of(lm)
     max_length = int(lm.max_length)
     requests, chat = [], False
     if spec.n_samples:
@@ -97,7 +96,7 @@ def evaluate(
             for k in range(spec.n_samples)
             for r in requests
         ]
-        outputs = engine.generate(
+        outputs = lmeval.generate(
             lm, copies, until=["}", "<|im_end|>"], max_gen_toks=gen_toks, seed=options.seed,
             do_sample=True, temperature=spec.temperature,
         )  # fmt: skip
@@ -121,7 +120,7 @@ def evaluate(
             requests.append(
                 {**_base_row(item, doc_id), "context": prompt + "Score:", "continuations": conts}
             )
-        scored = engine.loglikelihoods(lm, requests, seed=options.seed)
+        scored = lmeval.loglikelihoods(lm, requests, seed=options.seed)
         rows = []
         for r in requests:
             choices = scored[r["doc_id"]]
@@ -134,25 +133,18 @@ def evaluate(
         budget = max_length
         longest = [
             len(lm.tok_encode(r["context"]))
-            + max(engine.n_tokens(lm, r["context"], c) for c in r["continuations"])
+            + max(lmeval.n_tokens(lm, r["context"], c) for c in r["continuations"])
             for r in requests
         ]
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / REQUESTS).write_text("".join(canonical_json(r) + "\n" for r in requests), "utf-8")
     computed = metrics(rows, resolved)
-    result = {
-        "task_id": spec.task_id,
-        "kind": "worldvaluesbench",
-        "spec_hash": spec_hash(resolved),
-        "spec": resolved,
-        "metrics": computed,
-        "primary_metric": spec.primary_metric,
-        "primary": computed[spec.primary_metric],
-        "instances": len(rows),
-        "limit": options.limit,
-        "breakdown": breakdown(rows),
-        "model": {"digest": model_digest(Path(model_dir)), "name": Path(model_dir).name},
-        "harness": {
+    result = results.envelope(
+        spec, "worldvaluesbench", resolved, computed, instances=len(rows),
+        limit=options.limit,
+        breakdown=breakdown(rows),
+        model={"digest": model_digest(Path(model_dir)), "name": Path(model_dir).name},
+        harness={
             "engine": "lm_eval.simple_evaluate",
             "backend": options.backend,
             "batch_size": options.batch_size,
@@ -163,8 +155,8 @@ def evaluate(
             "context": {"max_length": max_length, "over_length": sum(n > budget for n in longest)},
             "versions": versions(),
         },
-        "files": {"requests": {"path": REQUESTS, "blake3": sources.digest(out_dir / REQUESTS)}},
-    }
+        files={"requests": {"path": REQUESTS, "blake3": sources.digest(out_dir / REQUESTS)}},
+    )  # fmt: skip
     results.write_result(out_dir, result, rows)
     return results.load_result(out_dir)
 
@@ -202,18 +194,11 @@ def score_file(
         for doc_id, (key, samples) in enumerate(ordered)
     ]
     computed = metrics(rows, resolved)
-    result = {
-        "task_id": spec.task_id,
-        "kind": "worldvaluesbench",
-        "spec_hash": spec_hash(resolved),
-        "spec": resolved,
-        "metrics": computed,
-        "primary_metric": spec.primary_metric,
-        "primary": computed[spec.primary_metric],
-        "instances": len(rows),
-        "breakdown": breakdown(rows),
-        "model": {"predictions": digest(Path(predictions))},
-    }
+    result = results.envelope(
+        spec, "worldvaluesbench", resolved, computed, instances=len(rows),
+        breakdown=breakdown(rows),
+        model={"predictions": digest(Path(predictions))},
+    )  # fmt: skip
     if out_dir:
         results.write_result(out_dir, result, rows)
         return results.load_result(out_dir)

@@ -41,10 +41,10 @@ def user_prompt(item: Item, explain: bool) -> str:
 def render(tokenizer: Any, user: str) -> tuple[str, bool]:
     """(prompt, chat?): the tokenizer's chat template when it has one, else the plain text
     (a pretrained-only checkpoint has none); the rendered prompt is saved either way."""
-    from evals import engine
+    from evals import lmeval
 
     if getattr(tokenizer, "chat_template", None):
-        return engine.render_chat(tokenizer, [{"role": "user", "content": user}]), True
+        return lmeval.render_chat(tokenizer, [{"role": "user", "content": user}]), True
     return user + "\n\n", False
 
 

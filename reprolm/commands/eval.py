@@ -99,9 +99,21 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_recompute(args: argparse.Namespace) -> int:
-    from evals.results import recompute
+    from evals.results import RESULT, recompute, recompute_all
 
-    report = recompute(args.result)
+    path = args.result
+    if path.is_dir() and not (path / RESULT).is_file():  # an evaluate artifact: every result
+        try:
+            report = recompute_all(path)
+        except FileNotFoundError as error:
+            raise ValueError(str(error)) from None
+        lines = [
+            f"{'ok' if not r['problems'] else 'FAIL':4s} {r['result']}" for r in report["results"]
+        ]
+        lines += report["problems"] or [f"ok: {len(lines)} results reproduced exactly"]
+        emit(report, args.json, "\n".join(lines))
+        return EXIT_FAIL if report["problems"] else 0
+    report = recompute(path)
     lines = [f"{k:16s} {v!r}" for k, v in sorted(report["recomputed"].items())]
     lines += report["problems"] or [f"ok: every metric of {report['result']} reproduced exactly"]
     emit(report, args.json, "\n".join(lines))
@@ -211,7 +223,10 @@ def register(commands: Any) -> None:
     recompute = add_command(
         sub, "recompute", _guard(cmd_recompute), "recompute metrics from saved predictions"
     )
-    recompute.add_argument("result", type=Path, help="result.json or its directory")
+    recompute.add_argument(
+        "result", type=Path,
+        help="result.json or its directory, or a directory of results (an evaluate artifact)",
+    )  # fmt: skip
     report = add_command(sub, "report", _guard(cmd_report), "rc vs mc per task, and the better")
     report.add_argument("results", type=Path, nargs="+")
     comp = add_command(

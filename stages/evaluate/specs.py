@@ -1,9 +1,12 @@
-"""Evaluation specs (``evaluate.specs``) on a checkpoint, with each score's contamination figure.
+"""The evaluate job's evaluations: the world's tasks (``evaluate.tasks``) and the registered
+specs (``evaluate.specs``), as :class:`evals.jobs.EvalJob` s, and each spec score's
+contamination figure.
 
-Each spec runs through its family (``families.family_of(spec).evaluate``) on the dataset the
-``evaldata`` input imported; the result directory ``specs/<safe id>/`` is recomputable with
-``reprolm eval recompute``. Beside the score, ``result.json`` records the decontamination figure
-of the training data against that dataset, from the ``curate`` input's report, with the curate
+Every result directory is ``specs/<safe id>/`` (recomputable with ``reprolm eval recompute``).
+World tasks read the world artifact's ``eval/<task>.jsonl``, with ``limit``, ``num_fewshot`` and
+the ``chat_template`` mode; specs read the dataset the ``evaldata`` input imported, with
+``spec_limit``, and ``result.json`` records, beside the score, the decontamination figure of the
+training data against that dataset, from the ``curate`` input's report, with the curate
 artifact's digest.
 """
 
@@ -11,15 +14,120 @@ from __future__ import annotations
 
 import json
 import pathlib
+from typing import Any
 
-from reprolm.canonical import dump_json
+from evals import critics
+from evals.families import RunOptions
+from evals.jobs import EvalJob
+from evals.registry import get_spec
+from evals.world import load_index, spec_for, task_type
 
 SPECS_DIR = "specs"
+PRETRAIN = "pretrain"
+CHAT_MODES = ("auto", "always", "never")
 
 
 def safe_id(task_id: str) -> str:
     """A spec id as a path / metric name part: ``arc_easy:rc::olmes`` -> ``arc_easy_rc__olmes``."""
     return task_id.replace("::", "__").replace(":", "_")
+
+
+def use_chat(mode: str, checkpoint: str, task_type: str = "generate") -> bool:
+    """Whether a world task's prompts are chat formatted.
+
+    ``auto``: generative tasks of every checkpoint but pretrain. Log-likelihood (multiple-choice)
+    tasks stay in the plain format for every checkpoint: under a chat template the scored choice
+    would have to be the assistant turn's first token, which is not how an assistant answers,
+    and the scores would measure the format rather than the knowledge (on the tiny recipe the
+    post-trained checkpoints fell to or below chance on every MC task that way).
+    """
+    if mode not in CHAT_MODES:
+        raise ValueError(f"evaluate: config key 'chat_template' must be one of {CHAT_MODES}")
+    if mode == "auto":
+        return checkpoint != PRETRAIN and task_type == "generate"
+    return mode == "always"
+
+
+def select_tasks(config: dict, index: dict[str, dict]) -> list[str]:
+    """Configured world tasks (names, or their spec ids; default: every task of
+    eval/index.json), in sorted order."""
+    from evals.world import TASK_IDS
+
+    by_id = {task_id: name for name, task_id in TASK_IDS.items()}
+    wanted = [by_id.get(t, t) for t in config.get("tasks") or sorted(index)]
+    unknown = sorted(set(wanted) - set(index))
+    if unknown:
+        raise ValueError(
+            f"evaluate: config key 'tasks' names {unknown}, not in eval/index.json "
+            f"(known: {sorted(index)})"
+        )
+    return sorted(set(wanted))
+
+
+def world_jobs(
+    config: dict, world: pathlib.Path, checkpoint: str, output_dir: pathlib.Path, lm: Any
+) -> list[EvalJob]:
+    """The configured world tasks, plain-formatted ones first (each group: one lm-eval call)."""
+    index = load_index(world)
+    jobs = []
+    for name in select_tasks(config, index):
+        spec = spec_for(name, index[name])
+        chat = use_chat(config["chat_template"], checkpoint, task_type(spec))
+        options = RunOptions(
+            limit=config["limit"],
+            batch_size=config["batch_size"],
+            seed=config["seed"],
+            backend=config.get("backend") or "hf",
+            max_gen_toks=config["max_gen_toks"],
+            lm=lm,
+            num_fewshot=config["num_fewshot"],
+            chat=chat,
+        )
+        out = output_dir / SPECS_DIR / safe_id(spec.task_id)
+        jobs.append(EvalJob(name, spec, world / index[name]["file"], out, options))
+    return sorted(jobs, key=lambda job: (bool(job.options.chat), job.name))
+
+
+def spec_jobs(config: dict, inputs: dict, output_dir: pathlib.Path, lm: Any) -> list[EvalJob]:
+    """The configured ``evaluate.specs`` on the ``evaldata`` input's datasets."""
+    from stages.evaldata.stage import data_file
+
+    if not config["specs"]:
+        return []
+    missing = [name for name in ("evaldata", "curate") if name not in inputs]
+    if missing:
+        raise ValueError(
+            f"evaluate: config key 'specs' lists {config['specs']} but input(s) {missing} are "
+            "missing; pass --input evaldata=<evaldata artifact> --input curate=<curate "
+            "artifact>, or set specs: []"
+        )
+    jobs = []
+    for task_id in config["specs"]:
+        try:
+            spec = get_spec(task_id)
+        except KeyError as error:
+            raise ValueError(f"evaluate: config key 'specs': {error.args[0]}") from None
+        data = data_file(pathlib.Path(inputs["evaldata"]), dataset_of(config, task_id))
+        if not data.exists():  # a JSONL file or a directory dataset
+            raise FileNotFoundError(
+                f"{data}: the evaldata input has no dataset {dataset_of(config, task_id)!r}"
+            )
+        options = RunOptions(
+            limit=config["spec_limit"],
+            batch_size=config["batch_size"],
+            seed=config["seed"],
+            max_gen_toks=config["max_gen_toks"],
+            lm=lm,
+            critics=critics.from_config(config),
+        )
+        out = output_dir / SPECS_DIR / safe_id(task_id)
+        jobs.append(EvalJob(task_id, spec, data, out, options))
+    return jobs
+
+
+def dataset_of(config: dict, task_id: str) -> str:
+    """The evaldata dataset a spec reads (``evaluate.spec_data``, default its task name)."""
+    return config["spec_data"].get(task_id, get_spec(task_id).task)
 
 
 def contamination(curate: pathlib.Path, dataset: str, evaluated: list[int | None]) -> dict:
@@ -56,68 +164,13 @@ def contamination(curate: pathlib.Path, dataset: str, evaluated: list[int | None
     }
 
 
-def run_specs(config: dict, inputs: dict, model_dir: pathlib.Path, output_dir: pathlib.Path, lm):
-    """Run every configured spec; return ``{spec id: summary}`` for results.json."""
-    from evals import critics
-    from evals.families import RunOptions, family_of
-    from evals.registry import get_spec
+def add_contamination(job: EvalJob, config: dict, curate: pathlib.Path) -> dict:
+    """Record a spec result's decontamination figure in its result.json; return the figure."""
+    from evals import results
     from evals.sources import read_jsonl
-    from stages.evaldata.stage import data_file
 
-    missing = [name for name in ("evaldata", "curate") if name not in inputs]
-    if missing:
-        raise ValueError(
-            f"evaluate: config key 'specs' lists {config['specs']} but input(s) {missing} are "
-            "missing; pass --input evaldata=<evaldata artifact> --input curate=<curate "
-            "artifact>, or set specs: []"
-        )
-    summaries = {}
-    for task_id in config["specs"]:
-        try:
-            spec = get_spec(task_id)
-        except KeyError as error:
-            raise ValueError(f"evaluate: config key 'specs': {error.args[0]}") from None
-        dataset = config["spec_data"].get(task_id, spec.task)
-        data = data_file(pathlib.Path(inputs["evaldata"]), dataset)
-        if not data.exists():  # a JSONL file or a directory dataset
-            raise FileNotFoundError(f"{data}: the evaldata input has no dataset {dataset!r}")
-        out = output_dir / SPECS_DIR / safe_id(task_id)
-        options = RunOptions(
-            limit=config["spec_limit"],
-            batch_size=config["batch_size"],
-            seed=config["seed"],
-            max_gen_toks=config["max_gen_toks"],
-            lm=lm,
-            critics=critics.from_config(config),
-        )
-        result = family_of(spec).evaluate(spec, model_dir, data, out, options)
-        # Only families with a ``texts`` hook (measured datasets) key requests by row index.
-        evaluated = [r.get("index") for r in read_jsonl(out / "requests.jsonl")]
-        result["decontamination"] = contamination(
-            pathlib.Path(inputs["curate"]), dataset, evaluated
-        )
-        (out / "result.json").write_text(dump_json(result), encoding="utf-8")
-        summaries[task_id] = {
-            "dir": f"{SPECS_DIR}/{safe_id(task_id)}",
-            "kind": result["kind"],
-            "spec_hash": result["spec_hash"],
-            "metrics": result["metrics"],
-            "primary_metric": result["primary_metric"],
-            "primary": result["primary"],
-            "instances": result["instances"],
-            "decontamination": result["decontamination"],
-        }
-    return summaries
-
-
-def flat_metrics(summaries: dict) -> dict[str, float]:
-    """``specs/<safe id>/<metric>``, ``.../primary`` (the spec's primary metric, for the run
-    summary) and ``.../contamination`` for the runner's summary."""
-    out = {}
-    for task_id, summary in sorted(summaries.items()):
-        prefix = f"{SPECS_DIR}/{safe_id(task_id)}"
-        out |= {f"{prefix}/{m}": v for m, v in sorted(summary["metrics"].items())}
-        out[f"{prefix}/primary"] = summary["primary"]
-        if summary["decontamination"].get("measured"):
-            out[f"{prefix}/contamination"] = summary["decontamination"]["contamination"]
-    return out
+    # Only families with a ``texts`` hook (measured datasets) key requests by row index.
+    evaluated = [r.get("index") for r in read_jsonl(job.out_dir / "requests.jsonl")]
+    figure = contamination(curate, dataset_of(config, job.spec.task_id), evaluated)
+    results.update_result(job.out_dir, decontamination=figure)
+    return figure

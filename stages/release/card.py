@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import pathlib
 
-PIPELINE = ("pretrain", "sft", "dpo", "rlvr")
-MISSING = "–"
+from evals import table
 
 
 def read_results(eval_dir: pathlib.Path) -> dict:
@@ -21,56 +20,11 @@ def read_results(eval_dir: pathlib.Path) -> dict:
     return results
 
 
-def primary_metric(results: dict, task: str) -> str:
-    """A task's headline metric: as recorded, else acc, else exact_match, else the first."""
-    recorded = results.get("primary_metrics", {}).get(task)
-    if recorded:
-        return recorded
-    metrics = results["tasks"][task]
-    for name in ("acc", "exact_match"):
-        if name in metrics:
-            return name
-    return sorted(metrics)[0]
-
-
-def pipeline_order(results_by_checkpoint: dict[str, dict]) -> list[str]:
-    """Row labels ordered as the pipeline runs (pretrain, sft, dpo, rlvr), others last."""
-
-    def rank(label: str) -> tuple[int, str]:
-        stage = results_by_checkpoint[label].get("checkpoint", label)
-        return (PIPELINE.index(stage) if stage in PIPELINE else len(PIPELINE), label)
-
-    return sorted(results_by_checkpoint, key=rank)
-
-
-def columns(results_by_checkpoint: dict[str, dict]) -> list[tuple[str, str]]:
-    """``(task, primary metric)`` of every task any checkpoint was evaluated on, sorted by task."""
-    cols: dict[str, str] = {}
-    for label in pipeline_order(results_by_checkpoint):
-        results = results_by_checkpoint[label]
-        for task in sorted(results["tasks"]):
-            cols.setdefault(task, primary_metric(results, task))
-    return sorted(cols.items())
-
-
-def format_eval_table(results_by_checkpoint: dict[str, dict]) -> str:
-    """Markdown table: one row per checkpoint (pipeline order), one column per task/metric.
-
-    ``results_by_checkpoint`` maps a row label (e.g. ``"sft"``) to an evaluate ``results.json``
-    document (see :func:`read_results`).
-    """
-    cols = columns(results_by_checkpoint)
-    header = "| checkpoint | " + " | ".join(f"{task} ({metric})" for task, metric in cols) + " |"
-    rule = "|---|" + "---:|" * len(cols)
-    rows = [header, rule]
-    for label in pipeline_order(results_by_checkpoint):
-        tasks = results_by_checkpoint[label]["tasks"]
-        cells = [
-            f"{tasks[task][metric]:.3f}" if metric in tasks.get(task, {}) else MISSING
-            for task, metric in cols
-        ]
-        rows.append(f"| {label} | " + " | ".join(cells) + " |")
-    return "\n".join(rows) + "\n"
+def format_eval_table(results_by_checkpoint: dict[str, dict | pathlib.Path]) -> str:
+    """``eval_table.md``: the one tasks x checkpoints table (:func:`evals.table.build`), one row
+    per checkpoint in pipeline order. ``results_by_checkpoint`` maps a row label (e.g.
+    ``"sft"``) to an evaluate artifact directory or its ``results.json`` document."""
+    return table.checkpoint_markdown(table.build(results_by_checkpoint))
 
 
 def model_index(name: str, results: dict) -> list[dict]:

@@ -2,7 +2,10 @@
 
 A manifest's ``inputs`` maps an input name to ``{"path", "fingerprint", "digest", ...}``, where
 ``path`` is the upstream artifact directory relative to the working directory the job ran in
-(the repository root under Snakemake). The walk follows those links breadth-first.
+(the repository root under Snakemake). The walk is the platform's (``reprolm.lineage.build``,
+its read-only artifact API, which job code may use to read manifests): it follows those links
+(or, for a tree moved elsewhere, the fingerprint under ``artifacts/<stage>/``); this module only
+refuses a graph with a missing or unreadable manifest or a link whose fingerprint differs.
 
 What is written is each manifest less its record of one particular run (start/end times, argv,
 host, CPU, git commit and diff, MLflow run id, storage paths): those differ between two builds
@@ -14,12 +17,10 @@ digests, code digest, package versions, metrics) are kept whole.
 
 from __future__ import annotations
 
-import json
-import os
 import pathlib
-from collections import deque
 
 from reprolm.canonical import dump_json
+from reprolm.lineage import build as build_lineage
 
 MANIFEST = "provenance.json"
 STAGE_ORDER = (
@@ -50,17 +51,6 @@ class LineageError(ValueError):
     """A manifest link is broken (the message names the manifest, the input and the fix)."""
 
 
-def _read(path: pathlib.Path) -> dict:
-    try:
-        manifest = json.loads(path.read_bytes())
-    except json.JSONDecodeError as error:
-        raise LineageError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
-    for key in ("stage", "fingerprint"):
-        if key not in manifest:
-            raise LineageError(f"{path}: manifest lacks the {key!r} field")
-    return manifest
-
-
 def stable(manifest: dict) -> dict:
     """The manifest without the fields that record one particular run."""
     out = {k: v for k, v in manifest.items() if k in KEEP_TOP}
@@ -82,45 +72,47 @@ def collect(inputs: dict[str, pathlib.Path]) -> dict[str, dict]:
     """``{"<stage>-<fingerprint>.json": manifest}`` for every reachable manifest.
 
     A direct input without a manifest (a hand-built artifact, e.g. in tests) is skipped; a
-    manifest that names an upstream artifact whose manifest is missing or whose fingerprint
-    differs is an error, since the bill of materials would then be incomplete or wrong.
+    manifest that names an upstream artifact whose manifest is missing or unreadable, or whose
+    fingerprint differs, is an error, since the bill of materials would then be incomplete or
+    wrong.
     """
+    root = pathlib.Path.cwd()  # input paths are relative to the directory the pipeline ran in
     found: dict[str, dict] = {}
-    loaded: dict[str, dict | None] = {}  # artifact dir (absolute) -> manifest, None if absent
-    # (artifact dir, (referring manifest, input name, expected fingerprint) or None)
-    queue = deque((pathlib.Path(path), None) for _, path in sorted(inputs.items()))
-    while queue:
-        artifact, link = queue.popleft()
-        key = os.path.normpath(os.path.abspath(artifact))
-        first_visit = key not in loaded
-        path = artifact / MANIFEST
-        if first_visit:
-            loaded[key] = None
-            if path.is_file():
-                loaded[key] = _read(path)
-                found[f"{loaded[key]['stage']}-{loaded[key]['fingerprint']}.json"] = loaded[key]
-        manifest = loaded[key]
-        if manifest is None:
-            if link is None:
-                continue
-            raise LineageError(
-                f"{link[0]}: input {link[1]!r} points to {artifact}, which has no {MANIFEST}; "
-                "run the release from the directory the pipeline ran in (the repository root) "
-                "and make sure the upstream artifact still exists"
-            )
-        # Every link is checked, also to an artifact reached before by another path.
-        if link is not None and link[2] is not None and link[2] != manifest["fingerprint"]:
-            raise LineageError(
-                f"{link[0]}: input {link[1]!r} expects fingerprint {link[2]}, but {path} has "
-                f"{manifest['fingerprint']}; the upstream artifact was rebuilt or replaced"
-            )
-        if not first_visit:
+    for _, path in sorted(inputs.items()):
+        if not (pathlib.Path(path) / MANIFEST).is_file():
             continue
-        for name, record in sorted((manifest.get("inputs") or {}).items()):
-            if not isinstance(record, dict) or "path" not in record:
-                raise LineageError(f"{path}: input {name!r} has no 'path' field")
-            queue.append((pathlib.Path(record["path"]), (path, name, record.get("fingerprint"))))
+        graph = build_lineage(pathlib.Path(path), root)
+        for node in graph.walk():
+            where = (node.directory or pathlib.Path(node.id)) / MANIFEST
+            if node.error:
+                raise LineageError(node.error)
+            for name, link in sorted(node.links.items()):
+                _check_link(where, name, link, graph.nodes)
+            found[f"{node.stage}-{node.fingerprint}.json"] = node.manifest
     return found
+
+
+def _check_link(where: pathlib.Path, name: str, link, nodes: dict) -> None:
+    """A link must reach a manifest on disk with the fingerprint it records."""
+    record = link.record
+    if "path" not in record:
+        raise LineageError(f"{where}: input {name!r} has no 'path' field")
+    target = nodes.get(link.target) if link.target else None
+    if target is None or target.directory is None or link.located == "embedded":
+        raise LineageError(
+            f"{where}: input {name!r} points to {record['path']}, which has no {MANIFEST}; "
+            "run the release from the directory the pipeline ran in (the repository root) "
+            "and make sure the upstream artifact still exists"
+        )
+    if target.error:
+        raise LineageError(target.error)
+    expected = record.get("fingerprint")
+    if expected is not None and expected != target.fingerprint:
+        raise LineageError(
+            f"{where}: input {name!r} expects fingerprint {expected}, but "
+            f"{target.directory / MANIFEST} has {target.fingerprint}; the upstream artifact was "
+            "rebuilt or replaced"
+        )
 
 
 def write(lineage_dir: pathlib.Path, manifests: dict[str, dict]) -> None:

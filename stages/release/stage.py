@@ -7,7 +7,7 @@ import pathlib
 import shutil
 import struct
 
-from evals import collect, compare
+from evals import compare, table
 from evals.plot import write_plot
 from reprolm.canonical import dump_json
 from stages.common.job import Input, JobContext
@@ -74,30 +74,28 @@ def released_label(
     name; without manifests (hand-built inputs) the last checkpoint in pipeline order.
     """
     manifest = _manifest(model)
+    order = table.pipeline_order({label: doc["checkpoint"] for label, doc in results.items()})
     if manifest is None:
-        return card.pipeline_order(results)[-1]
+        return order[-1]
     for label, path in sorted(evals.items()):
         upstream = (_manifest(path) or {}).get("inputs", {}).get("model", {})
         if upstream.get("fingerprint") == manifest["fingerprint"]:
             return label
-    for label in card.pipeline_order(results):
+    for label in order:
         if results[label]["checkpoint"] == manifest["stage"]:
             return label
     return None  # the released checkpoint was not evaluated: the card says so
 
 
-def write_comparison(
-    config: dict, evals: dict[str, pathlib.Path], results: dict[str, dict], out: pathlib.Path
-) -> dict:
-    """Tasks × checkpoints (pipeline order) as JSON (with the entries), CSV and a PNG plot."""
-    columns = card.pipeline_order(results)
-    entries = [e for label in columns for e in collect.evaluate_entries(evals[label], label)]
-    table = {**compare.build(entries, columns), "release": config["name"]}
+def write_comparison(config: dict, evals: dict[str, pathlib.Path], out: pathlib.Path) -> dict:
+    """The one tasks × checkpoints table (:func:`evals.table.build`, pipeline order) as JSON
+    (with the entries), CSV and a PNG plot."""
+    comparison = {**table.build(evals), "release": config["name"]}
     out.mkdir(parents=True)
-    (out / f"{COMPARISON}.json").write_text(dump_json(table), encoding="utf-8")
-    (out / f"{COMPARISON}.csv").write_text(compare.csv_text(table), encoding="utf-8")
-    write_plot(table, out / f"{COMPARISON}.png")
-    return table
+    (out / f"{COMPARISON}.json").write_text(dump_json(comparison), encoding="utf-8")
+    (out / f"{COMPARISON}.csv").write_text(compare.csv_text(comparison), encoding="utf-8")
+    write_plot(comparison, out / f"{COMPARISON}.png")
+    return comparison
 
 
 def run(
@@ -121,9 +119,9 @@ def run(
     results = {label: card.read_results(path) for label, path in evals.items()}
 
     copy_model(model / "model", output_dir / "model")
-    table = card.format_eval_table(results)
-    (output_dir / "eval_table.md").write_text(table, encoding="utf-8")
-    comparison = write_comparison(config, evals, results, output_dir / COMPARISON)
+    comparison = write_comparison(config, evals, output_dir / COMPARISON)
+    eval_table = table.checkpoint_markdown(comparison)  # the same table, a row per checkpoint
+    (output_dir / "eval_table.md").write_text(eval_table, encoding="utf-8")
 
     manifests = lineage.collect(inputs)
     lineage.write(output_dir / "lineage", manifests)

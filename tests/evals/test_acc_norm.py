@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from evals import sources
-from evals.harness import evaluate_mc
 from evals.metrics import predicted
+from evals.multiple_choice import evaluate_mc
 from evals.registry import get_spec
 from tests.evals.conftest import ARC_CHALLENGE
 

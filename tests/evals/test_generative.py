@@ -36,9 +36,9 @@ def chat_model(tmp_path_factory, tiny_model):
 
 @pytest.fixture(scope="module")
 def lm(chat_model):
-    from evals import engine
+    from evals import lmeval
 
-    return engine.load_model(chat_model, 1)
+    return lmeval.load_model(chat_model, 1)
 
 
 @pytest.fixture(scope="module")

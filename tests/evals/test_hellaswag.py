@@ -12,7 +12,7 @@ import json
 import pytest
 
 from evals import hellaswag, sources
-from evals.harness import build_requests, evaluate_mc, load_hf
+from evals.multiple_choice import build_requests, evaluate_mc, load_hf
 from evals.registry import get_spec
 from reprolm.cli import main
 

@@ -1,4 +1,4 @@
-"""evaluate: lm-eval task pack, results and samples on the real world eval sets.
+"""evaluate: the world's eval sets as task specs (lm-eval), results and predictions.
 
 The checkpoint is a randomly initialised tiny OLMo 2 built from the real tokenizer: assertions
 are about the pipeline (tasks, prompts, scoring code, determinism), never about the scores.
@@ -6,7 +6,6 @@ are about the pipeline (tasks, prompts, scoring code, determinism), never about 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import pathlib
 import random
@@ -14,7 +13,8 @@ import shutil
 
 import pytest
 
-from evals import verifiers
+from evals import results as eval_results
+from evals import verifiers, world
 from reprolm.recipe import validate_stage_config
 from stages.common.job import JobContext, as_inputs
 from stages.evaluate.stage import run
@@ -48,8 +48,14 @@ def evaluate(
     return metrics, json.loads((out / "results.json").read_text(encoding="utf-8"))
 
 
+def result_dir(out: pathlib.Path, task: str) -> pathlib.Path:
+    """The result directory of a world task: ``specs/<safe spec id>/``."""
+    return out / "specs" / world.TASK_IDS[task].replace("::", "__").replace(":", "_")
+
+
 def samples(out: pathlib.Path, task: str) -> list[dict]:
-    lines = (out / "samples" / f"{task}.jsonl").read_text(encoding="utf-8").splitlines()
+    """The predictions rows of a world task."""
+    lines = (result_dir(out, task) / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
     return [json.loads(line) for line in lines]
 
 
@@ -95,16 +101,18 @@ def test_results_cover_every_task(pretrain_eval, index):
         assert results["instances"][task] == LIMIT
         rows = samples(out, task)
         assert [r["doc_id"] for r in rows] == list(range(LIMIT))
-        mean = sum(r["scores"][results["primary_metrics"][task]] for r in rows) / LIMIT
-        assert mean == pytest.approx(results["tasks"][task][results["primary_metrics"][task]])
+        report = eval_results.recompute(result_dir(out, task))
+        assert report["problems"] == [] and report["recomputed"] == results["tasks"][task]
+        assert results["specs"][world.TASK_IDS[task]]["name"] == task
     assert metrics == {
         f"{task}/{metric}": value
         for task, values in results["tasks"].items()
         for metric, value in values.items()
     }
-    assert sorted(p.name for p in (out / "tasks").iterdir()) == sorted(
-        [f"{t}.yaml" for t in index] + ["utils.py"]
+    assert sorted(p.name for p in (out / "specs").iterdir()) == sorted(
+        result_dir(out, t).name for t in index
     )
+    assert all((result_dir(out, t) / "task.yaml").is_file() for t in index)
 
 
 def test_payload_has_no_paths_or_times(pretrain_eval, world_artifact, checkpoint):
@@ -116,28 +124,26 @@ def test_payload_has_no_paths_or_times(pretrain_eval, world_artifact, checkpoint
     # lm-eval's date, timings, git hash and environment dump are left out.
     assert set(results) == {
         "chat_template", "checkpoint", "instances", "limit", "num_fewshot", "primary_metrics",
-        "task_types", "tasks", "versions",
+        "specs", "task_types", "tasks", "versions",
     }  # fmt: skip
     row = samples(out, "facts_mc")[0]
-    assert set(row) == {
-        "arguments", "doc_id", "filtered_responses", "id", "responses", "scores", "target"
-    }  # fmt: skip
-    yaml_text = (out / "tasks" / "arith_gen.yaml").read_text(encoding="utf-8")
+    assert set(row) == {"choices", "context", "doc_id", "gold", "id"}
+    assert set(row["choices"][0]) == {"continuation", "is_greedy", "loglik", "n_chars"}
+    yaml_text = (result_dir(out, "arith_gen") / "task.yaml").read_text(encoding="utf-8")
     assert 'test: "eval/arith_gen.jsonl"' in yaml_text
 
 
 def test_generative_metric_is_the_shared_verifier(pretrain_eval):
-    out, _, _ = pretrain_eval
-    for row in samples(out, "arith_gen"):
-        expected = verifiers.numeric_answer(row["filtered_responses"][0], row["target"])
-        assert row["scores"]["exact_match"] == expected
-    # The generated utils.py scores through the registry.
-    spec = importlib.util.spec_from_file_location("pack_utils", out / "tasks" / "utils.py")
-    utils = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(utils)
-    doc = {"answer": "27"}
-    assert utils.process_arith_gen(doc, ["13 + 14 = 27. The answer is 27."]) == {"exact_match": 1.0}
-    assert utils.process_arith_gen(doc, ["The answer is 26, not 27"]) == {"exact_match": 0.0}
+    out, _, results = pretrain_eval
+    rows = samples(out, "arith_gen")
+    scores = [verifiers.numeric_answer(row["response"], row["target"]) for row in rows]
+    assert results["tasks"]["arith_gen"]["exact_match"] == sum(scores) / len(scores)
+    # The world family scores a response through the registry.
+    spec = eval_results.load_result(result_dir(out, "arith_gen"))["spec"]
+    right = {"response": "13 + 14 = 27. The answer is 27.", "target": "27"}
+    wrong = {"response": "The answer is 26, not 27", "target": "27"}
+    assert world.metrics([right], spec) == {"exact_match": 1.0}
+    assert world.metrics([wrong], spec) == {"exact_match": 0.0}
 
 
 def test_gold_response_scores_one_through_lm_eval(
@@ -153,7 +159,7 @@ def test_gold_response_scores_one_through_lm_eval(
     gold = {"checkpoint": "pretrain", "tasks": ["arith_gen"]}
     _, results = evaluate(tmp_path / "a", checkpoint, world_artifact, **gold)
     assert results["tasks"] == {"arith_gen": {"exact_match": 1.0}}
-    assert all(r["scores"]["exact_match"] == 1.0 for r in samples(tmp_path / "a", "arith_gen"))
+    assert all(r["response"].endswith(".") for r in samples(tmp_path / "a", "arith_gen"))
 
     # Swap the registry entry: the metric follows, so metric and RLVR reward are one code path.
     monkeypatch.setitem(verifiers.VERIFIERS, "numeric_answer", lambda response, truth: 0.25)
@@ -171,20 +177,23 @@ def test_chat_prompts_differ_from_plain(pretrain_eval, sft_eval):
     }
 
     plain_gen, chat_gen = samples(plain, "arith_gen")[0], samples(chat, "arith_gen")[0]
-    prompt, kwargs = plain_gen["arguments"][0]
+    prompt, kwargs = plain_gen["context"], plain_gen["generation_kwargs"]
     assert prompt.startswith("Question: ") and prompt.endswith("\nAnswer:")
     assert kwargs["until"] == ["\n"]
-    prompt, kwargs = chat_gen["arguments"][0]
+    prompt, kwargs = chat_gen["context"], chat_gen["generation_kwargs"]
     assert prompt.startswith("<|im_start|>user\nQuestion: ")
     assert prompt.endswith("<|im_end|>\n<|im_start|>assistant\n")
     assert kwargs["until"] == ["\n", "<|im_end|>"]
 
     # Multiple choice stays plain for the SFT checkpoint too: same requests as for pretrain.
     plain_mc, sft_mc = samples(plain, "facts_mc")[0], samples(chat, "facts_mc")[0]
-    assert all(cont.startswith(" ") for _, cont in plain_mc["arguments"])
-    assert sft_mc["arguments"] == plain_mc["arguments"]
-    assert (plain / "tasks" / "arith_gen.yaml").read_bytes() != (
-        chat / "tasks" / "arith_gen.yaml"
+    assert all(c["continuation"].startswith(" ") for c in plain_mc["choices"])
+    assert sft_mc["context"] == plain_mc["context"]
+    assert [c["continuation"] for c in sft_mc["choices"]] == [
+        c["continuation"] for c in plain_mc["choices"]
+    ]
+    assert (result_dir(plain, "arith_gen") / "task.yaml").read_bytes() != (
+        result_dir(chat, "arith_gen") / "task.yaml"
     ).read_bytes()
 
 
@@ -209,3 +218,19 @@ def test_bad_config_is_named(tmp_path, checkpoint, world_artifact):
         )
     with pytest.raises(ValueError, match="'checkpoint'"):
         evaluate(tmp_path / "b", checkpoint, world_artifact)
+
+
+def test_recompute_takes_the_whole_artifact(pretrain_eval, capsys):
+    """``reprolm eval recompute <evaluate artifact>`` recomputes every result inside it."""
+    from reprolm.cli import main
+
+    out, _, results = pretrain_eval
+    with pytest.raises(SystemExit) as done:
+        main(["eval", "recompute", str(out), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert done.value.code == 0 and report["problems"] == []
+    assert len(report["results"]) == len(results["specs"])
+    # The per-result form still works.
+    with pytest.raises(SystemExit) as done:
+        main(["eval", "recompute", str(result_dir(out, "facts_mc")), "--json"])
+    assert done.value.code == 0 and json.loads(capsys.readouterr().out)["problems"] == []

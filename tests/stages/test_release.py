@@ -43,6 +43,7 @@ def write_manifest(
         "label": stage,
         "fingerprint": fingerprint,
         "digest": f"digest-{fingerprint}",
+        "files": {},  # the platform's manifest reader (the lineage walk) requires the field
         "inputs": {
             name: {"path": p, "stage": s, "fingerprint": f, "digest": f"digest-{f}"}
             for name, (p, s, f) in inputs.items()

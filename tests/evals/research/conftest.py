@@ -28,6 +28,6 @@ def chat_model(tiny_model, tmp_path_factory) -> pathlib.Path:
 
 @pytest.fixture(scope="session")
 def chat_lm(chat_model):
-    from evals import engine
+    from evals import lmeval
 
-    return engine.load_model(chat_model, batch_size=4)
+    return lmeval.load_model(chat_model, batch_size=4)

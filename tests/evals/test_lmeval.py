@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from evals import engine
+from evals import lmeval
 
 
 @pytest.fixture(scope="module")
 def lm(tiny_model):
-    return engine.load_model(tiny_model, batch_size=2)
+    return lmeval.load_model(tiny_model, batch_size=2)
 
 
 def _direct_loglik(lm, context: str, continuation: str) -> float:
@@ -31,7 +31,7 @@ def test_loglikelihoods_equal_the_models_logits(lm):
         },
         {"doc_id": 1, "context": "The sun", "continuations": [" rises", " is a star"]},
     ]
-    out = engine.loglikelihoods(lm, requests)
+    out = lmeval.loglikelihoods(lm, requests)
     assert sorted(out) == [0, 1]
     for request in requests:
         scored = out[request["doc_id"]]
@@ -46,8 +46,8 @@ def test_generate_equals_greedy_hf_generate(lm):
 
     contexts = ["Question: Which is hot?\nAnswer:", "The sun rises in the"]
     requests = [{"doc_id": i, "context": c} for i, c in enumerate(contexts)]
-    out = engine.generate(lm, requests, until=["\n\n"], max_gen_toks=8)
-    again = engine.generate(lm, requests, until=["\n\n"], max_gen_toks=8)
+    out = lmeval.generate(lm, requests, until=["\n\n"], max_gen_toks=8)
+    again = lmeval.generate(lm, requests, until=["\n\n"], max_gen_toks=8)
     assert out == again
     tok = lm.tokenizer
     for i, context in enumerate(contexts):
@@ -62,15 +62,15 @@ def test_generate_equals_greedy_hf_generate(lm):
 
 def test_requests_must_be_numbered_in_order(lm):
     with pytest.raises(ValueError, match=r"doc_id 0\.\.n-1"):
-        engine.generate(lm, [{"doc_id": 3, "context": "x"}], until=["\n"], max_gen_toks=2)
+        lmeval.generate(lm, [{"doc_id": 3, "context": "x"}], until=["\n"], max_gen_toks=2)
 
 
 def test_render_chat_refuses_a_tokenizer_without_template(lm):
     with pytest.raises(ValueError, match="no chat template"):
-        engine.render_chat(lm.tokenizer, [{"role": "user", "content": "hi"}])
+        lmeval.render_chat(lm.tokenizer, [{"role": "user", "content": "hi"}])
 
 
 def test_vllm_backend_without_vllm_is_a_clear_error(tiny_model):
     # vLLM is GPU-only: no CPU wheel exists, so it is never installed in CI.
     with pytest.raises(RuntimeError, match="gpu` extra"):
-        engine.load_model(tiny_model, backend="vllm")
+        lmeval.load_model(tiny_model, backend="vllm")

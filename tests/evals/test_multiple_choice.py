@@ -12,7 +12,7 @@ import json
 import pytest
 
 from evals import sources
-from evals.harness import evaluate_mc, load_hf
+from evals.multiple_choice import evaluate_mc, load_hf
 from evals.registry import get_spec
 from reprolm.cli import main
 from tests.evals.conftest import ARC_CHALLENGE

@@ -1,0 +1,74 @@
+"""The one tasks x checkpoints table of evaluate artifacts, and its checkpoint-rows rendering.
+
+:func:`build` reads every result of each evaluate artifact (:func:`evals.collect.evaluate_entries`:
+world tasks under their short names, specs under their ids, each with its primary metric) and
+arranges them with :func:`evals.compare.build`. Everything that shows evaluation numbers renders
+this table: the release's model card and ``comparison/`` files (:func:`evals.compare.markdown`,
+``csv_text``, ``evals.plot``), its ``eval_table.md`` and the end-of-run summary
+(:func:`checkpoint_markdown`: one row per checkpoint), and ``reprolm eval compare``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from evals import collect, compare
+
+PIPELINE = ("pretrain", "sft", "dpo", "rlvr")
+MISSING = "–"
+MISMATCH = "≠ spec"  # computed under another spec than the row's (the card's notes give it)
+
+
+def checkpoint_of(source: Path | Mapping[str, Any], label: str) -> str:
+    """The checkpoint (stage) an evaluate artifact or ``results.json`` document evaluated."""
+    if isinstance(source, Mapping):
+        return str(source.get("checkpoint", label))
+    if (Path(source) / collect.RESULTS).is_file():
+        return collect._checkpoint(Path(source))
+    return label
+
+
+def pipeline_order(checkpoints: Mapping[str, str]) -> list[str]:
+    """Labels ordered as the pipeline runs (pretrain, sft, dpo, rlvr), others last, by label.
+    ``checkpoints``: label -> the checkpoint (stage) it evaluated."""
+
+    def rank(label: str) -> tuple[int, str]:
+        stage = checkpoints[label]
+        return (PIPELINE.index(stage) if stage in PIPELINE else len(PIPELINE), label)
+
+    return sorted(checkpoints, key=rank)
+
+
+def build(evals: Mapping[str, Path | Mapping[str, Any]]) -> dict[str, Any]:
+    """The comparison table of evaluate artifacts (label -> artifact dir, or a ``results.json``
+    document), columns in pipeline order."""
+    order = pipeline_order({label: checkpoint_of(src, label) for label, src in evals.items()})
+    entries = []
+    for label in order:
+        source = evals[label]
+        if isinstance(source, Mapping):
+            entries += collect.world_entries(dict(source), label)
+        else:
+            entries += collect.evaluate_entries(Path(source), label)
+    return compare.build(entries, order)
+
+
+def checkpoint_markdown(table: dict[str, Any]) -> str:
+    """One row per column of the table (a checkpoint), one column per task (primary metric):
+    ``| checkpoint | arith_gen (exact_match) | ... |``, values to 3 decimals, ``–`` where a
+    checkpoint was not evaluated on the task, ``≠ spec`` where under another spec."""
+    rows = table["rows"]
+    header = "| checkpoint | " + " | ".join(f"{r['task']} ({r['metric']})" for r in rows) + " |"
+    lines = [header, "|---|" + "---:|" * len(rows)]
+    for column in table["columns"]:
+        cells = []
+        for row in rows:
+            cell = row["cells"][column]
+            if cell["status"] == compare.OK:
+                cells.append(f"{cell['value']:.3f}")
+            else:
+                cells.append(MISMATCH if cell["status"] == compare.MISMATCH else MISSING)
+        lines.append(f"| {column} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
