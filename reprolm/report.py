@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reprolm.manifest import ManifestError, read_manifest
+from reprolm.stagetable import TRAINING_STAGES
 
 if TYPE_CHECKING:
     from reprolm.plan import Plan
@@ -90,7 +91,7 @@ def summary_table(plan: Plan) -> str:
     else:
         lines.append("(no evaluation finished)")
     lines.append("\ntraining signals")
-    for stage in ("pretrain", "sft", "dpo", "rlvr"):
+    for stage in TRAINING_STAGES:
         for job in plan.by_stage(stage):
             try:
                 metrics = read_manifest(Path(job.artifact_dir))["metrics"]

@@ -38,6 +38,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from reprolm.environment import ENV_ALLOW_LIST
+from reprolm.stagetable import CHECKPOINT_STAGES
 
 ENV_ENABLE = "REPROLM_MLFLOW"
 ENV_MODE = "REPROLM_MLFLOW_MODE"
@@ -52,7 +53,6 @@ SPOOL_DIR = Path(".reprolm") / "mlflow-spool"
 EVENT_SCHEMA = 1
 # A run id returned while the run exists only in the spool; resolvable after sync by its tag.
 CLIENT_ID_PREFIX = "event:"
-CHECKPOINT_STAGES = ("pretrain", "sft", "dpo", "rlvr")
 # MLflow's own client defaults retry for minutes; an unreachable server must cost seconds.
 MLFLOW_ENV_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import pathlib
+from collections.abc import Sequence
 
-PIPELINE = ("pretrain", "sft", "dpo", "rlvr")
 MISSING = "–"
 
 
@@ -33,37 +33,38 @@ def primary_metric(results: dict, task: str) -> str:
     return sorted(metrics)[0]
 
 
-def pipeline_order(results_by_checkpoint: dict[str, dict]) -> list[str]:
-    """Row labels ordered as the pipeline runs (pretrain, sft, dpo, rlvr), others last."""
+def pipeline_order(results_by_checkpoint: dict[str, dict], order: Sequence[str]) -> list[str]:
+    """Row labels ordered as the pipeline runs (``order``: the checkpoint stages, as the
+    release config's ``checkpoints``), others last."""
 
     def rank(label: str) -> tuple[int, str]:
         stage = results_by_checkpoint[label].get("checkpoint", label)
-        return (PIPELINE.index(stage) if stage in PIPELINE else len(PIPELINE), label)
+        return (order.index(stage) if stage in order else len(order), label)
 
     return sorted(results_by_checkpoint, key=rank)
 
 
-def columns(results_by_checkpoint: dict[str, dict]) -> list[tuple[str, str]]:
+def columns(results_by_checkpoint: dict[str, dict], order: Sequence[str]) -> list[tuple[str, str]]:
     """``(task, primary metric)`` of every task any checkpoint was evaluated on, sorted by task."""
     cols: dict[str, str] = {}
-    for label in pipeline_order(results_by_checkpoint):
+    for label in pipeline_order(results_by_checkpoint, order):
         results = results_by_checkpoint[label]
         for task in sorted(results["tasks"]):
             cols.setdefault(task, primary_metric(results, task))
     return sorted(cols.items())
 
 
-def format_eval_table(results_by_checkpoint: dict[str, dict]) -> str:
+def format_eval_table(results_by_checkpoint: dict[str, dict], order: Sequence[str]) -> str:
     """Markdown table: one row per checkpoint (pipeline order), one column per task/metric.
 
     ``results_by_checkpoint`` maps a row label (e.g. ``"sft"``) to an evaluate ``results.json``
-    document (see :func:`read_results`).
+    document (see :func:`read_results`); ``order`` the checkpoint stages in pipeline order.
     """
-    cols = columns(results_by_checkpoint)
+    cols = columns(results_by_checkpoint, order)
     header = "| checkpoint | " + " | ".join(f"{task} ({metric})" for task, metric in cols) + " |"
     rule = "|---|" + "---:|" * len(cols)
     rows = [header, rule]
-    for label in pipeline_order(results_by_checkpoint):
+    for label in pipeline_order(results_by_checkpoint, order):
         tasks = results_by_checkpoint[label]["tasks"]
         cells = [
             f"{tasks[task][metric]:.3f}" if metric in tasks.get(task, {}) else MISSING

@@ -15,7 +15,6 @@ from stages.release import card, lineage
 EVAL_PREFIX = "eval_"
 COMPARISON = "comparison"  # payload folder: comparison.json, comparison.csv, comparison.png
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
-TRAINING_STAGES = ("pretrain", "sft", "dpo", "rlvr")
 
 
 def _manifest(artifact: pathlib.Path) -> dict | None:
@@ -65,7 +64,10 @@ def model_facts(model_dir: pathlib.Path) -> dict:
 
 
 def released_label(
-    model: pathlib.Path, evals: dict[str, pathlib.Path], results: dict[str, dict]
+    model: pathlib.Path,
+    evals: dict[str, pathlib.Path],
+    results: dict[str, dict],
+    order: list[str],
 ) -> str | None:
     """The eval label of the released checkpoint.
 
@@ -74,12 +76,12 @@ def released_label(
     """
     manifest = _manifest(model)
     if manifest is None:
-        return card.pipeline_order(results)[-1]
+        return card.pipeline_order(results, order)[-1]
     for label, path in sorted(evals.items()):
         upstream = (_manifest(path) or {}).get("inputs", {}).get("model", {})
         if upstream.get("fingerprint") == manifest["fingerprint"]:
             return label
-    for label in card.pipeline_order(results):
+    for label in card.pipeline_order(results, order):
         if results[label]["checkpoint"] == manifest["stage"]:
             return label
     return None  # the released checkpoint was not evaluated: the card says so
@@ -89,7 +91,7 @@ def write_comparison(
     config: dict, evals: dict[str, pathlib.Path], results: dict[str, dict], out: pathlib.Path
 ) -> dict:
     """Tasks × checkpoints (pipeline order) as JSON (with the entries), CSV and a PNG plot."""
-    columns = card.pipeline_order(results)
+    columns = card.pipeline_order(results, config["checkpoints"])
     entries = [e for label in columns for e in collect.evaluate_entries(evals[label], label)]
     table = {**compare.build(entries, columns), "release": config["name"]}
     out.mkdir(parents=True)
@@ -118,15 +120,15 @@ def run(config: dict, inputs: dict[str, pathlib.Path], output_dir: pathlib.Path)
     results = {label: card.read_results(path) for label, path in evals.items()}
 
     copy_model(model / "model", output_dir / "model")
-    table = card.format_eval_table(results)
+    table = card.format_eval_table(results, config["checkpoints"])
     (output_dir / "eval_table.md").write_text(table, encoding="utf-8")
     comparison = write_comparison(config, evals, results, output_dir / COMPARISON)
 
     manifests = lineage.collect(inputs)
     lineage.write(output_dir / "lineage", manifests)
-    rows = lineage.summary(manifests)
+    rows = lineage.summary(manifests, config["stages"])
 
-    label = released_label(model, evals, results)
+    label = released_label(model, evals, results, config["checkpoints"])
     released = results[label] if label else {"tasks": {}}
     own = _manifest(model)
     parent = (own or {}).get("inputs", {}).get("model")
@@ -140,7 +142,7 @@ def run(config: dict, inputs: dict[str, pathlib.Path], output_dir: pathlib.Path)
         released,
         base_model,
         datasets,
-        [stage for stage in TRAINING_STAGES if stage in stages_seen],
+        [stage for stage in config["checkpoints"] if stage in stages_seen],
     )
     readme = card.readme(
         config,
