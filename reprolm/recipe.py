@@ -68,6 +68,7 @@ def stage_schema(stage: str, schema_dir: Path = SCHEMA_DIR) -> dict[str, Any]:
 def recipe_schema(schema_dir: Path = SCHEMA_DIR) -> dict[str, Any]:
     """The whole recipe's schema: top-level keys plus one block per stage."""
     schema = copy.deepcopy(_load_yaml(schema_dir / "recipe.schema.yaml"))
+    _add_stage_keys(schema)
     for name in STAGES:
         block = stage_schema(name, schema_dir)
         block.setdefault("default", {})
@@ -84,6 +85,22 @@ def recipe_schema(schema_dir: Path = SCHEMA_DIR) -> dict[str, Any]:
             block["properties"]["checkpoints"] = EVALUATED_CHECKPOINTS_SCHEMA
         schema["properties"][name] = block
     return schema
+
+
+def _add_stage_keys(schema: dict[str, Any]) -> None:
+    """``containers``: one key per image family and per stage; ``resources``: one per stage
+    (training stages, started by reprolm.launch, take the launch keys too)."""
+    defs = schema.pop("$defs")
+    keys = (*stagetable.families("image"), *STAGES)
+    containers = schema["properties"]["containers"]
+    containers["properties"] = {key: copy.deepcopy(defs["image_reference"]) for key in keys}
+    resources = schema["properties"]["resources"]
+    resources["properties"] = {
+        name: copy.deepcopy(
+            defs["training_resources" if name in stagetable.TRAINING_STAGES else "stage_resources"]
+        )
+        for name in STAGES
+    }
 
 
 def _fill_defaults(value: Any, schema: Mapping[str, Any]) -> Any:
