@@ -22,5 +22,9 @@ for _stage in STAGE_TABLE:
             **stage_resources(_stage.name),
         container:
             stage_container(_stage.name)
+        # The shell line is evaluated twice: here (the rule's text, which Snakemake compares to
+        # rerun on change) and again when a job runs, inside Snakemake's rule function. By then
+        # the loop has moved on, so there it is looked up by the function's `rule` argument: the
+        # rule's name, which is the stage's.
         shell:
-            stage_shell(_stage.name)
+            stage_shell(vars().get("rule", _stage.name))
