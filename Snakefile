@@ -17,12 +17,7 @@ configfile: os.path.join(workflow.basedir, "config", "tiny.yaml")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/tracking.smk"
 include: "workflow/rules/dvc.smk"
-include: "workflow/rules/curate.smk"
-include: "workflow/rules/base_model.smk"
-include: "workflow/rules/pretrain.smk"
-include: "workflow/rules/posttrain.smk"
-include: "workflow/rules/evaluate.smk"
-include: "workflow/rules/release.smk"
+include: "workflow/rules/stages.smk"
 
 
 rule all:

@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from evals.verifiers import get_verifier  # noqa: E402
 from reprolm.recipe import validate_stage_config  # noqa: E402
+from reprolm.stagetable import CHECKPOINT_STAGES  # noqa: E402
 from stages.common.job import JobContext, as_inputs  # noqa: E402
 
 CHAIN = {  # stage -> inputs (name -> upstream stage)
@@ -39,7 +40,7 @@ CHAIN = {  # stage -> inputs (name -> upstream stage)
     "dpo": {"model": "sft", "data": "curate"},
     "rlvr": {"model": "dpo", "data": "curate"},
 }
-CHECKPOINTS = ("pretrain", "sft", "dpo", "rlvr")
+CHECKPOINTS = CHECKPOINT_STAGES
 PROMPT = "Question: {question}\nAnswer:"
 
 

@@ -10,13 +10,12 @@ this table: the release's model card and ``comparison/`` files (:func:`evals.com
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from evals import collect, compare
 
-PIPELINE = ("pretrain", "sft", "dpo", "rlvr")
 MISSING = "–"
 MISMATCH = "≠ spec"  # computed under another spec than the row's (the card's notes give it)
 
@@ -30,21 +29,25 @@ def checkpoint_of(source: Path | Mapping[str, Any], label: str) -> str:
     return label
 
 
-def pipeline_order(checkpoints: Mapping[str, str]) -> list[str]:
-    """Labels ordered as the pipeline runs (pretrain, sft, dpo, rlvr), others last, by label.
-    ``checkpoints``: label -> the checkpoint (stage) it evaluated."""
+def pipeline_order(checkpoints: Mapping[str, str], order: Sequence[str]) -> list[str]:
+    """Labels ordered as the pipeline runs, others last, by label. ``checkpoints``: label ->
+    the checkpoint (stage) it evaluated; ``order``: the checkpoint stages in pipeline order
+    (job code knows no stage table: the release gets it in its config, the platform's front
+    ends pass the stage table's)."""
 
     def rank(label: str) -> tuple[int, str]:
         stage = checkpoints[label]
-        return (PIPELINE.index(stage) if stage in PIPELINE else len(PIPELINE), label)
+        return (order.index(stage) if stage in order else len(order), label)
 
     return sorted(checkpoints, key=rank)
 
 
-def build(evals: Mapping[str, Path | Mapping[str, Any]]) -> dict[str, Any]:
+def build(evals: Mapping[str, Path | Mapping[str, Any]], order: Sequence[str]) -> dict[str, Any]:
     """The comparison table of evaluate artifacts (label -> artifact dir, or a ``results.json``
-    document), columns in pipeline order."""
-    order = pipeline_order({label: checkpoint_of(src, label) for label, src in evals.items()})
+    document), columns in pipeline order (``order``: the checkpoint stages)."""
+    order = pipeline_order(
+        {label: checkpoint_of(src, label) for label, src in evals.items()}, order
+    )
     entries = []
     for label in order:
         source = evals[label]

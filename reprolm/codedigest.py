@@ -5,7 +5,8 @@ files of ``stages/<stage>/`` plus every module of a *job-code package* (``stages
 any top-level package of the repository other than ``reprolm``, ``tests`` and ``benchmarks``)
 that they import, followed transitively by parsing imports (absolute and relative), plus the
 files of each such package's ``data/`` folder (few-shot pools and stimuli are code too: they
-change prompts). Platform code in ``reprolm/`` is recorded in each manifest but never triggers
+change prompts), plus the few platform modules that decide payload bytes when job code calls
+them (``PAYLOAD_PLATFORM_MODULES``: canonical JSON, hashing). Platform code in ``reprolm/`` is recorded in each manifest but never triggers
 a rerun: it must not change a payload byte (``docs/architecture.md``).
 """
 
@@ -22,6 +23,15 @@ CODE_ROOT = PLATFORM_DIR.parent
 STAGES_DIR = CODE_ROOT / "stages"
 PLATFORM_PACKAGE = "reprolm"
 NOT_JOB_CODE = frozenset({PLATFORM_PACKAGE, "tests", "benchmarks"})
+# Platform modules that decide payload bytes when job code calls them (canonical JSON, the
+# payload hashes a source artifact pins, a dataset's digest): followed like job code, so an edit
+# of one reruns the jobs that use it. Job code may import from the platform only these and
+# JOB_SAFE_PLATFORM_MODULES (tests/unit/test_codedigest.py checks it).
+PAYLOAD_PLATFORM_MODULES = frozenset({"reprolm.canonical", "reprolm.hashing", "reprolm.evalplan"})
+# Read-only or entry-point platform modules job code may import without them being code of the
+# job: the runner entry point (what runs the job, not what it computes) and the manifest /
+# lineage readers (they read upstream manifests; the bytes written are the job's own).
+JOB_SAFE_PLATFORM_MODULES = frozenset({"reprolm.runner", "reprolm.manifest", "reprolm.lineage"})
 DATA_DIR = "data"
 
 
@@ -74,6 +84,11 @@ def _imported_files(path: Path, root: Path, packages: frozenset[str]) -> set[Pat
     found = set()
     for name in _imported_names(path, root):
         parts = name.split(".")
+        if parts[0] == PLATFORM_PACKAGE:
+            module = ".".join(parts[:2])
+            if module in PAYLOAD_PLATFORM_MODULES and (file := _module_file(module, root)):
+                found.add(file)
+            continue
         if parts[0] not in packages:
             continue
         # Importing a.b.c runs a/__init__.py and a/b/__init__.py first.

@@ -14,12 +14,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-# Image family -> stages whose jobs run in it (containers/<family>/Dockerfile).
-IMAGE_FAMILIES: dict[str, tuple[str, ...]] = {
-    "data": ("world", "evaldata", "curate", "tokenize", "base_model"),
-    "train": ("pretrain", "sft", "dpo", "rlvr"),
-    "eval": ("evaluate", "release"),
-}
+from reprolm import stagetable
+
+# Image family -> stages whose jobs run in it (containers/<family>/Dockerfile): the stage
+# table's `image` (reprolm/stagetable.py).
+IMAGE_FAMILIES: dict[str, tuple[str, ...]] = stagetable.families("image")
 # The interpreter every reprolm image provides (the Dockerfiles' venv): absolute, so no container
 # runtime's PATH handling can swap it for another python.
 IMAGE_PYTHON = "/opt/venv/bin/python"
@@ -34,10 +33,7 @@ PODMAN_CONTAINERENV = Path("/run/.containerenv")
 
 def image_family(stage: str) -> str:
     """The image family of ``stage``."""
-    for family, stages in IMAGE_FAMILIES.items():
-        if stage in stages:
-            return family
-    raise KeyError(f"stage {stage!r} belongs to no image family ({sorted(IMAGE_FAMILIES)})")
+    return stagetable.stage(stage).image
 
 
 def stage_image(containers: Mapping[str, Any] | None, stage: str) -> str | None:

@@ -15,9 +15,20 @@ from reprolm.evalplan import evaldata_config, pin_critics
 from reprolm.fingerprint import fingerprint
 from reprolm.recipe import load_recipe, stage_config
 from reprolm.resources import stage_resources
+from reprolm.stagetable import (
+    CHECKPOINT,
+    CHECKPOINT_STAGES,
+    EACH,
+    LAST_CHECKPOINT,
+    STAGE_NAMES,
+    STAGE_TABLE,
+    TRAINING_STAGES,
+    Stage,
+    stage,
+)
 
 ARTIFACTS_ROOT = "artifacts"
-TRAINING_STAGES = ("pretrain", "sft", "dpo", "rlvr")
+__all__ = ["ARTIFACTS_ROOT", "TRAINING_STAGES", "Job", "Plan", "load_plan"]
 
 
 @dataclass(frozen=True)
@@ -62,41 +73,62 @@ class Plan:
         return job
 
     def _build(self) -> None:
-        recipe = self.recipe
-        world = self._add("world", "world", stage_config(recipe, "world"), {})
-        evaluate = pin_critics(stage_config(recipe, "evaluate"))
-        # Spec datasets enter as data: curate decontaminates against them, evaluate reads them.
-        data_config = evaldata_config(stage_config(recipe, "evaldata"), evaluate)
-        spec_inputs = {}
-        if data_config is not None:
-            spec_inputs["evaldata"] = self._add("evaldata", "evaldata", data_config, {}).key
-        curate_inputs = {"world": world.key, **spec_inputs}
-        curate = self._add("curate", "curate", stage_config(recipe, "curate"), curate_inputs)
-        if spec_inputs:
-            spec_inputs["curate"] = curate.key
-        if recipe.get("base_model", {}).get("path"):
-            # Post-training from an external model: it stands in for the pretrain checkpoint.
-            previous = self._add("base_model", "base_model", stage_config(recipe, "base_model"), {})
-        else:
-            tokenize = self._add(
-                "tokenize", "tokenize", stage_config(recipe, "tokenize"), {"curate": curate.key}
-            )
-            previous = self._add(
-                "pretrain", "pretrain", stage_config(recipe, "pretrain"), {"tokenize": tokenize.key}
-            )
-        checkpoints = {"pretrain": previous}
-        for stage in TRAINING_STAGES[1:]:
-            inputs = {"model": previous.key, "data": curate.key}
-            previous = self._add(stage, stage, stage_config(recipe, stage), inputs)
-            checkpoints[stage] = previous
-        eval_jobs = {}
-        for name in evaluate.pop("checkpoints"):
-            config = {**evaluate, "checkpoint": name}
-            inputs = {"model": checkpoints[name].key, "world": world.key, **spec_inputs}
-            eval_jobs[name] = self._add("evaluate", name, config, inputs)
-        release_inputs = {"model": previous.key}
-        release_inputs.update({f"eval_{name}": job.key for name, job in eval_jobs.items()})
-        self._add("release", "release", stage_config(recipe, "release"), release_inputs)
+        """Walk the stage table: each planned stage's jobs, with inputs wired as it says."""
+        for entry in STAGE_TABLE:
+            config = self._config(entry) if self._planned(entry) else None
+            if config is None:
+                continue
+            # evaluate: one job per listed checkpoint, labelled by it and named in its config.
+            labels = config.pop("checkpoints") if entry.per_checkpoint else [entry.name]
+            for label in labels:
+                job_config = {**config, "checkpoint": label} if entry.per_checkpoint else config
+                self._add(entry.name, label, job_config, self._inputs(entry, label))
+
+    def _planned(self, entry: Stage) -> bool:
+        """Whether the recipe runs ``entry``: its ``when`` key is set, no replacement runs."""
+        if entry.when is not None and not _recipe_value(self.recipe, entry.when):
+            return False
+        replacement = entry.replaced_by
+        return replacement is None or not self._planned(stage(replacement))
+
+    def _config(self, entry: Stage) -> dict[str, Any] | None:
+        """The job config: the stage's block (+ seed, threads), plus the keys the plan sets."""
+        config = stage_config(self.recipe, entry.name)
+        if entry.name == "evaldata":  # the spec datasets' files and digests (None: no specs)
+            return evaldata_config(config, stage_config(self.recipe, "evaluate"))
+        if entry.name == "evaluate":  # critic models' digests pinned (evaluate.critics)
+            config = pin_critics(config)
+        # Job code knows no stage table: what it needs of it comes in the config (release's order).
+        shared = {"checkpoints": CHECKPOINT_STAGES, "stages": STAGE_NAMES}
+        config.update({key: list(shared[key]) for key in entry.plan_keys if key in shared})
+        return config
+
+    def _producer(self, name: str) -> Job:
+        """The job of stage ``name``, or of the stage standing in for it (base_model)."""
+        jobs = self.by_stage(name)
+        if not jobs and stage(name).replaced_by is not None:
+            jobs = self.by_stage(stage(name).replaced_by)
+        if len(jobs) != 1:
+            raise KeyError(f"stage {name!r} has {len(jobs)} jobs in the plan; expected one")
+        return jobs[0]
+
+    def _inputs(self, entry: Stage, checkpoint: str | None = None) -> dict[str, str]:
+        """Input name -> producing job key, per the table's wiring of ``entry``."""
+        inputs: dict[str, str] = {}
+        for spec in entry.inputs:
+            if spec.when is not None and not self.by_stage(spec.when):
+                continue
+            if spec.kind == EACH:
+                inputs.update({spec.name + job.label: job.key for job in self.by_stage(spec.stage)})
+                continue
+            if spec.kind == CHECKPOINT:
+                producer = self._producer(checkpoint)
+            elif spec.kind == LAST_CHECKPOINT:
+                producer = self._producer(CHECKPOINT_STAGES[-1])
+            else:
+                producer = self._producer(spec.stage)
+            inputs[spec.name] = producer.key
+        return inputs
 
     def get(self, stage: str, label: str) -> Job:
         """The job of ``stage`` with ``label``; the error lists the labels that exist."""
@@ -132,6 +164,14 @@ class Plan:
     def targets(self) -> list[str]:
         """What ``rule all`` asks for: every job's manifest."""
         return [job.manifest for job in self.jobs.values()]
+
+
+def _recipe_value(recipe: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted key path of the recipe (None when a key is missing)."""
+    value: Any = recipe
+    for key in path.split("."):
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value
 
 
 def load_plan(config: Mapping[str, Any] | Path) -> Plan:

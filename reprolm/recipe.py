@@ -15,29 +15,19 @@ from typing import Any
 
 import yaml
 
+from reprolm import stagetable
+from reprolm.stagetable import CHECKPOINT_STAGES, STAGE_NAMES
+
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "config" / "schema"
-STAGES = (
-    "world",
-    "evaldata",
-    "curate",
-    "tokenize",
-    "base_model",
-    "pretrain",
-    "sft",
-    "dpo",
-    "rlvr",
-    "evaluate",
-    "release",
-)
+STAGES = STAGE_NAMES  # every stage, in pipeline order (reprolm/stagetable.py)
 # Keys every stage block accepts; the recipe's top-level values are their defaults.
 SHARED_STAGE_KEYS = ("seed", "threads")
-CHECKPOINT_STAGES = ["pretrain", "sft", "dpo", "rlvr"]
 EVALUATED_CHECKPOINTS_SCHEMA = {
     "type": "array",
-    "items": {"enum": CHECKPOINT_STAGES},
+    "items": {"enum": list(CHECKPOINT_STAGES)},
     "uniqueItems": True,
     "minItems": 1,
-    "default": CHECKPOINT_STAGES,
+    "default": list(CHECKPOINT_STAGES),
     "description": "Checkpoints to evaluate (one evaluate job each).",
 }
 
@@ -64,10 +54,13 @@ def stage_schema(stage: str, schema_dir: Path = SCHEMA_DIR) -> dict[str, Any]:
     for key in SHARED_STAGE_KEYS:
         shared = {k: v for k, v in top["properties"][key].items() if k != "default"}
         properties.setdefault(key, shared)
-    if stage == "evaluate":
+    if stagetable.stage(stage).per_checkpoint:
         properties.setdefault(
             "checkpoint",
-            {"enum": CHECKPOINT_STAGES, "description": "The checkpoint's stage (set by the plan)."},
+            {
+                "enum": list(CHECKPOINT_STAGES),
+                "description": "The checkpoint's stage (set by the plan).",
+            },
         )
     return schema
 
@@ -75,16 +68,39 @@ def stage_schema(stage: str, schema_dir: Path = SCHEMA_DIR) -> dict[str, Any]:
 def recipe_schema(schema_dir: Path = SCHEMA_DIR) -> dict[str, Any]:
     """The whole recipe's schema: top-level keys plus one block per stage."""
     schema = copy.deepcopy(_load_yaml(schema_dir / "recipe.schema.yaml"))
-    for stage in STAGES:
-        block = stage_schema(stage, schema_dir)
+    _add_stage_keys(schema)
+    for name in STAGES:
+        block = stage_schema(name, schema_dir)
         block.setdefault("default", {})
-        if stage == "evaluate":
+        # Keys the plan sets (evaluate's `checkpoint`, release's order) are no recipe keys.
+        entry = stagetable.stage(name)
+        for key in entry.plan_keys:
+            block["properties"].pop(key, None)
+        required = [key for key in block.pop("required", []) if key not in entry.plan_keys]
+        if required:
+            block["required"] = required
+        if entry.per_checkpoint:
             # One evaluate job per listed checkpoint: the recipe lists them, each job's config
             # names its own (``checkpoint``), which the plan sets.
-            block["properties"].pop("checkpoint", None)
             block["properties"]["checkpoints"] = EVALUATED_CHECKPOINTS_SCHEMA
-        schema["properties"][stage] = block
+        schema["properties"][name] = block
     return schema
+
+
+def _add_stage_keys(schema: dict[str, Any]) -> None:
+    """``containers``: one key per image family and per stage; ``resources``: one per stage
+    (training stages, started by reprolm.launch, take the launch keys too)."""
+    defs = schema.pop("$defs")
+    keys = (*stagetable.families("image"), *STAGES)
+    containers = schema["properties"]["containers"]
+    containers["properties"] = {key: copy.deepcopy(defs["image_reference"]) for key in keys}
+    resources = schema["properties"]["resources"]
+    resources["properties"] = {
+        name: copy.deepcopy(
+            defs["training_resources" if name in stagetable.TRAINING_STAGES else "stage_resources"]
+        )
+        for name in STAGES
+    }
 
 
 def _fill_defaults(value: Any, schema: Mapping[str, Any]) -> Any:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reprolm.manifest import ManifestError, read_manifest
+from reprolm.stagetable import CHECKPOINT_STAGES, TRAINING_STAGES
 
 if TYPE_CHECKING:
     from reprolm.plan import Plan
@@ -39,7 +40,7 @@ def eval_table(plan: Plan) -> str | None:
         return None
     from evals.table import build, checkpoint_markdown
 
-    return checkpoint_markdown(build(evals))
+    return checkpoint_markdown(build(evals, CHECKPOINT_STAGES))
 
 
 # (start key, end key) patterns of the signals a training stage records over its run.
@@ -83,7 +84,7 @@ def summary_table(plan: Plan) -> str:
     lines = [f"\nrecipe {plan.recipe['name']}: eval scores per checkpoint (primary metrics)"]
     lines.append(table.rstrip("\n") if table else "(no evaluation finished)")
     lines.append("\ntraining signals")
-    for stage in ("pretrain", "sft", "dpo", "rlvr"):
+    for stage in TRAINING_STAGES:
         for job in plan.by_stage(stage):
             try:
                 metrics = read_manifest(Path(job.artifact_dir))["metrics"]

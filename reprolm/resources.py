@@ -11,15 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from reprolm import stagetable
 from reprolm.launch import deepspeed_spec
 
-# Stage families share defaults; sized for the tiny/micro recipes on one small node.
-FAMILIES: dict[str, tuple[str, ...]] = {
-    "data": ("world", "evaldata", "curate", "tokenize", "base_model"),
-    "training": ("pretrain", "sft", "dpo", "rlvr"),
-    "evaluate": ("evaluate",),
-    "release": ("release",),
-}
+# Stage families share defaults; sized for the tiny/micro recipes on one small node. Which
+# stage is in which family is the stage table's `resources` (reprolm/stagetable.py).
+FAMILIES: dict[str, tuple[str, ...]] = stagetable.families("resources")
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     "data": {"gpus": 0, "nodes": 1, "tasks": 1, "mem_mb": 2000, "runtime": 60},
     "training": {
@@ -37,10 +34,7 @@ SNAKEMAKE_NAMES = {"gpus": "gpu"}
 
 def family(stage: str) -> str:
     """The family of ``stage`` (its defaults' key)."""
-    for name, stages in FAMILIES.items():
-        if stage in stages:
-            return name
-    raise KeyError(f"stage {stage!r} belongs to no resource family ({sorted(FAMILIES)})")
+    return stagetable.stage(stage).resources
 
 
 def stage_resources(stage: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -50,7 +44,9 @@ def stage_resources(stage: str, overrides: Mapping[str, Any] | None = None) -> d
     and the cluster's defaults apply.
     """
     merged = {**FAMILY_DEFAULTS[family(stage)], **dict(overrides or {})}
-    launch = launch_resources(merged) if family(stage) == "training" else {}
+    # Training stages start through reprolm.launch, which reads these.
+    training = stagetable.stage(stage).launcher == stagetable.TRAINING_LAUNCHER
+    launch = launch_resources(merged) if training else {}
     if launch and launch["procs_per_node"] * merged["nodes"] > 1:
         merged.update(distributed_sbatch(merged))
     merged.pop("deepspeed", None)

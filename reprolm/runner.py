@@ -351,7 +351,12 @@ def main(
     uses_torch: bool = True,
     argv: list[str] | None = None,
 ) -> None:
-    """Entry point of ``python -m stages.<stage>``; exits 2 on bad input, 1 on a failed job."""
+    """Entry point of ``python -m stages.<stage>``; exits 2 on bad input, 1 on a failed job.
+
+    The manifest's reproducibility level is the stage table's, unless ``reproducibility`` is given.
+    """
+    from reprolm.stagetable import reproducibility as declared
+
     args = _parse_args(stage, argv)
     try:
         manifest = execute(
@@ -360,7 +365,7 @@ def main(
             _load_config(args),
             _parse_inputs(args.input),
             args.output,
-            reproducibility=reproducibility or {"level": "bitwise"},
+            reproducibility=reproducibility or declared(stage),
             uses_torch=uses_torch,
             argv=argv,
             checkpoint_every=args.checkpoint_every,

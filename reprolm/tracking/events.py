@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from reprolm.environment import ENV_ALLOW_LIST
+from reprolm.stagetable import CHECKPOINT_STAGES
 from reprolm.tracking.config import ENV_INVOCATION, ENV_PARENT, experiment_name
 from reprolm.tracking.scrub import scrub
 
 EVENT_SCHEMA = 1
 # A run id returned while the run exists only in the spool; resolvable after sync by its tag.
 CLIENT_ID_PREFIX = "event:"
-CHECKPOINT_STAGES = ("pretrain", "sft", "dpo", "rlvr")
 # Manifest environment fields that may be sent (anything else, e.g. a future field, is dropped).
 ENV_FIELDS = (
     "python", "implementation", "platform", "machine", "cpu_model", "cpu_count", "host",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+from collections.abc import Sequence
 
 from evals import table
 
@@ -20,11 +21,14 @@ def read_results(eval_dir: pathlib.Path) -> dict:
     return results
 
 
-def format_eval_table(results_by_checkpoint: dict[str, dict | pathlib.Path]) -> str:
+def format_eval_table(
+    results_by_checkpoint: dict[str, dict | pathlib.Path], order: Sequence[str]
+) -> str:
     """``eval_table.md``: the one tasks x checkpoints table (:func:`evals.table.build`), one row
-    per checkpoint in pipeline order. ``results_by_checkpoint`` maps a row label (e.g.
-    ``"sft"``) to an evaluate artifact directory or its ``results.json`` document."""
-    return table.checkpoint_markdown(table.build(results_by_checkpoint))
+    per checkpoint in pipeline order (``order``: the checkpoint stages, the release config's
+    ``checkpoints``). ``results_by_checkpoint`` maps a row label (e.g. ``"sft"``) to an
+    evaluate artifact directory or its ``results.json`` document."""
+    return table.checkpoint_markdown(table.build(results_by_checkpoint, order))
 
 
 def model_index(name: str, results: dict) -> list[dict]:

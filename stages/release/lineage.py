@@ -18,22 +18,12 @@ digests, code digest, package versions, metrics) are kept whole.
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Sequence
 
 from reprolm.canonical import dump_json
 from reprolm.lineage import build as build_lineage
 
 MANIFEST = "provenance.json"
-STAGE_ORDER = (
-    "world",
-    "evaldata",
-    "curate",
-    "tokenize",
-    "pretrain",
-    "sft",
-    "dpo",
-    "rlvr",
-    "evaluate",
-)
 
 
 # What the written copies keep (see the module docstring). Allow-lists, not deny-lists: a field
@@ -122,8 +112,9 @@ def write(lineage_dir: pathlib.Path, manifests: dict[str, dict]) -> None:
         (lineage_dir / name).write_text(dump_json(stable(manifest)), encoding="utf-8")
 
 
-def summary(manifests: dict[str, dict]) -> list[dict]:
-    """``[{"stage", "label", "fingerprint", "digest"}]`` of the manifests, in pipeline order."""
+def summary(manifests: dict[str, dict], order: Sequence[str]) -> list[dict]:
+    """``[{"stage", "label", "fingerprint", "digest"}]`` of the manifests, in pipeline order
+    (``order``: the stages as the pipeline runs them, the release config's ``stages``)."""
     rows = []
     for manifest in manifests.values():
         rows.append(
@@ -137,7 +128,7 @@ def summary(manifests: dict[str, dict]) -> list[dict]:
 
     def rank(row: dict) -> tuple:
         stage = row["stage"]
-        order = STAGE_ORDER.index(stage) if stage in STAGE_ORDER else len(STAGE_ORDER)
-        return (order, stage, row["label"], row["fingerprint"])
+        position = order.index(stage) if stage in order else len(order)
+        return (position, stage, row["label"], row["fingerprint"])
 
     return sorted(rows, key=rank)

@@ -16,7 +16,6 @@ from stages.release import card, lineage
 EVAL_PREFIX = "eval_"
 COMPARISON = "comparison"  # payload folder: comparison.json, comparison.csv, comparison.png
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
-TRAINING_STAGES = ("pretrain", "sft", "dpo", "rlvr")
 
 
 def _manifest(artifact: pathlib.Path) -> dict | None:
@@ -66,7 +65,10 @@ def model_facts(model_dir: pathlib.Path) -> dict:
 
 
 def released_label(
-    model: pathlib.Path, evals: dict[str, pathlib.Path], results: dict[str, dict]
+    model: pathlib.Path,
+    evals: dict[str, pathlib.Path],
+    results: dict[str, dict],
+    order: list[str],
 ) -> str | None:
     """The eval label of the released checkpoint.
 
@@ -74,7 +76,9 @@ def released_label(
     name; without manifests (hand-built inputs) the last checkpoint in pipeline order.
     """
     manifest = _manifest(model)
-    order = table.pipeline_order({label: doc["checkpoint"] for label, doc in results.items()})
+    order = table.pipeline_order(
+        {label: doc["checkpoint"] for label, doc in results.items()}, order
+    )
     if manifest is None:
         return order[-1]
     for label, path in sorted(evals.items()):
@@ -88,9 +92,9 @@ def released_label(
 
 
 def write_comparison(config: dict, evals: dict[str, pathlib.Path], out: pathlib.Path) -> dict:
-    """The one tasks × checkpoints table (:func:`evals.table.build`, pipeline order) as JSON
-    (with the entries), CSV and a PNG plot."""
-    comparison = {**table.build(evals), "release": config["name"]}
+    """The one tasks × checkpoints table (:func:`evals.table.build`, in the pipeline order of
+    the config's ``checkpoints``) as JSON (with the entries), CSV and a PNG plot."""
+    comparison = {**table.build(evals, config["checkpoints"]), "release": config["name"]}
     out.mkdir(parents=True)
     (out / f"{COMPARISON}.json").write_text(dump_json(comparison), encoding="utf-8")
     (out / f"{COMPARISON}.csv").write_text(compare.csv_text(comparison), encoding="utf-8")
@@ -125,9 +129,9 @@ def run(
 
     manifests = lineage.collect(inputs)
     lineage.write(output_dir / "lineage", manifests)
-    rows = lineage.summary(manifests)
+    rows = lineage.summary(manifests, config["stages"])
 
-    label = released_label(model, evals, results)
+    label = released_label(model, evals, results, config["checkpoints"])
     released = results[label] if label else {"tasks": {}}
     own = _manifest(model)
     parent = (own or {}).get("inputs", {}).get("model")
@@ -141,7 +145,7 @@ def run(
         released,
         base_model,
         datasets,
-        [stage for stage in TRAINING_STAGES if stage in stages_seen],
+        [stage for stage in config["checkpoints"] if stage in stages_seen],
     )
     readme = card.readme(
         config,

@@ -14,13 +14,16 @@ import pytest
 import yaml
 
 from reprolm.recipe import validate_stage_config
+from reprolm.stagetable import CHECKPOINT_STAGES, STAGE_NAMES
 from stages.common.job import JobContext, as_inputs
 from stages.release import lineage
 from stages.release.card import format_eval_table
 from stages.release.stage import run
 from tests.stages.micro import save_random_tiny_model
 
-CHECKPOINTS = ("pretrain", "sft", "dpo", "rlvr")
+CHECKPOINTS = CHECKPOINT_STAGES
+# What the plan sets in the release config: the checkpoint and stage order.
+PLAN_KEYS = {"checkpoints": list(CHECKPOINT_STAGES), "stages": list(STAGE_NAMES)}
 SUMMARY = "Pretrained on a tiny world, then SFT, DPO and RLVR."
 
 
@@ -117,7 +120,7 @@ def pipeline(tmp_path, monkeypatch, model_files) -> dict[str, pathlib.Path]:
 
 def release(out: pathlib.Path, inputs: dict, **config) -> dict:
     config = validate_stage_config(
-        "release", {"seed": 7, "threads": 1, "recipe_summary": SUMMARY, **config}
+        "release", {"seed": 7, "threads": 1, "recipe_summary": SUMMARY, **PLAN_KEYS, **config}
     )
     out.mkdir(parents=True)
     return run(config, as_inputs(inputs), out, JobContext())
@@ -180,7 +183,7 @@ def test_eval_table_rows_in_pipeline_order(tmp_path, pipeline):
     # Reusable on its own: any order in, pipeline order out; a task missing from a row is shown.
     shuffled = {"rlvr": results_doc("rlvr", 0.5), "pretrain": results_doc("pretrain", 0.1)}
     del shuffled["pretrain"]["tasks"]["arith_gen"]
-    rows = format_eval_table(shuffled).splitlines()[2:]
+    rows = format_eval_table(shuffled, CHECKPOINTS).splitlines()[2:]
     assert rows == ["| pretrain | – | 0.100 |", "| rlvr | 0.250 | 0.500 |"]
 
 

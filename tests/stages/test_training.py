@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from reprolm.recipe import validate_stage_config
+from reprolm.stagetable import TRAINING_STAGES
 from stages.common.job import JobContext, as_inputs
 from stages.common.training import TrainingInputError, clean_log_history
 
@@ -96,7 +97,7 @@ def chain(tmp_path_factory, tokenize_artifact, curate_artifact) -> dict[str, Any
     root = tmp_path_factory.mktemp("training")
     artifacts: dict[str, Path] = {"tokenize": Path(tokenize_artifact)}
     metrics: dict[str, dict] = {}
-    for stage in ("pretrain", "sft", "dpo", "rlvr"):
+    for stage in TRAINING_STAGES:
         out = root / stage
         inputs = stage_inputs(stage, artifacts, Path(curate_artifact))
         metrics[stage] = run_stage(stage, stage_config(stage), inputs, out)
@@ -124,7 +125,7 @@ def load_model(artifact: Path) -> Any:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stage", ["pretrain", "sft", "dpo", "rlvr"])
+@pytest.mark.parametrize("stage", TRAINING_STAGES)
 def test_payload_is_a_self_contained_checkpoint(chain, stage):
     from transformers import AutoTokenizer
 
@@ -161,7 +162,7 @@ def test_payload_is_a_self_contained_checkpoint(chain, stage):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stage", ["sft", "dpo", "rlvr"])
+@pytest.mark.parametrize("stage", TRAINING_STAGES[1:])
 def test_post_training_changes_the_weights(chain, stage):
     import torch
 
@@ -172,7 +173,7 @@ def test_post_training_changes_the_weights(chain, stage):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stage", ["pretrain", "sft", "dpo", "rlvr"])
+@pytest.mark.parametrize("stage", TRAINING_STAGES)
 def test_bitwise_deterministic(chain, tmp_path, stage):
     inputs = stage_inputs(stage, chain["artifacts"], chain["curate"])
     metrics = run_stage(stage, stage_config(stage), inputs, tmp_path / stage)

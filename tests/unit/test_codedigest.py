@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reprolm.codedigest import changed_sources, code_record, stage_source_paths
+from reprolm.codedigest import (
+    CODE_ROOT,
+    JOB_SAFE_PLATFORM_MODULES,
+    PAYLOAD_PLATFORM_MODULES,
+    _imported_names,
+    changed_sources,
+    code_record,
+    job_packages,
+    stage_source_paths,
+)
 
 
 def make_tree(root: Path) -> Path:
@@ -61,3 +70,25 @@ def test_an_edit_changes_exactly_the_importing_stages(tmp_path):
     (root / "reprolm/helper.py").write_text("X = 2\n")  # platform: never a trigger
     assert changed_sources(before["a"]["source_hashes"], "a", root) == ["evals/rules.py"]
     assert changed_sources(before["b"]["source_hashes"], "b", root) == []
+
+
+def test_platform_modules_that_write_payload_bytes_are_code_of_the_job(tmp_path):
+    root = make_tree(tmp_path)
+    (root / "reprolm/canonical.py").write_text("def dump_json(x): return str(x)\n")
+    (root / "stages/b/stage.py").write_text("from reprolm.canonical import dump_json\n")
+    assert "reprolm/canonical.py" in stage_source_paths("b", root)
+    assert "reprolm/helper.py" not in stage_source_paths("a", root)
+
+
+def test_job_code_imports_only_the_allowed_platform_modules():
+    """Job code never depends on a platform module for a payload byte unless the digest
+    follows that module: any other ``reprolm`` import would escape the code digest."""
+    allowed = PAYLOAD_PLATFORM_MODULES | JOB_SAFE_PLATFORM_MODULES
+    found = {}
+    for package in sorted(job_packages(CODE_ROOT)):
+        for path in (CODE_ROOT / package).rglob("*.py"):
+            for name in _imported_names(path, CODE_ROOT):
+                module = ".".join(name.split(".")[:2])
+                if name.startswith("reprolm.") and module not in allowed:
+                    found.setdefault(module, path.relative_to(CODE_ROOT).as_posix())
+    assert found == {}

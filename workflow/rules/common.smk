@@ -6,8 +6,10 @@ import sys
 from reprolm.codedigest import code_digest
 from reprolm.containers import IMAGE_PYTHON, IMAGE_VARIABLE, snakemake_image, stage_image
 from reprolm.plan import Plan
-from reprolm.recipe import STAGES, RecipeError, load_recipe
+from reprolm.recipe import RecipeError, load_recipe
 from reprolm.report import summary_table
+from reprolm import stagetable
+from reprolm.stagetable import STAGE_TABLE
 
 try:
     # Name the recipe files in errors (the Snakefile's default, then --configfile ones over it).
@@ -86,7 +88,7 @@ def stage_launcher(stage):
 
 
 # Read by the shell commands below at job time (Snakemake formats them with the globals).
-STAGE_LAUNCHERS = {stage: stage_launcher(stage) for stage in STAGES}
+STAGE_LAUNCHERS = {entry.name: stage_launcher(entry.name) for entry in STAGE_TABLE}
 STAGE_SHELL = "{{STAGE_LAUNCHERS[{stage}]}} -m stages.{stage} {{params.call}} > {{log}} 2>&1"
 # Training jobs start through reprolm.launch: one process, torchrun, or srun + torchrun, with a
 # generated DeepSpeed config, all from the job's resources (which, unlike params, never rerun a
@@ -100,6 +102,12 @@ TRAINING_SHELL = (
     " --checkpoint-every {{resources.checkpoint_every}}"
     " --checkpoint-keep {{resources.checkpoint_keep}} > {{log}} 2>&1"
 )
+
+
+def stage_shell(name):
+    """The shell line of stage ``name``'s rule: the table says which launcher starts it."""
+    training = stagetable.stage(name).launcher == stagetable.TRAINING_LAUNCHER
+    return (TRAINING_SHELL if training else STAGE_SHELL).format(stage=name)
 
 
 def print_summary():

@@ -1,0 +1,139 @@
+"""The stage table: every stage of the DAG as data, in the order the pipeline runs.
+
+One entry per stage says what it reads (and how each input is wired), which resource and image
+family it belongs to, whether it produces a checkpoint, how its job starts and how reproducible
+it is. The plan (``reprolm/plan.py``) walks this table to wire the jobs, the Snakemake rules
+(``workflow/rules/stages.smk``) are generated from it, and resources, containers, the recipe
+schema, tracking and the run summary read their stage lists from it. Job code (``stages/``)
+never imports it: what a job needs to know (say, release's checkpoint order) the plan puts into
+the job's config.
+
+Adding a stage: an entry here, its code in ``stages/<name>/`` (``__main__.py`` calling
+``reprolm.runner.main``), its config schema ``config/schema/<name>.schema.yaml`` and its tests in
+``tests/stages/test_<name>.py`` (docs/stages/README.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+# How an input is wired (Input.kind).
+JOB = "job"  # the one job of `stage` (or of the stage replacing it, see Stage.replaced_by)
+CHECKPOINT = "checkpoint"  # the checkpoint a per-checkpoint job is labelled with
+LAST_CHECKPOINT = "last_checkpoint"  # the job of the last checkpoint stage of the plan
+EACH = "each"  # one input per job of `stage`, named `<name><label>` (eval_sft, ...)
+InputKind = Literal["job", "checkpoint", "last_checkpoint", "each"]
+
+# How a job starts (Stage.launcher).
+STAGE_LAUNCHER = "stage"  # python -m stages.<name> <job arguments>
+TRAINING_LAUNCHER = "training"  # python -m reprolm.launch ... -- stages.<name> (torchrun, srun)
+Launcher = Literal["stage", "training"]
+
+BITWISE: Mapping[str, Any] = MappingProxyType({"level": "bitwise"})
+
+
+@dataclass(frozen=True)
+class Input:
+    """One input of a stage's jobs: its name in the job's ``inputs`` and where it comes from."""
+
+    name: str
+    stage: str | None = None  # the producing stage (None for CHECKPOINT / LAST_CHECKPOINT)
+    kind: InputKind = JOB
+    when: str | None = None  # wired only when this stage has a job in the plan
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage: its wiring, families, launcher and reproducibility level."""
+
+    name: str
+    resources: str  # resource family: reprolm/resources.py FAMILY_DEFAULTS
+    image: str  # image family: containers/<image>/Dockerfile, recipe `containers.<image>`
+    inputs: tuple[Input, ...] = ()
+    checkpoint: bool = False  # produces a model evaluate can take (evaluate.checkpoints)
+    launcher: Launcher = STAGE_LAUNCHER
+    reproducibility: Mapping[str, Any] = field(default_factory=lambda: BITWISE, hash=False)
+    when: str | None = None  # planned only when this recipe key (dotted path) is set
+    replaced_by: str | None = None  # not planned when that stage is; it stands in for this one
+    per_checkpoint: bool = False  # one job per `checkpoints` entry of its block, labelled by it
+    plan_keys: tuple[str, ...] = ()  # config keys the plan sets (not recipe keys)
+
+
+def _training(name: str, inputs: tuple[Input, ...], **extra: Any) -> Stage:
+    return Stage(
+        name, "training", "train", inputs, checkpoint=True, launcher=TRAINING_LAUNCHER, **extra
+    )
+
+
+def _post_training(name: str, previous: str) -> Stage:
+    """SFT, DPO, RLVR: the previous checkpoint as `model`, curated data as `data`."""
+    return _training(name, (Input("model", previous), Input("data", "curate")))
+
+
+# With spec datasets (evaluate.specs) curate decontaminates against them and evaluate reads them.
+SPEC_DATA = (Input("evaldata", "evaldata", when="evaldata"),)
+
+STAGE_TABLE: tuple[Stage, ...] = (
+    Stage("world", "data", "data"),
+    Stage("evaldata", "data", "data", when="evaluate.specs"),
+    Stage("curate", "data", "data", (Input("world", "world"), *SPEC_DATA)),
+    Stage("tokenize", "data", "data", (Input("curate", "curate"),), replaced_by="base_model"),
+    # Post-training from an external model: it stands in for tokenize + the pretrain checkpoint.
+    Stage("base_model", "data", "data", when="base_model.path"),
+    _training("pretrain", (Input("tokenize", "tokenize"),), replaced_by="base_model"),
+    _post_training("sft", "pretrain"),
+    _post_training("dpo", "sft"),
+    _post_training("rlvr", "dpo"),
+    Stage(
+        "evaluate",
+        "evaluate",
+        "eval",
+        (
+            Input("model", kind=CHECKPOINT),
+            Input("world", "world"),
+            *SPEC_DATA,
+            Input("curate", "curate", when="evaldata"),  # the decontamination report
+        ),
+        per_checkpoint=True,
+        plan_keys=("checkpoint",),
+    ),
+    Stage(
+        "release",
+        "release",
+        "eval",
+        (Input("model", kind=LAST_CHECKPOINT), Input("eval_", "evaluate", kind=EACH)),
+        plan_keys=("checkpoints", "stages"),
+    ),
+)
+
+BY_NAME: dict[str, Stage] = {entry.name: entry for entry in STAGE_TABLE}
+STAGE_NAMES: tuple[str, ...] = tuple(BY_NAME)
+CHECKPOINT_STAGES: tuple[str, ...] = tuple(s.name for s in STAGE_TABLE if s.checkpoint)
+TRAINING_STAGES: tuple[str, ...] = tuple(
+    s.name for s in STAGE_TABLE if s.launcher == TRAINING_LAUNCHER
+)
+
+
+def stage(name: str) -> Stage:
+    """The table entry of ``name``; the error lists the stages that exist."""
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"no stage {name!r}; stages: {', '.join(STAGE_NAMES)}") from None
+
+
+def families(attribute: Literal["resources", "image"]) -> dict[str, tuple[str, ...]]:
+    """Family -> its stages (table order), by resource (``resources``) or image (``image``)."""
+    grouped: dict[str, tuple[str, ...]] = {}
+    for entry in STAGE_TABLE:
+        family = getattr(entry, attribute)
+        grouped[family] = (*grouped.get(family, ()), entry.name)
+    return grouped
+
+
+def reproducibility(name: str) -> dict[str, Any]:
+    """The reproducibility a stage's jobs declare in their manifests."""
+    return dict(stage(name).reproducibility)
