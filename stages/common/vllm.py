@@ -21,7 +21,7 @@ def require_vllm(key: str) -> None:
     if importlib.util.find_spec("vllm") is None:
         raise VllmMissingError(
             f"{key} asks for vLLM, which is not installed (GPU only): install the `gpu` extra "
-            "(pip install -c constraints.txt '.[gpu]') on a CUDA machine, or unset the key to "
+            "(pip install -c requirements.lock '.[gpu]') on a CUDA machine, or unset the key to "
             "generate with transformers"
         )
 
