@@ -6,8 +6,9 @@ any top-level package of the repository other than ``reprolm``, ``tests`` and ``
 that they import, followed transitively by parsing imports (absolute and relative), plus the
 files of each such package's ``data/`` folder (few-shot pools and stimuli are code too: they
 change prompts), plus the few platform modules that decide payload bytes when job code calls
-them (``PAYLOAD_PLATFORM_MODULES``: canonical JSON, hashing). Platform code in ``reprolm/`` is recorded in each manifest but never triggers
-a rerun: it must not change a payload byte (``docs/architecture.md``).
+them (``PAYLOAD_PLATFORM_MODULES``: canonical JSON, hashing). Any other platform code in
+``reprolm/`` is recorded in each manifest but never triggers a rerun: it must not change a
+payload byte (``docs/architecture.md``).
 """
 
 from __future__ import annotations

@@ -47,6 +47,22 @@ def _rows(path: pathlib.Path) -> int:
     return count
 
 
+def find_license(source: pathlib.Path, homes: tuple[pathlib.Path, ...]) -> pathlib.Path | None:
+    """A dataset's license: ``LICENSE`` (or .txt/.md) in its folder (a directory dataset: its
+    own, else its parent's), else, for a file, the ``LICENSE-<prefix>`` beside it whose
+    ``<prefix>`` begins its name (longest first): several bundled files share one folder
+    (``evals/data/LICENSE-olmes`` covers ``olmes_arc_challenge_fewshot.jsonl``)."""
+    for home in homes:
+        for name in LICENSE_NAMES:
+            if (home / name).is_file():
+                return home / name
+    if source.is_dir():
+        return None
+    prefixed = [p for p in source.parent.glob("LICENSE-*") if p.is_file()]
+    matching = [p for p in prefixed if source.name.startswith(p.name.removeprefix("LICENSE-"))]
+    return max(matching, key=lambda p: len(p.name), default=None)
+
+
 def run(
     config: dict, inputs: dict[str, Input], output_dir: pathlib.Path, context: JobContext
 ) -> dict:
@@ -75,9 +91,7 @@ def run(
             shutil.copyfile(source, target)
             count = {"rows": _rows(target)}
             homes = (source.parent,)
-        license_file = next(
-            (home / n for home in homes for n in LICENSE_NAMES if (home / n).is_file()), None
-        )
+        license_file = find_license(source, homes)
         if license_file is not None:
             (output_dir / "licenses").mkdir(exist_ok=True)
             shutil.copyfile(license_file, output_dir / "licenses" / name)

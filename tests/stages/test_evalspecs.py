@@ -18,6 +18,8 @@ from stages.common.job import JobContext, as_inputs
 from tests.stages.micro import MICRO_CONFIGS, run_stage, schema_defaults
 from tests.stages.test_evaluate import tiny_checkpoint
 
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
 SPECS = ["gsm8k:cot::tulu", "ifeval::tulu", "arc_easy:rc::olmes"]
 PLANTED = 1  # GSM8K row whose question is planted in the training data
 
@@ -65,6 +67,19 @@ def test_plan_wires_evaldata_only_when_specs_are_listed():
     assert without.get("world", "world").fingerprint == with_specs.get("world", "world").fingerprint
 
 
+def test_every_default_dataset_has_a_license():
+    from stages.evaldata.stage import find_license
+
+    files = schema_defaults("evaldata")["files"]
+    missing = []
+    for name, path in sorted(files.items()):
+        source = REPO / path
+        homes = (source, source.parent) if source.is_dir() else (source.parent,)
+        if find_license(source, homes) is None:
+            missing.append(name)
+    assert missing == []
+
+
 def test_plan_names_bad_spec_ids_and_datasets():
     with pytest.raises(RecipeError, match=r"evaluate.specs: unknown spec id\(s\) \['nope::x'\]"):
         load_plan({"name": "t", "evaluate": {"specs": ["nope::x"]}})
@@ -81,6 +96,10 @@ def test_evaldata_payload_and_changed_file_refused(evaldata, tmp_path):
     assert index["gsm8k"]["rows"] == 150 and index["gsm8k"]["specs"] == ["gsm8k:cot::tulu"]
     assert index["arc_challenge"]["specs"] == ["arc_easy:rc::olmes"]
     assert index["ifeval"]["license"] == "licenses/ifeval"
+    # A bundled pool in evals/data takes the LICENSE-<prefix> beside it.
+    assert index["arc_challenge"]["license"] == "licenses/arc_challenge"
+    olmes = (evaldata / "licenses" / "arc_challenge").read_text()
+    assert olmes == (REPO / "evals" / "data" / "LICENSE-olmes").read_text()
     config = evaldata_config(schema_defaults("evaldata"), evaluate_config())
     config["digests"]["gsm8k"] = "0" * 64
     with pytest.raises(ValueError, match="changed since the plan"):
