@@ -16,9 +16,10 @@ from typing import Any
 
 from reprolm import stagetable
 
-# Image family -> stages whose jobs run in it (containers/<family>/Dockerfile): the stage
-# table's `image` (reprolm/stagetable.py).
+# Image family -> stages whose jobs run in it: the stage table's `image` (reprolm/stagetable.py).
 IMAGE_FAMILIES: dict[str, tuple[str, ...]] = stagetable.families("image")
+# One Dockerfile builds every family's image; the family picks containers/requirements/<family>.txt.
+DOCKERFILE = "containers/Dockerfile"
 # The interpreter every reprolm image provides (the Dockerfiles' venv): absolute, so no container
 # runtime's PATH handling can swap it for another python.
 IMAGE_PYTHON = "/opt/venv/bin/python"
@@ -29,6 +30,13 @@ IMAGE_VARIABLE = "REPROLM_IMAGE"
 FAMILY_VARIABLE = "REPROLM_IMAGE_FAMILY"
 DIGEST = re.compile(r"@(sha256:[0-9a-f]{64})$")
 PODMAN_CONTAINERENV = Path("/run/.containerenv")
+
+
+def build_args(family: str) -> dict[str, str]:
+    """``--build-arg`` values of ``family``'s image: the family and (for its label) its stages."""
+    if family not in IMAGE_FAMILIES:
+        raise ValueError(f"no image family {family!r}; image families: {sorted(IMAGE_FAMILIES)}")
+    return {"FAMILY": family, "STAGES": " ".join(IMAGE_FAMILIES[family])}
 
 
 def image_family(stage: str) -> str:

@@ -28,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from reprolm.containers import DOCKERFILE, build_args
 from tests.integration.apt import AptUnavailable, ensure_binaries
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -171,13 +172,9 @@ class Podman:
         return wheels
 
     def build(self, family: str, tag: str) -> dict[str, object]:
-        """Build ``containers/<family>/Dockerfile`` as ``tag``; returns id, digest and size."""
-        dockerfile = ROOT / "containers" / family / "Dockerfile"
-        if not dockerfile.is_file():
-            families = sorted(path.parent.name for path in ROOT.glob("containers/*/Dockerfile"))
-            raise ValueError(
-                f"{dockerfile.relative_to(ROOT)}: no such file; image families: {families}"
-            )
+        """Build ``family``'s image (containers/Dockerfile) as ``tag``; returns id, digest and
+        size."""
+        args = [f"--build-arg={k}={v}" for k, v in build_args(family).items()]
         self.ensure_base()
         wheels = self.wheelhouse(family)
         pip_conf = self.workdir / "build-pip.conf"
@@ -186,7 +183,7 @@ class Podman:
         self(
             "build", "--pull=never", "--network=host", "--layers",
             "--volume", f"{wheels}:/wheels:ro", "--volume", f"{pip_conf}:/etc/pip.conf:ro",
-            "-f", str(dockerfile), "-t", tag, str(ROOT),
+            *args, "-f", str(ROOT / DOCKERFILE), "-t", tag, str(ROOT),
             timeout=1200,
         )  # fmt: skip
         self.timings[f"build_{family}_s"] = time.monotonic() - started

@@ -1,6 +1,6 @@
 """Stage jobs inside the data image, with real podman (tests/integration/podman_harness.py).
 
-The image is built from containers/data/Dockerfile on a locally debootstrapped base; curate and
+The data image is built from containers/Dockerfile on a locally debootstrapped base; curate and
 tokenize jobs then run in it, as the non-root image user, with the checkout bind-mounted and no
 network, using the exact arguments Snakemake's plan gives them. They must produce the host's
 artifact digests, and their manifests must name the image.
@@ -144,5 +144,5 @@ def test_data_jobs_in_the_image_match_the_host(podman, data_image, tmp_path):
 
 
 def test_build_of_a_missing_family_names_the_dockerfile(podman):
-    with pytest.raises(ValueError, match=re.escape("containers/nope/Dockerfile: no such file")):
+    with pytest.raises(ValueError, match=re.escape("no image family 'nope'")):
         podman.build("nope", "localhost/reprolm-nope:test")

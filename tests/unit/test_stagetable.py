@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from reprolm import stagetable
-from reprolm.containers import IMAGE_FAMILIES
+from reprolm.containers import DOCKERFILE, IMAGE_FAMILIES, build_args
 from reprolm.fingerprint import fingerprint
 from reprolm.plan import Plan, load_plan
 from reprolm.recipe import load_recipe
@@ -33,7 +33,7 @@ def test_every_stage_has_code_a_schema_and_families():
         assert (ROOT / "stages" / entry.name / "__main__.py").is_file(), entry.name
         assert (ROOT / "config" / "schema" / f"{entry.name}.schema.yaml").is_file(), entry.name
         assert entry.resources in FAMILY_DEFAULTS
-        assert (ROOT / "containers" / entry.image / "Dockerfile").is_file(), entry.image
+        assert (ROOT / "containers" / "requirements" / f"{entry.image}.txt").is_file(), entry
         for spec in entry.inputs:  # an input comes from a stage earlier in the table
             if spec.stage is not None:
                 assert STAGE_NAMES.index(spec.stage) < STAGE_NAMES.index(entry.name)
@@ -44,9 +44,10 @@ def test_every_stage_has_code_a_schema_and_families():
 
 
 def test_image_labels_name_the_stages_of_their_family():
+    text = (ROOT / DOCKERFILE).read_text(encoding="utf-8")
+    assert 'io.reprolm.stages="${STAGES}"' in text and 'io.reprolm.family="${FAMILY}"' in text
     for family, stages in IMAGE_FAMILIES.items():
-        text = (ROOT / "containers" / family / "Dockerfile").read_text(encoding="utf-8")
-        assert f'io.reprolm.stages="{" ".join(stages)}"' in text, family
+        assert build_args(family) == {"FAMILY": family, "STAGES": " ".join(stages)}
 
 
 def test_job_code_does_not_read_the_stage_table():
