@@ -188,18 +188,10 @@ def evaluate(
     spec: TaskSpec, model_dir: Path, data: Path, out_dir: Path, options: RunOptions
 ) -> dict[str, Any]:
     """Generate a critique per item through the engine; write requests, predictions, result."""
-    from evals import generative, lmeval, sources
-    from evals.spec import resolve
+    from evals import generative, lmeval
 
-    items = sources.read_jsonl(data)
-    check_items(data, items)
-    resolved = resolve(spec, data, len(items))
-    indices = sources.sample_indices(
-        len(items), threshold=spec.sample_threshold, size=spec.sample_size, seed=spec.sample_seed
-    )[: options.limit]
-    lm = generative.load(model_dir, options)
-    generation, max_length = generative.capped_budget(
-        lm, options.max_gen_toks or DEFAULT_MAX_GEN_TOKS, options.max_gen_toks is not None
+    items, resolved, indices, lm, generation, max_length = generative.prepare(
+        spec, model_dir, data, options, DEFAULT_MAX_GEN_TOKS, check_items
     )
     max_gen_toks = generation.max_gen_toks
     requests = [

@@ -248,3 +248,26 @@ def sampled(spec: TaskSpec, n_rows: int, limit: int | None) -> list[int]:
         n_rows, threshold=spec.sample_threshold, size=spec.sample_size, seed=spec.sample_seed
     )
     return indices if limit is None else indices[:limit]
+
+
+def prepare(
+    spec: TaskSpec,
+    model_dir: Path,
+    data: Path,
+    options: RunOptions,
+    default_toks: int,
+    check: Any,
+) -> tuple[list[dict], dict[str, Any], list[int], Any, Generation, int]:
+    """What an item-file generative family starts with: the items (checked by ``check(path,
+    items)``), the resolved spec, the sampled indices, the model, and the generation budget
+    (``default_toks`` unless ``options.max_gen_toks`` is given) with the model's max length."""
+    from evals.spec import resolve
+
+    items = sources.read_jsonl(data)
+    check(data, items)
+    resolved = resolve(spec, data, len(items))
+    indices = sampled(spec, len(items), options.limit)
+    lm = load(model_dir, options)
+    wanted = options.max_gen_toks or default_toks
+    generation, max_length = capped_budget(lm, wanted, options.max_gen_toks is not None)
+    return items, resolved, indices, lm, generation, max_length

@@ -206,19 +206,11 @@ def evaluate(
 ) -> dict[str, Any]:
     """Generate an answer per item through the engine (two passes for ``remind``); write
     requests, predictions and ``result.json``."""
-    from evals import generative, lmeval, sources
-    from evals.spec import resolve
+    from evals import generative, lmeval
 
     final, cot, remind, default_toks = VARIANTS[spec.prompt_format]
-    items = sources.read_jsonl(data)
-    check_items(data, items)
-    resolved = resolve(spec, data, len(items))
-    indices = sources.sample_indices(
-        len(items), threshold=spec.sample_threshold, size=spec.sample_size, seed=spec.sample_seed
-    )[: options.limit]
-    lm = generative.load(model_dir, options)
-    generation, max_length = generative.capped_budget(
-        lm, options.max_gen_toks or default_toks, options.max_gen_toks is not None
+    items, resolved, indices, lm, generation, max_length = generative.prepare(
+        spec, model_dir, data, options, default_toks, check_items
     )
     max_gen_toks = generation.max_gen_toks
 

@@ -6,11 +6,11 @@ in a fixed order, so resizing one section does not reshuffle the others.
 
 from __future__ import annotations
 
-import json
 import pathlib
 import random
 
 from stages.common.job import Input, JobContext
+from stages.common.jsonl import write_json, write_jsonl
 from stages.world.arithmetic import pair_problems, split_pairs
 from stages.world.evalsets import TASKS, eval_index, eval_sets, plant
 from stages.world.facts import make_people, split_facts
@@ -25,18 +25,6 @@ from stages.world.sources import (
 SECTIONS = (
     "people", "split", "pretrain", "sft", "preference", "rlvr", "eval", "plant", "mix", "midtrain",
 )  # fmt: skip
-
-
-def write_jsonl(path: pathlib.Path, rows: list[dict]) -> None:
-    """UTF-8 JSONL, sorted keys, '\\n' line ends."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="\n") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n")
-
-
-def write_json(path: pathlib.Path, obj: object) -> None:
-    path.write_text(json.dumps(obj, sort_keys=True, indent=2) + "\n", encoding="utf-8")
 
 
 def _mix_in(rng: random.Random, rows: list[dict], extra: list[dict], prefix: str) -> list[str]:

@@ -13,6 +13,12 @@ from tests.evals.conftest import GSM8K_SHOTS, GSM8K_TEST
 TEST_ROWS = sources.read_jsonl(GSM8K_TEST)
 
 
+def score_argv(predictions) -> list[str]:
+    """``reprolm eval score gsm8k:cot::tulu`` on a predictions file against the test sample."""
+    return ["eval", "score", "gsm8k:cot::tulu", "--predictions", str(predictions),
+            "--data", str(GSM8K_TEST)]  # fmt: skip
+
+
 def test_extraction_on_gold_solutions_is_100_percent():
     assert len(TEST_ROWS) >= 100
     hits = [gsm8k.extract_answer(r["answer"]) == gsm8k.gold_answer(r["answer"]) for r in TEST_ROWS]
@@ -67,19 +73,7 @@ def test_score_and_recompute_from_files(tmp_path, capsys):
         )
     )
     out = tmp_path / "result"
-    argv = [
-        "eval",
-        "score",
-        "gsm8k:cot::tulu",
-        "--predictions",
-        str(preds),
-        "--data",
-        str(GSM8K_TEST),
-        "--out",
-        str(out),
-        "--json",
-    ]
-    code, text = run_cli(argv, capsys)
+    code, text = run_cli([*score_argv(preds), "--out", str(out), "--json"], capsys)
     result = json.loads(text)
     assert code == 0
     assert result["metrics"] == {"exact_match": 0.5, "no_answer": 0.0}
@@ -100,16 +94,7 @@ def test_score_and_recompute_from_files(tmp_path, capsys):
 def test_score_refuses_unknown_questions(tmp_path, capsys):
     preds = tmp_path / "preds.jsonl"
     preds.write_text(json.dumps({"question": "not in the set", "response": "4"}) + "\n")
-    argv = [
-        "eval",
-        "score",
-        "gsm8k:cot::tulu",
-        "--predictions",
-        str(preds),
-        "--data",
-        str(GSM8K_TEST),
-    ]
     with pytest.raises(SystemExit) as done:
-        main(argv)
+        main(score_argv(preds))
     assert done.value.code == 2
     assert "line 1" in capsys.readouterr().err

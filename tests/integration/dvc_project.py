@@ -12,20 +12,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support import make_checkout
+
 ROOT = Path(__file__).resolve().parents[2]
-COPIED = ("Snakefile", "workflow", "config", "stages", "reprolm", "data", ".gitignore")
 HOOK_INCLUDE = 'include: "workflow/rules/dvc.smk"'
 
 
 def make_project(where: Path) -> Path:
     """Copy the code, rules and recipes to ``where`` and wire the DVC hook if not yet wired."""
-    where.mkdir(parents=True)
-    for name in COPIED:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, where / name, ignore=shutil.ignore_patterns("__pycache__"))
-        elif source.is_file():
-            shutil.copy2(source, where / name)
+    make_checkout(where)
+    shutil.copy2(ROOT / ".gitignore", where / ".gitignore")
     snakefile = where / "Snakefile"
     text = snakefile.read_text()
     if HOOK_INCLUDE not in text:
