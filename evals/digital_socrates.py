@@ -214,14 +214,10 @@ def evaluate(
         }
         rows.append(rescore(base))
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    harness = generative.harness_block(
-        options, max_gen_toks=max_gen_toks, max_length=max_length, system=SYSTEM,
-        generation=generation.to_dict(),
-    )  # fmt: skip
-    return generative.write_result(
-        spec, "ds_critique", resolved, rows, harness=harness, model_dir=model_dir, out_dir=out_dir,
-        limit=options.limit, requests=requests,
+    return generative.finish(
+        spec, "ds_critique", resolved, rows, options=options, generation=generation,
+        max_length=max_length, system=SYSTEM, model_dir=model_dir, out_dir=out_dir,
+        requests=requests,
     )  # fmt: skip
 
 

@@ -271,3 +271,30 @@ def prepare(
     wanted = options.max_gen_toks or default_toks
     generation, max_length = capped_budget(lm, wanted, options.max_gen_toks is not None)
     return items, resolved, indices, lm, generation, max_length
+
+
+def finish(
+    spec: TaskSpec,
+    kind: str,
+    resolved: dict[str, Any],
+    rows: list[dict],
+    *,
+    options: RunOptions,
+    generation: Generation,
+    max_length: int,
+    system: str | None,
+    model_dir: Path,
+    out_dir: Path,
+    requests: list[dict],
+) -> dict[str, Any]:
+    """The end of an item-file generative family's run: the harness block (generation settings,
+    system prompt) and the one result writer."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    harness = harness_block(
+        options, max_gen_toks=generation.max_gen_toks, max_length=max_length, system=system,
+        generation=generation.to_dict(),
+    )  # fmt: skip
+    return write_result(
+        spec, kind, resolved, rows, harness=harness, model_dir=model_dir, out_dir=out_dir,
+        limit=options.limit, requests=requests,
+    )  # fmt: skip

@@ -270,14 +270,10 @@ def evaluate(
         rows.append(_row(doc_id, index, item, response, cot, **extra))
     rows.sort(key=lambda r: r["doc_id"])
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    harness = generative.harness_block(
-        options, max_gen_toks=max_gen_toks, max_length=max_length, system=SYSTEM,
-        generation=generation.to_dict(),
-    )  # fmt: skip
-    return generative.write_result(
-        spec, "simpletom", resolved, rows, harness=harness, model_dir=model_dir, out_dir=out_dir,
-        limit=options.limit, requests=request_log,
+    return generative.finish(
+        spec, "simpletom", resolved, rows, options=options, generation=generation,
+        max_length=max_length, system=SYSTEM, model_dir=model_dir, out_dir=out_dir,
+        requests=request_log,
     )  # fmt: skip
 
 
