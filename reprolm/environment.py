@@ -15,6 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from reprolm import numerics
 from reprolm.hashing import hash_bytes, hash_file
 
 KEY_PACKAGES = (
@@ -138,5 +139,6 @@ def capture(threads: int, lock_file: Path | None = None) -> dict[str, Any]:
         "container_image": container_image(),
         "accelerators": accelerators(),
         "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+        "numerics": numerics.capture(),
         "env": {name: os.environ[name] for name in ENV_ALLOW_LIST if name in os.environ},
     }

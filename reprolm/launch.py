@@ -29,6 +29,7 @@ from typing import Any
 
 from reprolm.canonical import dump_json
 from reprolm.deepspeed_config import DeepSpeedConfigError, batch_split, deepspeed_config
+from reprolm.numerics import pin
 
 DEEPSPEED_ENV = "REPROLM_DEEPSPEED_CONFIG"
 LAUNCH_ENV = "REPROLM_LAUNCH"
@@ -163,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         placement = parse_deepspeed_spec(options.deepspeed)
         world = options.nodes * options.procs_per_node
         env = dict(os.environ)
+        pin(env)  # torchrun workers get the numeric code path too (reprolm.numerics)
         stage = module.split(".", 1)[1]
         if world > 1:
             # Refuse a batch that does not split before any process starts.

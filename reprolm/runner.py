@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reprolm import environment, resume
+from reprolm import environment, numerics, resume
 from reprolm.canonical import dump_json
 from reprolm.codedigest import CODE_ROOT, code_digest, code_record
 from reprolm.fingerprint import fingerprint
@@ -36,6 +36,10 @@ from reprolm.recipe import RecipeError, validate_stage_config
 # The job side of the run() contract: a standard-library dataclass module, the only job code
 # the runner imports (it builds the objects; see its docstring).
 from stages.common.job import Input, JobContext
+
+# Before anything loads torch, MKL or oneDNN: no import above does, and each stage's __main__
+# imports this module before its stage module (reprolm.numerics; tests/unit/test_numerics.py).
+numerics.pin()
 
 # run(config, inputs, output_dir, context) -> metrics (stages.common.job: Input, JobContext)
 StageFn = Callable[[dict[str, Any], dict[str, Input], Path, JobContext], dict[str, Any] | None]

@@ -1,0 +1,119 @@
+"""One numeric code path for every job, whatever the machine or the user's environment says.
+
+The bytes a torch job writes depend on the vector ISA its kernels were dispatched to: ATen's
+CPU capability (AVX-512 vs AVX2 kernels), MKL's code branch and oneDNN's ISA cap each move a
+payload byte on their own (measured: issue 11). :func:`pin` sets all of them to one fixed
+value, overriding any user value, before torch, MKL or oneDNN initialise: ``reprolm.runner``
+calls it at import time (each ``stages/<name>/__main__.py`` imports the runner before its stage
+module) and ``reprolm.launch`` puts the same values into the environment of torchrun workers.
+
+AVX2 is the widest ISA that every x86-64 server CPU of the last decade (Intel and AMD) has.
+``MKL_CBWR=AVX2,STRICT`` is MKL's Conditional Numerical Reproducibility mode: same results on
+any CPU that supports AVX2 (Intel or compatible), and STRICT also across thread counts for
+the BLAS calls that support it.
+
+Escape hatch: ``REPROLM_NUMERICS=native`` leaves the machine's fastest dispatch in place (for
+benchmarking the cost, or a large run that never needs another machine to rebuild it). The
+manifest records it (``environment.numerics.pinned: false``), so such a job is known not to be
+portable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import MutableMapping
+from pathlib import Path
+from typing import Any
+
+PINNED_ISA = "avx2"
+PIN: dict[str, str] = {
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "MKL_CBWR": "AVX2,STRICT",
+    "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "DNNL_MAX_CPU_ISA": "AVX2",  # oneDNN's older name for the same cap
+    "OPENBLAS_CORETYPE": "Haswell",  # numpy's OpenBLAS: its AVX2 kernels
+}
+ESCAPE_VARIABLE = "REPROLM_NUMERICS"
+NATIVE = "native"
+CPU_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "amx_tile")
+
+
+def is_pinned(environ: MutableMapping[str, str] = os.environ) -> bool:
+    """False only when the user asked for the machine's native dispatch."""
+    return environ.get(ESCAPE_VARIABLE, "").strip().lower() != NATIVE
+
+
+def pin(environ: MutableMapping[str, str] = os.environ) -> bool:
+    """Set every variable of :data:`PIN` in ``environ`` (overriding user values); return
+    whether the pin is in place. Too late for a library already initialised in this process."""
+    if not is_pinned(environ):
+        return False
+    environ.update(PIN)
+    return True
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, bool]:
+    """Which of the ISA extensions that change a kernel's choice this CPU has."""
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("flags"):
+                have = set(line.split(":", 1)[1].split())
+                return {flag: flag in have for flag in CPU_FLAGS}
+    except OSError:
+        pass
+    return {}
+
+
+def _blas() -> dict[str, Any]:
+    """The BLAS libraries loaded in this process (threadpoolctl), with versions."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return {}
+    return {
+        pool.get("internal_api", "?"): {
+            "version": pool.get("version"),
+            "architecture": pool.get("architecture"),
+        }
+        for pool in threadpool_info()
+        if pool.get("user_api") == "blas"
+    }
+
+
+def _torch_record() -> dict[str, Any]:
+    """What torch itself reports (only if torch is loaded: never imports it)."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return {}
+    record: dict[str, Any] = {"torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    config = torch.__config__.show()
+    for key in ("BLAS_INFO", "LAPACK_INFO"):
+        found = re.search(rf"\b{key}=([^,\s]+)", config)
+        record[key.lower()] = found.group(1) if found else None
+    for line in config.splitlines():
+        line = line.strip(" -")
+        if line.startswith(("Intel(R) oneAPI Math Kernel Library", "Intel(R) Math Kernel")):
+            record["mkl"] = line
+        elif line.startswith(("Intel(R) MKL-DNN", "oneDNN", "Intel(R) oneDNN")):
+            record["onednn"] = line
+    record["mkldnn_enabled"] = bool(torch.backends.mkldnn.enabled)
+    return record
+
+
+def capture(environ: MutableMapping[str, str] = os.environ) -> dict[str, Any]:
+    """The ``environment.numerics`` block of a manifest."""
+    from reprolm.environment import cpu_model
+
+    pinned = is_pinned(environ)
+    return {
+        "pinned": pinned,
+        "pinned_isa": PINNED_ISA if pinned else None,
+        "variables": {name: environ.get(name) for name in (*PIN, ESCAPE_VARIABLE)},
+        "cpu_model": cpu_model(),
+        "cpu_flags": cpu_flags(),
+        "blas": _blas(),
+        **_torch_record(),
+    }
