@@ -60,11 +60,14 @@ def run_snakemake(
     return done
 
 
-def reprolm(checkout: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run the ``reprolm`` CLI of the copy."""
+def reprolm(
+    checkout: Path, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run the ``reprolm`` CLI of the copy (``env``: extra variables)."""
     return subprocess.run(
         [sys.executable, "-m", "reprolm.cli", *args],
-        cwd=cwd or checkout, env=checkout_env(checkout), capture_output=True, text=True,
+        cwd=cwd or checkout, env=checkout_env(checkout, **(env or {})), capture_output=True,
+        text=True,
         timeout=1800,
     )  # fmt: skip
 

@@ -14,8 +14,8 @@ from tests.support import MICRO, make_checkout, reprolm, run_snakemake
 pytestmark = pytest.mark.slow
 
 
-def rebuild(workspace, artifact) -> tuple[int, dict]:
-    done = reprolm(workspace, "rebuild", "--verify", "--json", str(artifact))
+def rebuild(workspace, artifact, env: dict[str, str] | None = None) -> tuple[int, dict]:
+    done = reprolm(workspace, "rebuild", "--verify", "--json", str(artifact), env=env)
     return done.returncode, json.loads(done.stdout or "{}") if done.stdout else {}
 
 
@@ -27,6 +27,23 @@ def test_every_micro_job_rebuilds_bit_identical(micro_workspace):
         assert result["ok"] and result["differing_files"] == []
         assert result["rebuilt_digest"] == result["original_digest"]
         assert result["code_source"] == "checkout", result["source"]
+
+
+# Another machine's numeric code path, as far as one machine can play it: a different ATen
+# dispatch and MKL code path in the rebuilding process's environment. The runner pins both
+# (reprolm.numerics), so every job must come out bit-identical anyway.
+OTHER_MACHINE = {"ATEN_CPU_CAPABILITY": "avx512", "MKL_CBWR": "AUTO", "ONEDNN_MAX_CPU_ISA": "ALL"}
+
+
+def test_every_micro_job_rebuilds_bit_identical_under_another_numeric_path(micro_workspace):
+    plan = load_plan(micro_workspace / MICRO)
+    for job in plan.jobs.values():
+        code, result = rebuild(micro_workspace, job.artifact_dir, env=OTHER_MACHINE)
+        assert code == 0, (job.key, result)
+        assert result["differing_files"] == [], job.key
+        manifest = json.loads((micro_workspace / job.manifest).read_text())
+        numerics = manifest["environment"]["numerics"]
+        assert numerics["pinned"] is True and numerics.get("torch_cpu_capability") in (None, "AVX2")
 
 
 def git(repo, *args):
