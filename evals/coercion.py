@@ -191,23 +191,10 @@ def sentence_start(lm: Any) -> str:
     return text
 
 
-def evaluate(
-    spec: TaskSpec, model_dir: Path, data: Path, out_dir: Path, options: RunOptions
-) -> dict[str, Any]:
-    """Score every region of every sentence through lm-eval; write predictions, ``result.json``,
-    the table (``effects.md``) and the plot (``effects.png``)."""
-    from evals import generative, lmeval, results, sources
-    from evals.spec import resolve
-    from reprolm.canonical import canonical_json
-
-    stimuli = sources.read_jsonl(data)
-    names = check_stimuli(data, stimuli)
-    resolved = resolve(spec, data, len(stimuli))
-    if options.limit is not None:  # whole items (both conditions), so no pair is broken
-        kept = list(dict.fromkeys(row["item"] for row in stimuli))[: options.limit]
-        stimuli = [row for row in stimuli if row["item"] in kept]
-    lm = generative.load(model_dir, options)
-    start = sentence_start(lm)
+def region_requests(
+    stimuli: list[dict[str, Any]], start: str
+) -> tuple[list[dict[str, Any]], list[tuple[int, int]]]:
+    """One loglikelihood request per region (context: the sentence so far), and where each is."""
     requests, where = [], []
     for r, row in enumerate(stimuli):
         prefix = start
@@ -217,7 +204,19 @@ def evaluate(
             )
             where.append((r, k))
             prefix += region["text"]
-    scored = lmeval.loglikelihoods(lm, requests, seed=options.seed)
+    return requests, where
+
+
+def scored_rows(
+    lm: Any,
+    stimuli: list[dict[str, Any]],
+    requests: list[dict[str, Any]],
+    where: list[tuple[int, int]],
+    scored: Any,
+) -> list[dict[str, Any]]:
+    """The prediction rows: each sentence's regions with their loglik and surprisal."""
+    from evals import lmeval
+
     rows = [
         {"doc_id": r, "item": row["item"], "condition": row["condition"], "regions": []}
         for r, row in enumerate(stimuli)
@@ -235,6 +234,29 @@ def evaluate(
                 "surprisal_bits": bits(hit["loglik"]),
             }
         )
+    return rows
+
+
+def evaluate(
+    spec: TaskSpec, model_dir: Path, data: Path, out_dir: Path, options: RunOptions
+) -> dict[str, Any]:
+    """Score every region of every sentence through lm-eval; write predictions, ``result.json``,
+    the table (``effects.md``) and the plot (``effects.png``)."""
+    from evals import generative, lmeval, results, sources
+    from evals.spec import resolve
+    from reprolm.canonical import canonical_json
+
+    stimuli = sources.read_jsonl(data)
+    names = check_stimuli(data, stimuli)
+    resolved = resolve(spec, data, len(stimuli))
+    if options.limit is not None:  # whole items (both conditions), so no pair is broken
+        kept = list(dict.fromkeys(row["item"] for row in stimuli))[: options.limit]
+        stimuli = [row for row in stimuli if row["item"] in kept]
+    lm = generative.load(model_dir, options)
+    start = sentence_start(lm)
+    requests, where = region_requests(stimuli, start)
+    scored = lmeval.loglikelihoods(lm, requests, seed=options.seed)
+    rows = scored_rows(lm, stimuli, requests, where, scored)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     requests_path = out_dir / "requests.jsonl"

@@ -56,17 +56,8 @@ def batch_split(
     return micro, per_process // micro
 
 
-def deepspeed_config(
-    stage: str,
-    config: Mapping[str, Any],
-    placement: Mapping[str, Any],
-    world_size: int,
-    micro_batch_size: int | None = None,
-) -> dict[str, Any]:
-    """The DeepSpeed JSON of one job; ``placement`` is ``resources.<stage>.deepspeed``."""
-    zero = placement.get("zero_stage", 2)
-    offload_optimizer = bool(placement.get("offload_optimizer", False))
-    offload_params = bool(placement.get("offload_params", False))
+def _check_placement(stage: str, zero: Any, offload_optimizer: bool, offload_params: bool) -> None:
+    """Reject a ZeRO stage / offload combination DeepSpeed cannot run."""
     if zero not in ZERO_STAGES:
         raise DeepSpeedConfigError(
             f"resources.{stage}.deepspeed.zero_stage={zero!r}: expected one of {ZERO_STAGES}"
@@ -80,8 +71,12 @@ def deepspeed_config(
         raise DeepSpeedConfigError(
             f"resources.{stage}.deepspeed.offload_optimizer needs zero_stage >= 1 (got 0)"
         )
-    micro, accumulation = batch_split(stage, config, world_size, micro_batch_size)
-    bf16 = config.get("precision", "fp32") == "bf16"
+
+
+def _zero_block(
+    zero: int, placement: Mapping[str, Any], offload_optimizer: bool, offload_params: bool
+) -> dict[str, Any]:
+    """The ``zero_optimization`` section."""
     zero_block: dict[str, Any] = {
         "stage": zero,
         "contiguous_gradients": True,
@@ -103,6 +98,24 @@ def deepspeed_config(
         zero_block["offload_optimizer"] = {"device": "cpu", "pin_memory": True}
     if offload_params:
         zero_block["offload_param"] = {"device": "cpu", "pin_memory": True}
+    return zero_block
+
+
+def deepspeed_config(
+    stage: str,
+    config: Mapping[str, Any],
+    placement: Mapping[str, Any],
+    world_size: int,
+    micro_batch_size: int | None = None,
+) -> dict[str, Any]:
+    """The DeepSpeed JSON of one job; ``placement`` is ``resources.<stage>.deepspeed``."""
+    zero = placement.get("zero_stage", 2)
+    offload_optimizer = bool(placement.get("offload_optimizer", False))
+    offload_params = bool(placement.get("offload_params", False))
+    _check_placement(stage, zero, offload_optimizer, offload_params)
+    micro, accumulation = batch_split(stage, config, world_size, micro_batch_size)
+    bf16 = config.get("precision", "fp32") == "bf16"
+    zero_block = _zero_block(zero, placement, offload_optimizer, offload_params)
     result: dict[str, Any] = {
         "train_batch_size": micro * accumulation * world_size,
         "train_micro_batch_size_per_gpu": micro,
