@@ -26,8 +26,13 @@ rule all:
         PLAN.targets(),
 
 
-# Snakemake keeps one handler per hook: this one runs every end-of-run step.
+# Snakemake keeps one handler per hook: these run every end-of-run step.
 onsuccess:
     mlflow_workflow_end()
     dvc_commit_on_success()
     print_summary()
+
+
+onerror:
+    restore_kept_manifests()
+    mlflow_workflow_failed()

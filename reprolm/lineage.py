@@ -115,8 +115,13 @@ def find_by_fingerprint(root: Path, fingerprint: str, stage: str = "*") -> list[
     return sorted(
         path.parent
         for path in (root / ARTIFACTS_ROOT).glob(f"{stage}/*-{fingerprint}*/{MANIFEST_NAME}")
-        if path.parent.name.rpartition("-")[2].startswith(fingerprint)
+        if path.parent.name.rpartition("-")[2].startswith(fingerprint) and not _hidden(path.parent)
     )
+
+
+def _hidden(directory: Path) -> bool:
+    """An install leftover (``.<name>.old-<pid>``, ``.partial-<pid>``), never an artifact."""
+    return directory.name.startswith(".") or directory.parent.name.startswith(".")
 
 
 def artifact_of(path: Path) -> Path | None:
@@ -249,9 +254,12 @@ def _stub(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def scan(root: Path) -> list[tuple[Path, dict[str, Any]]]:
-    """Every readable manifest under ``<root>/artifacts/<stage>/<dir>/``."""
+    """Every readable manifest under ``<root>/artifacts/<stage>/<dir>/`` (dot-directories,
+    install leftovers, skipped)."""
     found = []
     for path in sorted((root / ARTIFACTS_ROOT).glob(f"*/*/{MANIFEST_NAME}")):
+        if _hidden(path.parent):
+            continue
         try:
             found.append((path.parent, read_manifest(path.parent)))
         except ManifestError:

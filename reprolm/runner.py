@@ -5,7 +5,8 @@ and inputs, calls the stage's ``run(config, inputs, output_dir, context)`` on an
 directory (``inputs``: ``Input`` objects, path and manifest; ``context``: a ``JobContext``, how
 the job runs: rank, world size, checkpointing), hashes the payload, writes ``provenance.json``
 and only then moves the artifact into place, so a failed or interrupted job never leaves a
-half-written artifact and never destroys an old one.
+half-written artifact and never destroys an old one (``reprolm.keep``: the manifest Snakemake
+deletes of a failed job comes back from a hard link, install leftovers are cleaned).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reprolm import environment, numerics, resume
+from reprolm import environment, keep, numerics, resume
 from reprolm.canonical import dump_json
 from reprolm.codedigest import CODE_ROOT, code_digest, code_record
 from reprolm.fingerprint import fingerprint
@@ -174,11 +175,13 @@ def _launch_record() -> dict[str, Any]:
 
 
 def _install(scratch: Path, output: Path) -> None:
-    """Move a finished scratch directory to ``output``, replacing what was there."""
+    """Move a finished scratch directory to ``output``, replacing what was there, and keep a
+    hard link of its manifest outside Snakemake's declared outputs (``reprolm.keep``)."""
     old = output.with_name(f".{output.name}.old-{os.getpid()}")
     if output.exists():
         output.rename(old)
     scratch.rename(output)
+    keep.keep_manifest(output)
     shutil.rmtree(old, ignore_errors=True)
 
 
@@ -215,10 +218,9 @@ def _check_output(
 
 
 def _make_scratch(output: Path) -> Path:
-    """An empty scratch directory beside ``output`` (stale ones of killed attempts removed)."""
+    """An empty scratch directory beside ``output`` (leftovers of killed attempts removed)."""
     output.parent.mkdir(parents=True, exist_ok=True)
-    for stale in output.parent.glob(f".{output.name}.partial-*"):  # left by a killed attempt
-        shutil.rmtree(stale, ignore_errors=True)
+    keep.clean_leftovers(output)
     scratch = output.with_name(f".{output.name}.partial-{os.getpid()}")
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir()
@@ -315,6 +317,9 @@ def execute(
     Training stages save resumable checkpoints every ``checkpoint_every`` steps into a directory
     that outlives a killed job and is removed after success (``reprolm.resume``).
     """
+    # Snakemake deleted the declared provenance.json before starting this job: put it back, so
+    # that the previous artifact stays whole whatever this attempt does.
+    keep.restore_manifest(output)
     config = validate_stage_config(stage, config)
     records, stage_inputs = _read_inputs(inputs)
     job_fingerprint, label = _check_output(stage, config, records, output)

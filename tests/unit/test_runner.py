@@ -45,7 +45,10 @@ def test_execute_writes_payload_and_complete_manifest(tmp_path, world_config, mo
     assert on_disk["code"]["code_digest"]
     assert on_disk["execution"]["exit_status"] == 0
     assert verify_payload(out) == []
-    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
+    # no scratch or old directory left; only the kept hard link of the manifest (reprolm.keep)
+    assert [p.name for p in out.parent.iterdir() if p.name.startswith(".")] == [
+        f".{out.name}.manifest"
+    ]
 
 
 def test_inputs_are_recorded_with_their_digests(tmp_path, world_config, monkeypatch):
@@ -118,7 +121,9 @@ def test_failed_job_keeps_the_previous_artifact(tmp_path, world_config, monkeypa
         execute("world", crash, world_config, {}, out, reproducibility=LEVEL)
     assert read_manifest(out)["digest"] == before["digest"]
     assert not (out / "half.txt").exists()
-    assert sorted(p.name for p in out.parent.iterdir()) == [out.name]
+    assert sorted(p.name for p in out.parent.iterdir()) == sorted(
+        [out.name, f".{out.name}.manifest"]
+    )
 
 
 def test_cli_reports_bad_config_with_exit_code_2(tmp_path):

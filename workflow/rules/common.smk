@@ -112,3 +112,14 @@ def stage_shell(name):
 
 def print_summary():
     print(summary_table(PLAN))
+
+
+def restore_kept_manifests():
+    """Put back the manifests Snakemake deleted of failed jobs whose old payload still verifies
+    (reprolm.keep): a failed re-run never costs the artifact that was there."""
+    from pathlib import Path
+
+    from reprolm import keep
+
+    for restored in keep.restore_all([Path(job.artifact_dir) for job in PLAN.jobs.values()]):
+        print(f"reprolm: kept the previous artifact {restored} (its job failed)")

@@ -3,8 +3,8 @@
 # REPROLM_MLFLOW_PARENT_RUN, which every job inherits; the runner's log_job() then logs the job
 # as a child run. The end hooks close the parent run and replay whatever was spooled while the
 # store was unreachable. REPROLM_MLFLOW=off turns all of it off. Include after common.smk.
-# Snakemake keeps a single handler per hook, and the Snakefile owns `onsuccess`: its handler
-# calls mlflow_workflow_end().
+# Snakemake keeps a single handler per hook, and the Snakefile owns `onsuccess` and `onerror`:
+# their handlers call mlflow_workflow_end() and mlflow_workflow_failed().
 from reprolm import tracking as mlflow_tracking
 
 
@@ -12,9 +12,9 @@ onstart:
     mlflow_tracking.start_workflow(recipe=config.get("name"), jobs=len(PLAN.jobs))
 
 
-onerror:
-    mlflow_tracking.end_workflow(success=False)
-
-
 def mlflow_workflow_end():
     mlflow_tracking.end_workflow(success=True)
+
+
+def mlflow_workflow_failed():
+    mlflow_tracking.end_workflow(success=False)
