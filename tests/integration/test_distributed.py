@@ -58,10 +58,10 @@ def test_zero2_on_two_cpu_processes_trains_pretrain_reproducibly(micro_workspace
     assert ds["train_batch_size"] == 4 and ds["train_micro_batch_size_per_gpu"] == 2
     metrics = manifest["metrics"]
     assert metrics["last_loss"] < metrics["first_loss"], metrics
-    # Rank 0 alone wrote: one artifact, no rank's scratch left behind.
+    # Rank 0 alone wrote: one artifact (and its kept manifest link), no rank's scratch left.
     name = Path(job.artifact_dir).name
     siblings = sorted(p.name for p in (workspace / job.artifact_dir).parent.iterdir())
-    assert siblings == sorted([name, f".{name}.deepspeed.json"])
+    assert siblings == sorted([name, f".{name}.deepspeed.json", f".{name}.manifest"])
     model = AutoModelForCausalLM.from_pretrained(workspace / job.artifact_dir / "model")
     assert sum(p.numel() for p in model.parameters()) == metrics["parameters"]
     # The stage declares bitwise reproducibility, and two ZeRO-2 runs on 2 processes agree.
