@@ -56,8 +56,7 @@ def _module_file(dotted: str, root: Path) -> Path | None:
 
 def _package_of(path: Path, root: Path) -> list[str]:
     """The dotted package a source file belongs to (``evals/ifeval/x.py`` -> evals.ifeval)."""
-    parts = list(path.relative_to(root).parts[:-1])
-    return parts
+    return list(path.relative_to(root).parts[:-1])
 
 
 def _imported_names(path: Path, root: Path) -> list[str]:
@@ -101,11 +100,12 @@ def _imported_files(path: Path, root: Path, packages: frozenset[str]) -> set[Pat
 
 def _data_files(sources: set[Path], root: Path) -> set[Path]:
     """Files of the ``data/`` folder of every package a source file belongs to."""
-    dirs = {root.joinpath(*_package_of(p, root)[:n]) for p in sources for n in range(1, 8)}
+    packages = {tuple(_package_of(p, root)) for p in sources}
+    dirs = {root.joinpath(*package[:n]) for package in packages for n in range(1, len(package) + 1)}
     files: set[Path] = set()
     for package in dirs:
         data = package / DATA_DIR
-        if package != root and data.is_dir():
+        if data.is_dir():
             files |= {f for f in data.rglob("*") if f.is_file() and "__pycache__" not in f.parts}
     return files
 
