@@ -210,8 +210,10 @@ def judge(critic: Critic, rows: list[dict], valid_label: int, batch_size: int = 
             f"{critic.source}: {critic_dir} changed since the plan (digest {digest}, pinned "
             f"{critic.digest}); plan again so that the evaluations rerun with it"
         )
-    tokenizer = AutoTokenizer.from_pretrained(critic_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(critic_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(critic_dir, local_files_only=True)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        critic_dir, local_files_only=True
+    ).eval()
     n_labels = model.config.num_labels
     if not 0 <= valid_label < n_labels:
         raise ValueError(

@@ -14,3 +14,15 @@ def micro_workspace(tmp_path_factory):
     checkout = make_checkout(tmp_path_factory.mktemp("micro") / "workspace")
     run_snakemake(checkout)
     return checkout
+
+
+@pytest.fixture(autouse=True)
+def _environment_does_not_leak():
+    """Jobs run in-process set variables (HF_HUB_OFFLINE, numerics pins); later tests and the
+    workflows they start must not inherit them, or results depend on test order."""
+    import os
+
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)

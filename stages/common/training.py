@@ -109,7 +109,9 @@ def load_tokenizer(path: Path) -> Any:
 
     if not (Path(path) / "tokenizer.json").is_file():
         raise TrainingInputError(f"{path}/tokenizer.json not found; run the tokenize stage first")
-    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    # local_files_only is explicit: the saved tokenizer_config.json records it, and left unset it
+    # follows HF_HUB_OFFLINE of the environment (two machines would save different bytes).
+    tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     vocab = tokenizer.get_vocab()
     missing = [t for t in (EOS_TOKEN, PAD_TOKEN, END_OF_TURN_TOKEN) if t not in vocab]
     if missing:

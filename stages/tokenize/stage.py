@@ -59,7 +59,7 @@ def run(
     wrap(bpe, config["model_max_length"]).save_pretrained(tok_dir)
 
     # Check the tokenizer as consumers load it, from the saved files.
-    tokenizer = PreTrainedTokenizerFast.from_pretrained(tok_dir)
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(tok_dir, local_files_only=True)
     for messages in [PROBE, *sft[: config["mask_checks"]]]:
         check_assistant_mask(tokenizer, messages)
 

@@ -31,8 +31,14 @@ def test_every_micro_job_rebuilds_bit_identical(micro_workspace):
 
 # Another machine's numeric code path, as far as one machine can play it: a different ATen
 # dispatch and MKL code path in the rebuilding process's environment. The runner pins both
-# (reprolm.numerics), so every job must come out bit-identical anyway.
-OTHER_MACHINE = {"ATEN_CPU_CAPABILITY": "avx512", "MKL_CBWR": "AUTO", "ONEDNN_MAX_CPU_ISA": "ALL"}
+# (reprolm.numerics), so every job must come out bit-identical anyway. The other machine also
+# runs offline (HF_HUB_OFFLINE=1 once changed the tokenizer_config.json a checkpoint saves).
+OTHER_MACHINE = {
+    "ATEN_CPU_CAPABILITY": "avx512",
+    "MKL_CBWR": "AUTO",
+    "ONEDNN_MAX_CPU_ISA": "ALL",
+    "HF_HUB_OFFLINE": "1",
+}
 
 
 def test_every_micro_job_rebuilds_bit_identical_under_another_numeric_path(micro_workspace):

@@ -389,3 +389,39 @@ def test_rlvr_reports_rewards(chain):
     assert all(0.0 <= r <= 1.0 for r in rewards)
     assert rewards[0] == metrics["reward_start"] and rewards[-1] == metrics["reward_end"]
     assert 0 < metrics["completion_length_start"] <= MICRO["rlvr"]["max_completion_length"]
+
+
+def test_saved_tokenizer_bytes_do_not_follow_hf_hub_offline(
+    tokenize_artifact: Path, tmp_path: Path
+):
+    """tokenizer_config.json records local_files_only; it must not follow the environment.
+
+    CI found this: a pretrain job whose environment had HF_HUB_OFFLINE=1 saved other bytes than
+    its rebuild. huggingface_hub reads the variable at import, hence one process per setting.
+    """
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; from stages.common.training import load_tokenizer; "
+        "load_tokenizer(sys.argv[1]).save_pretrained(sys.argv[2])"
+    )
+    saved = []
+    for name, offline in (("online", None), ("offline", "1")):
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+        }
+        if offline:
+            env["HF_HUB_OFFLINE"] = offline
+        target = tmp_path / name
+        subprocess.run(
+            [sys.executable, "-c", script, str(Path(tokenize_artifact) / "tokenizer"), str(target)],
+            env=env,
+            check=True,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        saved.append((target / "tokenizer_config.json").read_bytes())
+    assert saved[0] == saved[1]
