@@ -29,7 +29,7 @@ from reprolm.canonical import NotCanonicalError
 from reprolm.dvc.records import in_dvc_repo
 from reprolm.dvc.records import judge as judge_dvc_record
 from reprolm.fingerprint import fingerprint
-from reprolm.hashing import MANIFEST_NAME, payload_digest
+from reprolm.hashing import MANIFEST_NAME, PayloadError, payload_digest
 from reprolm.lineage import LINEAGE_DIR, Lineage, Node, build, display_path
 from reprolm.manifest import verify_payload
 from reprolm.tracking.queries import judge_run, sqlite_store
@@ -125,7 +125,10 @@ def _check_manifest_and_payload(report: NodeReport) -> None:
         report.missing.append("payload not on disk (manifest checked from the release's lineage/)")
         report.check("payload", MISSING, "not on disk")
     else:
-        problems = verify_payload(node.directory, manifest)
+        try:
+            problems = verify_payload(node.directory, manifest)
+        except PayloadError as error:
+            problems = [f"payload refused: {error}"]
         report.bytes_hashed = sum(
             (node.directory / rel).stat().st_size
             for rel in manifest["files"]

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 
+from reprolm.hashing import PayloadError
 from reprolm.manifest import ManifestError
 from reprolm.recipe import RecipeError
 
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         code = args.func(args)
-    except (RecipeError, ManifestError, FileNotFoundError) as error:
+    except (RecipeError, ManifestError, PayloadError, FileNotFoundError) as error:
         print(f"reprolm: {error}", file=sys.stderr)
         code = EXIT_BAD_INPUT
     sys.exit(code)

@@ -31,13 +31,29 @@ def hash_file(path: Path) -> str:
     return hasher.hexdigest()
 
 
+class PayloadError(ValueError):
+    """A payload cannot be listed as plain files (the message names the path and the fix)."""
+
+
+def _refuse(path: Path, what: str) -> PayloadError:
+    return PayloadError(
+        f"{path}: {what}; a payload must carry its own bytes as regular files inside the "
+        "artifact directory (replace it with a copy of what it points to, or rerun the job)"
+    )
+
+
 def payload_files(artifact_dir: Path) -> list[str]:
     """Sorted POSIX relative paths of every payload file (everything but the manifest).
 
-    Symlinks are refused: a payload must carry its bytes, not point somewhere else.
+    Refused (PayloadError): symlinked files or directories, anything that is not a regular
+    file, and anything resolving outside the artifact directory.
     """
+    top = Path(artifact_dir).resolve()
     files: list[str] = []
     for root, dirs, names in os.walk(artifact_dir):
+        for name in dirs:
+            if Path(root, name).is_symlink():
+                raise _refuse(Path(root, name), "a symlinked directory in a payload")
         dirs.sort()
         for name in names:
             path = Path(root, name)
@@ -45,7 +61,11 @@ def payload_files(artifact_dir: Path) -> list[str]:
             if rel == MANIFEST_NAME:
                 continue
             if path.is_symlink():
-                raise ValueError(f"{path}: payload files may not be symlinks; copy the file")
+                raise _refuse(path, "a payload file may not be a symlink")
+            if not path.is_file():
+                raise _refuse(path, "not a regular file")
+            if not path.resolve().is_relative_to(top):
+                raise _refuse(path, "resolves outside the artifact directory")
             files.append(rel)
     return sorted(files)
 

@@ -48,18 +48,39 @@ def load_manifest(
     return manifest
 
 
-def verify_payload(artifact_dir: Path, manifest: dict[str, Any] | None = None) -> list[str]:
-    """Re-hash a payload against its manifest; return one line per difference (empty = intact)."""
+def compare_payload(recorded: dict[str, Any], actual: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(kind, relpath)`` per difference: missing, unexpected, size changed, changed."""
+    problems = [("missing", rel) for rel in sorted(set(recorded) - set(actual))]
+    problems += [("unexpected", rel) for rel in sorted(set(actual) - set(recorded))]
+    for rel in sorted(set(recorded) & set(actual)):
+        size = recorded[rel].get("size")
+        if size is not None and size != actual[rel]["size"]:
+            problems.append(("size changed", rel))
+        elif recorded[rel]["hash"] != actual[rel]["hash"]:
+            problems.append(("changed", rel))
+    return problems
+
+
+def verify_payload(
+    artifact_dir: Path,
+    manifest: dict[str, Any] | None = None,
+    actual: dict[str, Any] | None = None,
+) -> list[str]:
+    """Re-hash a payload against its manifest; return one line per difference (empty = intact).
+
+    Raises ``reprolm.hashing.PayloadError`` when the payload holds a symlink (file or
+    directory) or anything else that is not a regular file inside the artifact. ``actual``:
+    the payload's ``hash_payload`` when the caller already has it.
+    """
     manifest = manifest or read_manifest(artifact_dir)
     recorded: dict[str, Any] = manifest["files"]
-    actual = hash_payload(Path(artifact_dir))
-    problems = [f"missing: {rel}" for rel in sorted(set(recorded) - set(actual))]
-    problems += [f"unexpected: {rel}" for rel in sorted(set(actual) - set(recorded))]
-    problems += [
-        f"changed: {rel}"
-        for rel in sorted(set(recorded) & set(actual))
-        if recorded[rel]["hash"] != actual[rel]["hash"]
-    ]
+    actual = actual if actual is not None else hash_payload(Path(artifact_dir))
+    problems = []
+    for kind, rel in compare_payload(recorded, actual):
+        detail = ""
+        if kind == "size changed":
+            detail = f" (recorded {recorded[rel]['size']} bytes, {actual[rel]['size']} on disk)"
+        problems.append(f"{kind}: {rel}{detail}")
     if not problems and payload_digest(actual) != manifest["digest"]:
         problems.append("digest does not match the recorded file hashes")
     return problems

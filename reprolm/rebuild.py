@@ -19,7 +19,8 @@ from typing import Any
 
 from reprolm.canonical import canonical_json
 from reprolm.codedigest import CODE_ROOT, CODE_SCOPE, changed_sources, code_digest
-from reprolm.manifest import ManifestError, read_manifest
+from reprolm.hashing import MANIFEST_NAME, PayloadError, hash_payload, payload_digest
+from reprolm.manifest import ManifestError, compare_payload, read_manifest, verify_payload
 from reprolm.runner import DIFF_DIR
 
 
@@ -37,6 +38,8 @@ class RebuildResult:
     source: str  # which code ran: this checkout, or the recorded commit (+ diff) and why
     code_source: str = "checkout"  # "checkout" | "recorded-commit"
     differing_files: list[str] = field(default_factory=list)
+    tampered: list[str] = field(default_factory=list)  # original files not as recorded on disk
+    tamper_report: list[str] = field(default_factory=list)  # verify's lines for them
     tolerance_report: dict[str, Any] = field(default_factory=dict)
     ok: bool = False
 
@@ -126,8 +129,33 @@ def _run_job(
 
 
 def _differing(original: dict[str, Any], rebuilt: dict[str, Any]) -> list[str]:
-    names = sorted(set(original) | set(rebuilt))
-    return [n for n in names if original.get(n, {}).get("hash") != rebuilt.get(n, {}).get("hash")]
+    return sorted({rel for _, rel in compare_payload(original, rebuilt)})
+
+
+def _tampered(artifact: Path, manifest: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Re-hash the original on disk: ``(files not as recorded, verify's report lines)``."""
+    try:
+        actual = hash_payload(artifact)
+    except PayloadError as error:
+        raise RebuildError(f"the original artifact is refused: {error}") from None
+    report = verify_payload(artifact, manifest, actual)
+    files = _differing(manifest["files"], actual)
+    return (files or ([MANIFEST_NAME] if report else [])), report
+
+
+def _rebuilt_files(out: Path) -> dict[str, Any]:
+    """The rebuilt payload as it is on disk (not as its manifest records it)."""
+    try:
+        return hash_payload(out)
+    except PayloadError as error:
+        raise RebuildError(f"the re-run wrote a payload that is refused: {error}") from None
+
+
+def _remove_worktree(tree: Path) -> None:
+    """Unregister the scratch worktree (if one was added) and prune stale registrations."""
+    if tree.exists():
+        _git(CODE_ROOT, "worktree", "remove", "--force", str(tree))
+    _git(CODE_ROOT, "worktree", "prune")
 
 
 def _within_tolerance(
@@ -156,12 +184,16 @@ def _within_tolerance(
 
 
 def rebuild(artifact: Path, *, scratch: Path | None = None, keep: bool = False) -> RebuildResult:
-    """Re-run the job that made ``artifact`` (run from the working directory it was made in)."""
+    """Re-run the job that made ``artifact`` (run from the working directory it was made in).
+
+    The original is first re-hashed on disk against its manifest (``tampered``); the rebuilt
+    payload is compared as hashed on disk. A tampered original is never ``ok``.
+    """
     workdir = Path.cwd()
     manifest = read_manifest(artifact)
+    tampered, tamper_report = _tampered(Path(artifact), manifest)
     inputs = _input_dirs(manifest, workdir)
     scratch = Path(tempfile.mkdtemp(prefix="reprolm-rebuild-", dir=scratch))
-    tree = None
     try:
         tree, source = _source_tree(manifest, workdir, scratch)
         out = scratch / "out" / Path(artifact).name
@@ -171,14 +203,18 @@ def rebuild(artifact: Path, *, scratch: Path | None = None, keep: bool = False) 
         if same_scope and rebuilt["code"]["code_digest"] != manifest["code"]["code_digest"]:
             raise RebuildError(f"the re-run did not use the recorded {manifest['stage']} code")
         level = manifest["reproducibility"].get("level", "bitwise")
-        differing = _differing(manifest["files"], rebuilt["files"])
+        files = _rebuilt_files(out)
+        differing = _differing(manifest["files"], files)
         result = RebuildResult(
             artifact=str(artifact), stage=manifest["stage"], level=level,
-            original_digest=manifest["digest"], rebuilt_digest=rebuilt["digest"],
-            source=source, differing_files=differing,
+            original_digest=manifest["digest"], rebuilt_digest=payload_digest(files),
+            source=source, differing_files=differing, tampered=tampered,
+            tamper_report=tamper_report,
             code_source="checkout" if tree == CODE_ROOT else "recorded-commit",
         )  # fmt: skip
-        if level == "tolerance":
+        if tampered:
+            result.ok = False  # the original is not what its manifest says: nothing to compare
+        elif level == "tolerance":
             bounds = manifest["reproducibility"]
             result.ok, result.tolerance_report = _within_tolerance(
                 Path(artifact), out, differing, bounds
@@ -186,10 +222,9 @@ def rebuild(artifact: Path, *, scratch: Path | None = None, keep: bool = False) 
         elif level == "statistical":
             result.ok = True  # a single re-run cannot refute a statistical claim; report only
         else:
-            result.ok = not differing and rebuilt["digest"] == manifest["digest"]
+            result.ok = not differing and result.rebuilt_digest == manifest["digest"]
         return result
     finally:
-        if tree is not None and tree != CODE_ROOT:
-            _git(CODE_ROOT, "worktree", "remove", "--force", str(tree))
+        _remove_worktree(scratch / "src")
         if not keep:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -17,7 +17,13 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         emit({"artifact": str(args.artifact), "ok": False, "error": str(error)}, args.json,
              f"rebuild refused: {error}")  # fmt: skip
         return 2
-    if result.ok and not result.differing_files:
+    if result.tampered:
+        verdict = (
+            "TAMPERED: the artifact on disk does not match its manifest ("
+            + "; ".join(result.tamper_report)
+            + "): restore it (`dvc pull`, or rerun its job) before trusting a comparison"
+        )
+    elif result.ok and not result.differing_files:
         verdict = f"bit-identical: digest {result.rebuilt_digest[:16]}"
     elif result.ok:
         verdict = f"within the declared {result.level} bounds"

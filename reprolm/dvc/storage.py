@@ -19,7 +19,7 @@ from typing import Any
 from reprolm.codedigest import code_digest
 from reprolm.dvc.pipeline import DVC_YAML, read_stages, stage_name
 from reprolm.dvc.records import open_repo, status_in_repo
-from reprolm.hashing import MANIFEST_NAME
+from reprolm.hashing import MANIFEST_NAME, payload_files
 from reprolm.manifest import ManifestError, read_manifest
 from reprolm.plan import Plan
 
@@ -83,6 +83,8 @@ def commit(root: Path, plan: Plan | None = None) -> dict[str, list[str]]:
     for name in wanted:
         finished = (root / stages[name] / MANIFEST_NAME).is_file()
         result["committed" if finished else "unfinished"].append(name)
+    for name in result["committed"]:
+        payload_files(root / stages[name])  # refuses symlinks before DVC follows them
     if result["committed"]:
         _commit_stages(root, result["committed"])
     return result
