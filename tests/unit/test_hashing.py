@@ -58,7 +58,11 @@ def test_verify_payload_names_each_difference(tmp_path):
     (root / "a.txt").write_bytes(b"tampered")
     (root / "sub" / "b.bin").unlink()
     (root / "new").write_text("x")
-    assert verify_payload(root) == ["missing: sub/b.bin", "unexpected: new", "changed: a.txt"]
+    assert verify_payload(root) == [
+        "missing: sub/b.bin",
+        "unexpected: new",
+        "size changed: a.txt (recorded 5 bytes, 8 on disk)",
+    ]
 
 
 def test_read_manifest_errors_name_the_file(tmp_path):
