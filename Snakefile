@@ -20,6 +20,9 @@ include: "workflow/rules/dvc.smk"
 include: "workflow/rules/stages.smk"
 
 
+force_stale_artifacts()
+
+
 rule all:
     default_target: True
     input:

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import time
@@ -161,6 +162,51 @@ def test_fresh_clone_and_pull_has_nothing_to_do(pushed):
     status = dvc.artifact_status(clone / plan.release.artifact_dir)
     assert status["tracked"] and status["in_cache"] and status["in_remote"] is True
     assert status["workspace"] == "clean"
+
+
+@pytest.mark.slow
+def test_fresh_clone_and_plain_dvc_pull_has_nothing_to_do(pushed):
+    """DVC's own habit: `git clone` + `dvc pull`. The checkout and the pull leave modification
+    times in no particular order and Snakemake has no records; decisions on content (the
+    manifests' code and input digests, reprolm.freshness) still find everything current, and
+    an edit of a stage's code in the clone still reruns that stage and what depends on it."""
+    project, base, env = pushed
+    clone = base / "plain-clone"
+    run(base, env, "git", "clone", "-q", str(project), str(clone))
+    env = {**env, "PYTHONPATH": str(clone)}
+    run(clone, env, sys_dvc(), "pull", "-q")
+    assert not (clone / ".snakemake").exists(), "no Snakemake records: content alone decides"
+    plan = load_plan(clone / MICRO)
+    # Against mtime order: every upstream manifest newer than what was built from it.
+    for step, job in enumerate(reversed(list(plan.jobs.values()))):
+        stamp = time.time() + step
+        os.utime(clone / job.manifest, (stamp, stamp))
+    done = snakemake(clone, env, "--dry-run")
+    assert "Nothing to be done" in done.stdout + done.stderr, done.stdout + done.stderr
+    source = clone / "stages" / "release" / "__init__.py"
+    source.write_text(source.read_text() + "\n# an edit after the clone\n")
+    done = snakemake(clone, env, "--dry-run")
+    assert re.search(r"^release\s+1$", done.stdout, flags=re.M), done.stdout
+    assert not re.search(r"^world\s+1$", done.stdout, flags=re.M), done.stdout
+    assert "built by other release job code" in done.stderr
+
+
+@pytest.mark.slow
+def test_dvc_commit_refuses_a_symlinked_directory_in_a_payload(pushed, tmp_path):
+    project, _, env = pushed
+    world = project / load_plan(project / MICRO).get("world", "world").artifact_dir
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "f.txt").write_text("not the artifact's\n")
+    link = world / "linked"
+    link.symlink_to(outside, target_is_directory=True)
+    try:
+        done = reprolm(project, env, "dvc", "commit", check=False)
+        assert done.returncode != 0
+        assert "linked: a symlinked directory" in done.stderr, done.stderr
+    finally:
+        link.unlink()
+    assert dvc.artifact_status(world)["workspace"] == "clean"
 
 
 @pytest.mark.slow

@@ -74,3 +74,26 @@ def test_read_manifest_errors_name_the_file(tmp_path):
     (tmp_path / "provenance.json").write_text('{"stage": "x"}')
     with pytest.raises(ManifestError, match="fingerprint"):
         read_manifest(tmp_path)
+
+
+def test_symlinked_directories_are_refused_not_skipped(tmp_path):
+    """os.walk does not descend into a symlinked directory: unchecked, its files would be
+    invisible to hashing (and so to verify, audit, rebuild and dvc commit)."""
+    from reprolm.hashing import PayloadError
+
+    root = _payload(tmp_path / "a")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "x").write_text("x")
+    (root / "sub" / "linked").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(PayloadError, match="sub/linked: a symlinked directory"):
+        hash_payload(root)
+
+
+def test_special_files_are_refused(tmp_path):
+    from reprolm.hashing import PayloadError
+
+    root = _payload(tmp_path / "a")
+    os.mkfifo(root / "pipe")
+    with pytest.raises(PayloadError, match="pipe: not a regular file"):
+        hash_payload(root)

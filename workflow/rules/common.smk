@@ -4,6 +4,7 @@ import shlex
 import sys
 
 from reprolm.codedigest import code_digest
+from reprolm.freshness import stale_artifacts
 from reprolm.containers import IMAGE_PYTHON, IMAGE_VARIABLE, snakemake_image, stage_image
 from reprolm.plan import Plan
 from reprolm.recipe import RecipeError, load_recipe
@@ -40,7 +41,32 @@ def planned_job(stage, wildcards):
 
 
 def stage_inputs(stage):
-    return lambda wildcards: PLAN.input_manifests(planned_job(stage, wildcards))
+    """A job's inputs: the manifests of its input jobs. Their modification times never decide a
+    rerun (``ancient``): content does (``force_stale_artifacts``; upstream jobs that run in the
+    same invocation still rerun their dependents)."""
+    return lambda wildcards: {
+        name: ancient(path)
+        for name, path in PLAN.input_manifests(planned_job(stage, wildcards)).items()
+    }
+
+
+def force_stale_artifacts():
+    """Rerun the finished artifacts this checkout would not make as they are: recorded job code
+    or an input payload other than now (reprolm.freshness). Snakemake's own records see code
+    and params changes only where it ran the job; this also holds in a fresh clone after a
+    plain `dvc pull`. With explicit targets or --until the stale artifacts are only named."""
+    settings = getattr(workflow, "dag_settings", None)
+    if settings is None or not workflow.is_main_process:
+        return
+    stale = stale_artifacts(PLAN)
+    if not stale:
+        return
+    scoped = bool(settings.targets or settings.target_jobs or settings.until)
+    for path, why in stale.items():
+        print(f"reprolm: {'stale (not rerun: targets given)' if scoped else 'rerun'} {path}: "
+              f"{why}", file=sys.stderr)  # fmt: skip
+    if not scoped:
+        settings.forcerun = frozenset(settings.forcerun) | frozenset(stale)
 
 
 def stage_threads(stage):
