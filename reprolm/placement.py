@@ -144,7 +144,7 @@ def describe(placement: Placement) -> str:
         words += f" ({', '.join(details)})"
     device = f"{placement.gpus} x {placement.gpu_model or 'GPU'}" if placement.gpus else "cpu"
     where = (
-        f"in {placement.image or '?'}@{placement.digest}"
+        f"in {placement.image or '?'}@{placement.digest[:19]}"
         if placement.digest
         else (f"in a {placement.runtime} container" if placement.runtime else "on the host")
     )

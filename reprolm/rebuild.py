@@ -214,7 +214,7 @@ def _placement_report(
     note = f"recorded {describe(recorded)}; rebuilt as {describe(ran)}" if differing else ""
     return {
         "as_recorded": as_recorded, "processes": ran.processes, "same": not differing,
-        "differences": differing, "note": note,
+        "differences": differing, "note": note, "summary": describe(ran),
         "recorded": recorded.to_json(), "rebuilt": ran.to_json(),
     }  # fmt: skip
 

@@ -41,7 +41,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         hint = "" if args.as_recorded else " (pass --as-recorded)"
         text += f"\n  placement: {placement['note']}{hint}"
     elif args.as_recorded:
-        text += f"\n  placement: as recorded ({placement['processes']} process(es))"
+        text += f"\n  placement: as recorded, {placement['summary']}"
     emit(result.to_json(), args.json, text)
     return 0 if result.ok or not args.verify else 1
 
