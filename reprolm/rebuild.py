@@ -4,6 +4,8 @@ The recorded config, the recorded inputs (verified by digest), and the recorded 
 current checkout when its stage sources have the recorded code digest, else a git worktree at
 the recorded commit (plus the saved diff when the tree was dirty). The job runs into a scratch
 directory; the result is compared with the original per the stage's reproducibility level.
+As one local process by default; with ``as_recorded`` through the recorded launcher, device and
+image (``reprolm.placement``), or refused when this machine cannot.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,15 @@ from reprolm.canonical import canonical_json
 from reprolm.codedigest import CODE_ROOT, CODE_SCOPE, changed_sources, code_digest
 from reprolm.hashing import MANIFEST_NAME, PayloadError, hash_payload, payload_digest
 from reprolm.manifest import ManifestError, compare_payload, read_manifest, verify_payload
+from reprolm.placement import (
+    Placement,
+    PlacementError,
+    describe,
+    differences,
+    job_command,
+    placement_of,
+    refusals,
+)
 from reprolm.runner import DIFF_DIR
 
 
@@ -41,6 +51,7 @@ class RebuildResult:
     tampered: list[str] = field(default_factory=list)  # original files not as recorded on disk
     tamper_report: list[str] = field(default_factory=list)  # verify's lines for them
     tolerance_report: dict[str, Any] = field(default_factory=dict)
+    placement: dict[str, Any] = field(default_factory=dict)  # how it ran, vs the recorded
     ok: bool = False
 
     def to_json(self) -> dict[str, Any]:
@@ -113,16 +124,22 @@ def _source_tree(manifest: dict[str, Any], workdir: Path, scratch: Path) -> tupl
 
 
 def _run_job(
-    manifest: dict[str, Any], tree: Path, inputs: dict[str, Path], out: Path, workdir: Path
-):
-    command = [
-        # -P: the source tree comes from PYTHONPATH, never from the working directory.
-        sys.executable, "-P", "-m", f"stages.{manifest['stage']}",
+    manifest: dict[str, Any], tree: Path, inputs: dict[str, Path], out: Path, workdir: Path,
+    placement: Placement | None,
+) -> None:  # fmt: skip
+    """Run the job into ``out``: one local process (``placement`` None) or as recorded."""
+    job_args = [
         "--config-json", canonical_json(manifest["config"]),
         *[arg for name, path in inputs.items() for arg in ("--input", f"{name}={path}")],
         "--output", str(out),
     ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
+    # Bound into a container at their own paths: inputs, source tree, scratch.
+    mounts = [workdir.resolve(), tree.resolve(), out.parent.parent.resolve()]
+    try:
+        command, extra = job_command(placement, manifest["stage"], job_args, mounts)
+    except PlacementError as error:
+        raise RebuildError(f"cannot rebuild as recorded: {error}") from None
+    env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1", **extra}
     done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise RebuildError(f"the re-run failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
@@ -183,21 +200,49 @@ def _within_tolerance(
     return ok, report
 
 
-def rebuild(artifact: Path, *, scratch: Path | None = None, keep: bool = False) -> RebuildResult:
+def _placement_report(
+    manifest: dict[str, Any], rebuilt: dict[str, Any], as_recorded: bool
+) -> dict[str, Any]:
+    """The result's ``placement``: how the job ran, the recorded placement, what differs
+    (the fields of ``reprolm.placement.Placement``, and the generated DeepSpeed JSON)."""
+    recorded, ran = placement_of(manifest), placement_of(rebuilt)
+    differing = differences(recorded, ran)
+    generated = (rebuilt["execution"].get("deepspeed_config"),
+                 manifest["execution"].get("deepspeed_config"))  # fmt: skip
+    if generated[0] != generated[1]:
+        differing.append("deepspeed_config")
+    note = f"recorded {describe(recorded)}; rebuilt as {describe(ran)}" if differing else ""
+    return {
+        "as_recorded": as_recorded, "processes": ran.processes, "same": not differing,
+        "differences": differing, "note": note, "summary": describe(ran),
+        "recorded": recorded.to_json(), "rebuilt": ran.to_json(),
+    }  # fmt: skip
+
+
+def rebuild(
+    artifact: Path, *, scratch: Path | None = None, keep: bool = False, as_recorded: bool = False
+) -> RebuildResult:
     """Re-run the job that made ``artifact`` (run from the working directory it was made in).
 
     The original is first re-hashed on disk against its manifest (``tampered``); the rebuilt
-    payload is compared as hashed on disk. A tampered original is never ``ok``.
+    payload is compared as hashed on disk. A tampered original is never ``ok``. With
+    ``as_recorded`` the job runs with its recorded placement, or is refused (``RebuildError``
+    naming the manifest field) when this machine cannot give it.
     """
     workdir = Path.cwd()
     manifest = read_manifest(artifact)
     tampered, tamper_report = _tampered(Path(artifact), manifest)
     inputs = _input_dirs(manifest, workdir)
+    recorded = placement_of(manifest)
+    if as_recorded and (reasons := refusals(recorded)):
+        raise RebuildError(
+            "cannot rebuild as recorded (" + describe(recorded) + "): " + "; ".join(reasons)
+        )
     scratch = Path(tempfile.mkdtemp(prefix="reprolm-rebuild-", dir=scratch))
     try:
         tree, source = _source_tree(manifest, workdir, scratch)
         out = scratch / "out" / Path(artifact).name
-        _run_job(manifest, tree, inputs, out, workdir)
+        _run_job(manifest, tree, inputs, out, workdir, recorded if as_recorded else None)
         rebuilt = read_manifest(out)
         same_scope = manifest["code"].get("code_scope") == rebuilt["code"].get("code_scope")
         if same_scope and rebuilt["code"]["code_digest"] != manifest["code"]["code_digest"]:
@@ -211,6 +256,7 @@ def rebuild(artifact: Path, *, scratch: Path | None = None, keep: bool = False) 
             source=source, differing_files=differing, tampered=tampered,
             tamper_report=tamper_report,
             code_source="checkout" if tree == CODE_ROOT else "recorded-commit",
+            placement=_placement_report(manifest, rebuilt, as_recorded),
         )  # fmt: skip
         if tampered:
             result.ok = False  # the original is not what its manifest says: nothing to compare

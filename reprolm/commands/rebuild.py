@@ -12,7 +12,9 @@ from reprolm.rebuild import RebuildError, rebuild
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
     try:
-        result = rebuild(args.artifact, scratch=args.scratch, keep=args.keep)
+        result = rebuild(
+            args.artifact, scratch=args.scratch, keep=args.keep, as_recorded=args.as_recorded
+        )
     except RebuildError as error:
         emit({"artifact": str(args.artifact), "ok": False, "error": str(error)}, args.json,
              f"rebuild refused: {error}")  # fmt: skip
@@ -34,6 +36,12 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         f"  original {result.original_digest[:16]}  rebuilt {result.rebuilt_digest[:16]}\n"
         f"  {verdict}"
     )
+    placement = result.placement
+    if placement.get("note"):
+        hint = "" if args.as_recorded else " (pass --as-recorded)"
+        text += f"\n  placement: {placement['note']}{hint}"
+    elif args.as_recorded:
+        text += f"\n  placement: as recorded, {placement['summary']}"
     emit(result.to_json(), args.json, text)
     return 0 if result.ok or not args.verify else 1
 
@@ -44,3 +52,9 @@ def register(commands: Any) -> None:
     sub.add_argument("--verify", action="store_true", help="exit 1 unless the result matches")
     sub.add_argument("--scratch", type=Path, help="parent of the scratch directory")
     sub.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    sub.add_argument(
+        "--as-recorded",
+        action="store_true",
+        help="run with the recorded placement (launcher, processes, nodes, DeepSpeed spec, "
+        "device, container image by digest); exit 2 when this machine cannot",
+    )

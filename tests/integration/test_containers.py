@@ -21,7 +21,7 @@ import pytest
 
 from reprolm.plan import load_plan
 from tests.integration.podman_harness import Podman, PodmanUnavailable, ensure_packages
-from tests.support import MICRO, ROOT, checkout_env, make_checkout, run_snakemake
+from tests.support import MICRO, ROOT, checkout_env, make_checkout, reprolm, run_snakemake
 
 TAG = "localhost/reprolm-data:test"
 IMAGE_USER = "1000:1000"
@@ -120,6 +120,17 @@ def test_data_jobs_in_the_image_match_the_host(podman, data_image, tmp_path):
     assert tokenize_image["image"] == "localhost/reprolm-data"
     assert tokenize_image["digest"] == data_image["digest"]
     assert tokenize_image["runtime"] == "podman"
+
+    # rebuild --as-recorded runs tokenize again in the image with the recorded digest (podman,
+    # the local image of that digest) and gets the same bytes; curate recorded no digest.
+    private = {name: podman.env[name] for name in ("CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF")}
+    done = reprolm(boxed, "rebuild", "--as-recorded", "--verify", "--json", tokenize.artifact_dir,
+                   env=private)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    placement = json.loads(done.stdout)["placement"]
+    assert placement["same"] and placement["rebuilt"]["digest"] == data_image["digest"], placement
+    done = reprolm(boxed, "rebuild", "--as-recorded", "--json", curate.artifact_dir, env=private)
+    assert done.returncode == 2 and "without an image digest" in json.loads(done.stdout)["error"]
 
     # The image: non-root, labelled, and nothing of the build's pip settings in it.
     assert data_image["user"] == IMAGE_USER

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from reprolm.plan import load_plan
-from tests.support import MICRO, make_checkout, reprolm, run_snakemake
+from tests.support import MICRO, clone_workspace, make_checkout, reprolm, run_snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -136,3 +136,71 @@ def test_missing_input_is_named(micro_workspace, tmp_path):
     code, result = rebuild(workspace, curate.artifact_dir)
     assert code == 2
     assert "input 'world'" in result["error"] and "is not here" in result["error"]
+
+
+@pytest.fixture(scope="module")
+def zero2_workspace(tmp_path_factory):
+    """The micro recipe up to pretrain, pretrain trained by DeepSpeed ZeRO-2 on 2 CPU processes
+    (torchrun, gloo) through its Snakemake rule, as in test_distributed."""
+    from tests.integration.test_distributed import ZERO2, placed_recipe
+
+    workspace = make_checkout(tmp_path_factory.mktemp("zero2") / "workspace")
+    recipe, plan = placed_recipe(workspace, ZERO2, "zero2")
+    job = plan.get("pretrain", "pretrain")
+    run_snakemake(workspace, job.manifest, recipe=recipe)
+    return workspace, job
+
+
+def test_a_two_process_zero2_job_rebuilds_as_recorded(zero2_workspace):
+    workspace, job = zero2_workspace
+    done = reprolm(workspace, "rebuild", "--as-recorded", "--verify", "--json", job.artifact_dir)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert result["ok"] and result["rebuilt_digest"] == result["original_digest"]
+    placement = result["placement"]
+    assert placement["as_recorded"] is True and placement["processes"] == 2
+    assert placement["same"] is True and placement["differences"] == []
+    rebuilt = placement["rebuilt"]
+    assert rebuilt["procs_per_node"] == 2 and rebuilt["launched"] is True
+    assert rebuilt["deepspeed"] == "zero2" and rebuilt["device"] == "cpu"
+
+    # Without --as-recorded: one local process, and the text says it was not the recorded one.
+    done = reprolm(workspace, "rebuild", job.artifact_dir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "placement: recorded 2 processes (1 node x 2, DeepSpeed zero2)" in done.stdout
+    assert "rebuilt as 1 process on cpu, on the host (pass --as-recorded)" in done.stdout
+
+
+# Each case edits a copy of the ZeRO-2 job's manifest (its recorded execution / environment
+# block) into a placement this machine cannot give; the payload is untouched.
+GPU = {"gpu_model": "NVIDIA H100 80GB HBM3", "gpu_count": 8, "cuda": "12.4", "cudnn": 90100}
+IMAGE = {"runtime": "podman", "image": "localhost/reprolm-train", "digest": "sha256:" + "0" * 64}
+EDITS = {
+    # Recorded on 8 GPUs, one process per GPU: no machine here has them (the H200 device has 1).
+    "gpu": (lambda m: (m["environment"].update(accelerators=GPU),
+                       m["execution"]["launch"].update(procs_per_node=8)),
+            "environment.accelerators records 8 GPU(s) (NVIDIA H100 80GB HBM3)"),
+    # Recorded over 2 nodes (srun + torchrun), rebuilt outside any SLURM allocation.
+    "nodes": (lambda m: m["execution"]["launch"].update(nodes=2),
+              "execution.launch.nodes=2: a multi-node job is rebuilt inside a SLURM allocation"),
+    # Recorded in an image, by digest, that this machine does not have.
+    "image": (lambda m: m["environment"].update(container_image=IMAGE),
+              "environment.container_image is localhost/reprolm-train@sha256:000"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(EDITS))
+def test_as_recorded_refuses_what_this_machine_cannot_give(zero2_workspace, tmp_path, case):
+    source, job = zero2_workspace
+    workspace = clone_workspace(source, tmp_path / "ws")
+    path = workspace / job.manifest
+    manifest = json.loads(path.read_text())
+    edit, named = EDITS[case]
+    edit(manifest)
+    path.unlink()  # the kept hard link (.<name>.manifest) keeps the recorded original
+    path.write_text(json.dumps(manifest))
+    done = reprolm(workspace, "rebuild", "--as-recorded", "--verify", "--json", job.artifact_dir,
+                   env={"SLURM_JOB_ID": ""})  # fmt: skip
+    assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-3000:]
+    error = json.loads(done.stdout)["error"]
+    assert error.startswith("cannot rebuild as recorded") and named in error, error
