@@ -223,6 +223,16 @@ def test_fresh_clone_audits_clean_and_an_unreachable_remote_is_not_checkable(pus
     assert {n["checks"]["mlflow"]["status"] for n in report["nodes"]} == {"not checked"}
     code, _, stderr = audit_clone("--require", "mlflow")
     assert code == 1 and "--require mlflow: 13 of 13" in stderr and "no tracking store" in stderr
+    assert not (clone / "mlruns.db").exists()  # the pull's `snakemake --touch` tracked nothing
+    # A store made in the clone after the artifacts (the clone ran a workflow): their runs were
+    # tracked elsewhere, not lost.
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient(f"sqlite:///{clone / 'mlruns.db'}").create_experiment("reprolm")
+    code, report, _ = audit_clone()
+    assert code == 0 and report["problems"] == [], report["problems"]
+    rows = [row for row in report["not_checkable"] if ": mlflow: " in row]
+    assert len(rows) == 13 and all("after the job ended" in row for row in rows), rows
     assert audit_clone("--require", "dvc")[0] == 0  # cache and remote hold every artifact
     # The cache gone and the remote's path too (another machine's, an unmounted disk).
     shutil.rmtree(clone / ".dvc" / "cache")

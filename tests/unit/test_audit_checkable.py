@@ -45,7 +45,7 @@ def status(**changes):
     base = {
         "exists": False, "run_id": "r1", "fingerprint": None, "digest": None, "stage": None,
         "status": None, "spooled": False, "reachable": True, "error": None, "store": None,
-        "experiment": None,
+        "experiment": None, "experiment_created": None,
     }  # fmt: skip
     return {**base, **changes}
 
@@ -55,6 +55,17 @@ def test_mlflow_store_absent_empty_or_without_the_experiment_is_not_checkable():
     ok, detail = judge_run(MANIFEST, status(experiment=False))
     assert ok is None and "has no experiment" in detail
     assert judge_run(MANIFEST, status(reachable=False, error="ConnectionError"))[0] is None
+
+
+def test_mlflow_store_whose_experiment_is_younger_than_the_job_is_not_checkable():
+    manifest = {**MANIFEST, "execution": {"ended": "2026-12-01T10:00:00+00:00"}}
+    ended_ms = 1_796_119_200_000  # 2026-12-01T10:00:00Z
+    ok, detail = judge_run(manifest, status(experiment=True, experiment_created=ended_ms + 60_000))
+    assert ok is None and "created at 2026-12-01T10:01:00+00:00, after the job ended" in detail
+    # Created before the job ended (whole-second times: within 2 s counts as before): broken.
+    for created in (ended_ms - 3_600_000, ended_ms + 1_500):
+        ok, detail = judge_run(manifest, status(experiment=True, experiment_created=created))
+        assert ok is False and "not found" in detail
 
 
 def test_mlflow_store_with_the_experiment_but_not_the_run_or_other_tags_is_broken():
