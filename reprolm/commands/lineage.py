@@ -33,7 +33,8 @@ def _target(args: argparse.Namespace, spec: str) -> Path | None:
 
 def _required(values: list[str] | None) -> tuple[str, ...] | None:
     """``--require mlflow,dvc`` (repeatable) as kinds; None after an error message."""
-    kinds = tuple(dict.fromkeys(k.strip() for v in values or [] for k in v.split(",") if k))
+    names = (name.strip() for value in values or [] for name in value.split(","))
+    kinds = tuple(dict.fromkeys(name for name in names if name))
     unknown = [k for k in kinds if k not in audit_module.REQUIRABLE]
     if unknown:
         choices = ", ".join(audit_module.REQUIRABLE)

@@ -92,7 +92,7 @@ def test_unavailable_store_reads_without_writing(tmp_path):
 
 def test_require_takes_a_comma_list():
     assert _required(["mlflow,dvc"]) == ("mlflow", "dvc")
-    assert _required(["dvc", "dvc,mlflow"]) == ("dvc", "mlflow")
+    assert _required(["dvc", "dvc, mlflow, "]) == ("dvc", "mlflow")
     assert _required(None) == ()
     assert _required(["mlflow,git"]) is None
 
