@@ -9,10 +9,14 @@ DVC record or an MLflow run means is judged where that knowledge lives
 (``reprolm.dvc.records.judge``, ``reprolm.tracking.judge_run``); the stores are asked through
 hooks looked up at call time (``reprolm.dvc.artifact_status``, ``reprolm.tracking.run_status``).
 
-Findings come in two kinds. A *broken* link is evidence that something changed (a re-hashed
-file differs, a fingerprint or digest disagrees). A *missing* payload is something the audit
+Findings come in three kinds. A *broken* link is evidence that something changed (a re-hashed
+file differs, a fingerprint or digest disagrees, the tracking store holds the experiment but not
+the run, DVC's record differs from the workspace). A *missing* payload is something the audit
 could not check (an input deleted, or a release copied alone whose upstream payloads are not on
-disk); its manifest is still checked from the release's bill of materials when one exists.
+disk); its manifest is still checked from the release's bill of materials when one exists. A
+*not checkable* store check (``not checked``: no MLflow store or not this one, DVC absent or its
+remote unreachable, as in a fresh clone) is listed, and fails the audit only when that kind of
+check is required (``REQUIRABLE``; ``reprolm audit --require mlflow,dvc``).
 """
 
 from __future__ import annotations
@@ -32,10 +36,23 @@ from reprolm.fingerprint import fingerprint
 from reprolm.hashing import MANIFEST_NAME, PayloadError, payload_digest
 from reprolm.lineage import LINEAGE_DIR, Lineage, Node, build, display_path
 from reprolm.manifest import verify_payload
-from reprolm.tracking.queries import judge_run, sqlite_store
+from reprolm.tracking.queries import judge_run, unavailable_store
 
 OK, BROKEN, MISSING, NOT_CHECKED = "ok", "broken", "missing", "not checked"
 SHORT = 16
+# The checks that ask a store, which a fresh clone may not have, and how to give it one.
+REQUIRABLE = {
+    "mlflow": (
+        "point MLFLOW_TRACKING_URI at the store the artifacts were tracked in (or put its "
+        "mlruns.db in the working root; REPROLM_MLFLOW_EXPERIMENT names the experiment), and "
+        "`reprolm mlflow sync` to send spooled runs"
+    ),
+    "dvc": (
+        "audit inside the DVC repository the artifacts were committed to (`reprolm dvc init`, "
+        "`reprolm dvc commit` records them), with a reachable remote (`dvc remote list`, "
+        "`dvc remote modify --local <name> url <path>`) and `reprolm dvc pull` to fill the cache"
+    ),
+}
 
 
 @dataclass
@@ -80,6 +97,7 @@ class AuditReport:
     nodes: list[NodeReport]
     wall_seconds: float
     hash_seconds: float
+    required: tuple[str, ...] = ()
 
     @property
     def problems(self) -> list[str]:
@@ -93,6 +111,36 @@ class AuditReport:
     def bytes_hashed(self) -> int:
         return sum(r.bytes_hashed for r in self.nodes)
 
+    def unchecked(self, kind: str | None = None) -> list[tuple[str, str, str]]:
+        """(node id, check, reason) of every store check that could not run here."""
+        return [
+            (r.node.id, name, value["detail"])
+            for r in self.nodes
+            for name, value in r.checks.items()
+            if name in REQUIRABLE and value["status"] == NOT_CHECKED and kind in (None, name)
+        ]
+
+    @property
+    def not_checkable(self) -> list[str]:
+        return [f"{node}: {name}: {detail}" for node, name, detail in self.unchecked()]
+
+    @property
+    def unmet_kinds(self) -> list[str]:
+        return [kind for kind in self.required if self.unchecked(kind)]
+
+    @property
+    def unmet_requirements(self) -> list[str]:
+        """One message per required kind of check that could not run on some node."""
+        messages = []
+        for kind in self.unmet_kinds:
+            unchecked = self.unchecked(kind)
+            reasons = "; ".join(f"{detail} ({n} artifacts)" for detail, n in _grouped(unchecked))
+            messages.append(
+                f"--require {kind}: {len(unchecked)} of {len(self.nodes)} {kind} checks could "
+                f"not be made here: {reasons}. To make them checkable: {REQUIRABLE[kind]}"
+            )
+        return messages
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "target": self.target,
@@ -101,6 +149,9 @@ class AuditReport:
             "ok": not self.problems and not self.missing,
             "problems": self.problems,
             "missing_payloads": self.missing,
+            "not_checkable": self.not_checkable,
+            "required": list(self.required),
+            "unmet_requirements": self.unmet_requirements,
             "nodes": [r.as_dict() for r in self.nodes],
             "stats": {
                 "nodes": len(self.nodes),
@@ -109,6 +160,14 @@ class AuditReport:
                 "wall_seconds": round(self.wall_seconds, 4),
             },
         }
+
+
+def _grouped(unchecked: list[tuple[str, str, str]]) -> list[tuple[str, int]]:
+    """(reason, how many nodes) in first-seen order."""
+    counts: dict[str, int] = {}
+    for _, _, detail in unchecked:
+        counts[detail] = counts.get(detail, 0) + 1
+    return list(counts.items())
 
 
 def short(digest: Any) -> str:
@@ -300,8 +359,8 @@ def _check_mlflow(report: NodeReport, root: Path) -> None:
         report.check("mlflow", NOT_CHECKED, "no mlflow_run_id in the manifest")
     elif check is None:
         report.check("mlflow", NOT_CHECKED, "reprolm.tracking.run_status unavailable")
-    elif (store := _missing_sqlite_store(root)) is not None:
-        report.check("mlflow", NOT_CHECKED, f"no tracking store at {store}")
+    elif (why := _unavailable_store(root)) is not None:
+        report.check("mlflow", NOT_CHECKED, why)
     else:
         # The embedded store lives in the working directory the pipeline ran in.
         takes_where = "where" in inspect.signature(check).parameters
@@ -310,12 +369,11 @@ def _check_mlflow(report: NodeReport, root: Path) -> None:
         _run_hook(report, "mlflow", run, run_id, interpret)
 
 
-def _missing_sqlite_store(root: Path) -> Path | None:
-    """The embedded SQLite store's path when it does not exist (asking would create it)."""
+def _unavailable_store(root: Path) -> str | None:
+    """Why the embedded SQLite store cannot be asked (absent, empty: asking would create it)."""
     uri_of = _hook("reprolm.tracking", "tracking_uri")
     uri = uri_of(root) if uri_of else ""
-    path = sqlite_store(uri) if isinstance(uri, str) else None
-    return None if path is None or path.exists() else path
+    return unavailable_store(uri) if isinstance(uri, str) else None
 
 
 def _interpret_dvc(result: Any) -> tuple[str, str]:
@@ -345,8 +403,18 @@ def _interpret_mlflow(manifest: dict[str, Any], result: Any) -> tuple[str, str]:
     return _verdict(*judge_run(manifest, result))
 
 
-def audit(artifact_dir: Path, *, root: Path | None = None, target: str = "") -> AuditReport:
-    """Build the lineage of ``artifact_dir`` and check every node once."""
+def audit(
+    artifact_dir: Path,
+    *,
+    root: Path | None = None,
+    target: str = "",
+    require: tuple[str, ...] = (),
+) -> AuditReport:
+    """Build the lineage of ``artifact_dir`` and check every node once; ``require``: kinds of
+    store check (``REQUIRABLE``) that must not be left unchecked."""
+    unknown = sorted(set(require) - set(REQUIRABLE))
+    if unknown:
+        raise ValueError(f"cannot require {', '.join(unknown)}: one of {', '.join(REQUIRABLE)}")
     started = time.perf_counter()
     lineage = build(artifact_dir, root)
     top = lineage.nodes[lineage.top]
@@ -365,7 +433,12 @@ def audit(artifact_dir: Path, *, root: Path | None = None, target: str = "") -> 
         _check_mlflow(report, lineage.root)
         reports.append(report)
     return AuditReport(
-        target or str(artifact_dir), lineage, reports, time.perf_counter() - started, hash_seconds
+        target or str(artifact_dir),
+        lineage,
+        reports,
+        time.perf_counter() - started,
+        hash_seconds,
+        tuple(require),
     )
 
 
@@ -382,6 +455,12 @@ def render(report: AuditReport) -> str:
     if report.missing:
         lines.append(f"missing upstream payloads ({len(report.missing)}):")
         lines += [f"  {missing}" for missing in report.missing]
+    unchecked = report.unchecked()
+    if unchecked:
+        lines.append(f"not checkable here ({len(unchecked)}; --require mlflow,dvc to fail on it):")
+        for kind in REQUIRABLE:
+            for detail, count in _grouped(report.unchecked(kind)):
+                lines.append(f"  {kind}: {detail} ({count} of {len(report.nodes)} artifacts)")
     gib = report.bytes_hashed / 2**30
     lines.append(
         f"{len(report.nodes)} artifacts, {gib:.3f} GiB re-hashed in {report.hash_seconds:.2f} s; "
@@ -390,5 +469,7 @@ def render(report: AuditReport) -> str:
             if not report.problems and not report.missing
             else f"{len(report.problems)} broken, {len(report.missing)} missing"
         )
+        + (f"; {len(unchecked)} store checks not checkable here" if unchecked else "")
+        + (f" (required: {', '.join(unmet)})" if (unmet := report.unmet_kinds) else "")
     )
     return "\n".join(lines)

@@ -31,13 +31,31 @@ def _target(args: argparse.Namespace, spec: str) -> Path | None:
         return None
 
 
+def _required(values: list[str] | None) -> tuple[str, ...] | None:
+    """``--require mlflow,dvc`` (repeatable) as kinds; None after an error message."""
+    names = (name.strip() for value in values or [] for name in value.split(","))
+    kinds = tuple(dict.fromkeys(name for name in names if name))
+    unknown = [k for k in kinds if k not in audit_module.REQUIRABLE]
+    if unknown:
+        choices = ", ".join(audit_module.REQUIRABLE)
+        print(f"reprolm: --require {', '.join(unknown)}: not one of {choices}", file=sys.stderr)
+        return None
+    return kinds
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
+    """Broken links exit 1; missing payloads exit 1 unless --allow-missing; store checks that
+    cannot be made here (no MLflow store, DVC absent or its remote unreachable) are listed and
+    exit 1 only for the kinds named by --require."""
+    required = _required(args.require)
     artifact = _target(args, args.target)
-    if artifact is None:
+    if artifact is None or required is None:
         return EXIT_BAD_INPUT
-    report = audit_module.audit(artifact, root=args.root, target=args.target)
+    report = audit_module.audit(artifact, root=args.root, target=args.target, require=required)
     emit(report.as_dict(), args.json, audit_module.render(report))
-    if report.problems:
+    for message in report.unmet_requirements:
+        print(f"reprolm audit: {message}", file=sys.stderr)
+    if report.problems or report.unmet_requirements:
         return 1
     return 1 if report.missing and not args.allow_missing else 0
 
@@ -113,6 +131,13 @@ def register(commands: Any) -> None:
         "--allow-missing",
         action="store_true",
         help="exit 0 when nothing is broken but upstream payloads are not on disk",
+    )
+    audit.add_argument(
+        "--require",
+        action="append",
+        metavar="KINDS",
+        help="comma list of store checks (mlflow, dvc) that must be checkable here: exit 1 "
+        "when one cannot be made (no MLflow store, DVC absent or its remote unreachable)",
     )
     lineage = _with_root(
         add_command(commands, "lineage", cmd_lineage, "an artifact's upstream lineage tree")

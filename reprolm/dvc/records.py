@@ -116,6 +116,8 @@ def _remote_status(repo: Any, out: Any, remote: str | None) -> dict[str, Any]:
         return {"in_remote": None, "remote": None}
     try:
         odb = repo.cloud.get_remote_odb(name, hash_name=out.hash_name)
+        if _local_root_absent(odb):
+            return {"in_remote": None, "remote": name}  # unmounted or another machine's path
         oids = [out.hash_info.value]
         if out.hash_info.isdir:
             if not odb.exists(out.hash_info.value):
@@ -129,15 +131,24 @@ def _remote_status(repo: Any, out: Any, remote: str | None) -> dict[str, Any]:
     return {"in_remote": not missing, "remote": name}
 
 
+def _local_root_absent(odb: Any) -> bool:
+    """A local-path remote whose directory does not exist: unreachable here, not empty."""
+    protocol = getattr(odb.fs, "protocol", None)
+    local = protocol == "local" or (isinstance(protocol, tuple) and "local" in protocol)
+    return local and not os.path.isdir(odb.path)
+
+
 def in_dvc_repo(directory: Path) -> bool:
     """Whether ``directory`` lies in a DVC repository (some parent holds ``.dvc/``)."""
     return any((parent / ".dvc").is_dir() for parent in (directory, *directory.parents))
 
 
 def judge(record: dict[str, Any]) -> tuple[bool | None, str]:
-    """``artifact_status``'s record as (holds the artifact?, detail); None: nothing to check.
+    """``artifact_status``'s record as (holds the artifact?, detail); None: nothing to check,
+    or not checkable here (neither the cache nor a reachable remote to ask).
 
-    False when the workspace differs from the record or neither cache nor remote holds it.
+    False when the workspace differs from the record, or neither the cache nor a reachable
+    remote holds it.
     """
     if not record["tracked"]:
         return None, "not tracked by DVC"
@@ -149,6 +160,12 @@ def judge(record: dict[str, Any]) -> tuple[bool | None, str]:
     )
     if record.get("workspace") not in (None, "clean"):
         return False, f"DVC record {record['md5']}: workspace {record['workspace']} ({where})"
+    if not record.get("in_cache") and record.get("in_remote") is None:
+        return None, (
+            f"DVC cache lacks {record['md5']} and "
+            + (f"remote {remote} is unreachable" if remote else "no remote is configured")
+            + f" ({where})"
+        )
     if not record.get("in_cache") and record.get("in_remote") is not True:
         return False, f"neither DVC cache nor remote holds {record['md5']} ({where})"
     return True, f"{record['md5']} ({where})"

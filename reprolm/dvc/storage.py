@@ -165,9 +165,10 @@ def record_snakemake_metadata(root: Path, recipe: str) -> None:
 
     Without ``.snakemake/metadata`` Snakemake cannot compare params (config, code digest), so a
     later edit of a stage's source in a fresh clone would not rerun it. Touch mode also sets
-    mtimes in DAG order. The DVC hook is turned off for this run (nothing new to commit).
+    mtimes in DAG order. The DVC hook is turned off for this run (nothing new to commit), and
+    MLflow tracking too: it builds nothing, so it logs no workflow run (nor creates a store).
     """
-    env = {**os.environ, "REPROLM_DVC_COMMIT": "0"}
+    env = {**os.environ, "REPROLM_DVC_COMMIT": "0", "REPROLM_MLFLOW": "off"}
     command = [sys.executable, "-m", "snakemake", "--profile", "workflow/profiles/local",
                "--cores", "1", "--configfile", recipe, "--touch", "--forceall"]  # fmt: skip
     done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)

@@ -68,7 +68,13 @@ from reprolm.tracking.events import (
     event_id,
     flatten,
 )
-from reprolm.tracking.queries import judge_run, latest_runs, run_status, sqlite_store
+from reprolm.tracking.queries import (
+    judge_run,
+    latest_runs,
+    run_status,
+    sqlite_store,
+    unavailable_store,
+)
 from reprolm.tracking.scrub import SECRET_NAME, scrub
 from reprolm.tracking.spool import spool, spooled
 from reprolm.tracking.sync import sync
@@ -81,5 +87,6 @@ __all__ = [
     "build_job_event", "build_workflow_event", "connect", "enabled", "end_workflow", "event_id",
     "experiment_name", "flatten", "is_connection_error", "is_remote", "judge_run", "latest_runs",
     "log_job", "masked_uri", "mode", "reachable", "run_status", "scrub", "spool", "spool_dir",
-    "spooled", "sqlite_store", "start_workflow", "sync", "tracking_uri", "workdir",
+    "spooled", "sqlite_store", "start_workflow", "sync", "tracking_uri", "unavailable_store",
+    "workdir",
 ]  # fmt: skip

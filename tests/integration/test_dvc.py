@@ -244,3 +244,56 @@ def test_artifact_status_sees_a_modified_payload_and_a_lost_cache(pushed, tmp_pa
         assert lost["in_cache"] is False and lost["in_remote"] is True
     finally:
         shutil.move(moved, dir_object)
+
+
+@pytest.mark.slow
+def test_fresh_clone_audits_clean_and_an_unreachable_remote_is_not_checkable(pushed):
+    """``git clone`` + ``reprolm dvc pull`` + ``reprolm audit``: no MLflow store in the clone is
+    not checkable, not broken (exit 0); without cache and with the remote gone, DVC is not
+    checkable either, and ``--require dvc`` / ``--require mlflow`` exit 1 saying why."""
+    project, base, env = pushed
+    clone = base / "clone-audit"  # beside the remote, as the relative remote URL expects
+    run(base, env, "git", "clone", "-q", str(project), str(clone))
+    env = {**env, "PYTHONPATH": str(clone)}
+    reprolm(clone, env, "dvc", "pull")
+    release = load_plan(clone / MICRO).release.artifact_dir
+
+    def audit_clone(*args: str) -> tuple[int, dict, str]:
+        done = reprolm(clone, env, "audit", "--json", release, *args, check=False)
+        assert "Traceback" not in done.stderr, done.stderr
+        return done.returncode, json.loads(done.stdout), done.stderr
+
+    code, report, _ = audit_clone()
+    assert code == 0 and report["problems"] == [], report["problems"]
+    assert {n["checks"]["dvc"]["status"] for n in report["nodes"]} == {"ok"}
+    assert {n["checks"]["mlflow"]["status"] for n in report["nodes"]} == {"not checked"}
+    code, _, stderr = audit_clone("--require", "mlflow")
+    assert code == 1 and "--require mlflow: 13 of 13" in stderr and "no tracking store" in stderr
+    assert not (clone / "mlruns.db").exists()  # the pull's `snakemake --touch` tracked nothing
+    # A store made in the clone after the artifacts (the clone ran a workflow): their runs were
+    # tracked elsewhere, not lost.
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient(f"sqlite:///{clone / 'mlruns.db'}").create_experiment("reprolm")
+    code, report, _ = audit_clone()
+    assert code == 0 and report["problems"] == [], report["problems"]
+    rows = [row for row in report["not_checkable"] if ": mlflow: " in row]
+    assert len(rows) == 13 and all("after the job ended" in row for row in rows), rows
+    assert audit_clone("--require", "dvc")[0] == 0  # cache and remote hold every artifact
+    # The cache gone and the remote's path too (another machine's, an unmounted disk).
+    shutil.rmtree(clone / ".dvc" / "cache")
+    run(clone, env, sys_dvc(), "remote", "modify", "--local", "local", "url", str(base / "gone"))
+    code, report, _ = audit_clone()
+    assert code == 0 and report["problems"] == [], report["problems"]
+    assert {n["checks"]["dvc"]["status"] for n in report["nodes"]} == {"not checked"}
+    dvc_rows = [row for row in report["not_checkable"] if ": dvc: " in row]
+    assert len(dvc_rows) == 13 and all("remote local is unreachable" in r for r in dvc_rows)
+    code, report, stderr = audit_clone("--require", "dvc")
+    assert code == 1 and report["problems"] == []
+    assert "--require dvc: 13 of 13 dvc checks" in stderr and "reprolm dvc pull" in stderr
+    # A payload that differs from DVC's record stays broken, remote or not.
+    victim = clone / load_plan(clone / MICRO).get("world", "world").artifact_dir / "planted.json"
+    victim.write_bytes(victim.read_bytes() + b" ")
+    code, report, _ = audit_clone()
+    assert code == 1
+    assert any(": dvc: DVC record " in p and "workspace modified" in p for p in report["problems"])

@@ -11,6 +11,7 @@ import shutil
 import sys
 import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -314,3 +315,80 @@ def test_dvc_and_mlflow_hooks_are_asked_and_heard(copy, plan, monkeypatch):
         f"{node_id(world)}: dvc: neither DVC cache nor remote holds abc.dir (cache no, remote "
         "local no)",
     ]
+
+
+def audit_with(cli: Path, copy: Path, *args: str, **env: str) -> tuple[int, Any, str]:
+    """``reprolm audit --json`` in ``copy`` with the CLI of ``cli`` (the copy holds artifacts
+    only) and extra environment: (exit, report or None, stderr)."""
+    done = reprolm(cli, "audit", "--json", *args, cwd=copy, env=env)
+    assert "Traceback" not in done.stderr, done.stderr
+    report = json.loads(done.stdout) if done.returncode in (0, 1) else None
+    return done.returncode, report, done.stderr
+
+
+def mlflow_checks(report: dict) -> set[str]:
+    return {node["checks"]["mlflow"]["status"] for node in report["nodes"]}
+
+
+def test_no_mlflow_store_here_is_not_checkable_unless_required(copy, micro_workspace, plan):
+    """A fresh clone's situation: the tracking store is empty or another project's. Listed,
+    exit 0; ``--require mlflow`` exits 1 saying why and how to make it checkable."""
+    release = plan.release.artifact_dir
+    empty = copy / "empty.db"
+    empty.touch()
+    uri = f"sqlite:///{empty}"
+    code, report, _ = audit_with(micro_workspace, copy, release, MLFLOW_TRACKING_URI=uri)
+    assert code == 0 and report["problems"] == [], report["problems"]
+    assert mlflow_checks(report) == {"not checked"}
+    mlflow = [entry for entry in report["not_checkable"] if ": mlflow: " in entry]
+    assert len(mlflow) == len(plan.jobs) and all("is empty" in entry for entry in mlflow)
+    assert empty.stat().st_size == 0  # the audit wrote nothing into it
+    code, report, stderr = audit_with(
+        micro_workspace, copy, release, "--require", "mlflow", MLFLOW_TRACKING_URI=uri
+    )
+    assert code == 1 and report["problems"] == [] and report["required"] == ["mlflow"]
+    [message] = report["unmet_requirements"]
+    assert message.startswith(f"--require mlflow: {len(plan.jobs)} of {len(plan.jobs)} mlflow")
+    assert "is empty" in stderr and "MLFLOW_TRACKING_URI" in stderr
+    assert "reprolm mlflow sync" in stderr
+    # The store the workflow tracked in, asked for another experiment: tracked elsewhere.
+    shutil.copy2(micro_workspace / "mlruns.db", copy / "mlruns.db")
+    code, report, _ = audit_with(
+        micro_workspace, copy, release, REPROLM_MLFLOW_EXPERIMENT="elsewhere"
+    )
+    assert code == 0 and mlflow_checks(report) == {"not checked"}
+    code, text = run(micro_workspace, "audit", release, cwd=copy)
+    assert code == 0 and "clean" in text and "not checkable here" in text  # dvc: no repo here
+    code, _, stderr = audit_with(micro_workspace, copy, release, "--require", "mlflow,dvc")
+    assert code == 1 and "--require dvc" in stderr and "--require mlflow" not in stderr
+    code, _, stderr = audit_with(micro_workspace, copy, release, "--require", "git")
+    assert code == 2 and "not one of mlflow, dvc" in stderr
+
+
+def test_store_with_the_experiment_but_not_the_run_is_broken(copy, micro_workspace, plan):
+    """The store holds the recipe's experiment: a lost run or another artifact's tag is a
+    broken link, exit 1 without any --require."""
+    from mlflow.tracking import MlflowClient
+
+    shutil.copy2(micro_workspace / "mlruns.db", copy / "mlruns.db")
+    client = MlflowClient(f"sqlite:///{copy / 'mlruns.db'}")
+    experiment = client.get_experiment_by_name("reprolm")
+
+    def run_of(job) -> str:
+        manifest = json.loads((copy / job.manifest).read_text())
+        event = manifest["mlflow_run_id"].split(":", 1)[1]
+        [found] = client.search_runs(
+            [experiment.experiment_id], f"tags.`reprolm.event_id` = '{event}'"
+        )
+        return found.info.run_id
+
+    sft, dpo = plan.get("sft", "sft"), plan.get("dpo", "dpo")
+    client.delete_run(run_of(sft))
+    client.set_tag(run_of(dpo), "reprolm.digest", "0" * 64)
+    code, report, _ = audit_with(micro_workspace, copy, plan.release.artifact_dir)
+    assert code == 1
+    assert sorted(p.split(": mlflow: ")[0] for p in report["problems"]) == sorted(
+        [node_id(sft), node_id(dpo)]
+    )
+    assert any("not found in the tracking store" in p for p in report["problems"])
+    assert any("tag digest 0000000000000000 != manifest digest" in p for p in report["problems"])
