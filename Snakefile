@@ -20,7 +20,7 @@ include: "workflow/rules/dvc.smk"
 include: "workflow/rules/stages.smk"
 
 
-force_stale_artifacts()
+name_stale_artifacts()
 
 
 rule all:

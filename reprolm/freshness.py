@@ -9,7 +9,10 @@ so a finished artifact is current unless its manifest records
 * job code other than the checkout's (``code.code_digest``, ``reprolm.codedigest``), or
 * an input payload other than the one now at that input's path (``inputs.<name>.digest``).
 
-The workflow marks those jobs to rerun and takes input modification times as ``ancient``.
+The workflow takes input modification times as ``ancient`` and names these artifacts before it
+builds the DAG (``name_stale_artifacts`` in workflow/rules/common.smk). Where Snakemake ran the
+jobs, its records (the code digest is a param) rerun them; a clone without records is told the
+``--forcerun`` command.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 # Helpers shared by every rule: the validated recipe's job plan and the generic stage call.
 import json
+import os
 import shlex
 import sys
 
@@ -42,31 +43,35 @@ def planned_job(stage, wildcards):
 
 def stage_inputs(stage):
     """A job's inputs: the manifests of its input jobs. Their modification times never decide a
-    rerun (``ancient``): content does (``force_stale_artifacts``; upstream jobs that run in the
-    same invocation still rerun their dependents)."""
+    rerun (``ancient``): an input job that runs in the same invocation still reruns its
+    dependents; the rest is decided on content (the path encodes config and inputs, the code
+    digest is a param, ``name_stale_artifacts``)."""
     return lambda wildcards: {
         name: ancient(path)
         for name, path in PLAN.input_manifests(planned_job(stage, wildcards)).items()
     }
 
 
-def force_stale_artifacts():
-    """Rerun the finished artifacts this checkout would not make as they are: recorded job code
-    or an input payload other than now (reprolm.freshness). Snakemake's own records see code
-    and params changes only where it ran the job; this also holds in a fresh clone after a
-    plain `dvc pull`. With explicit targets or --until the stale artifacts are only named."""
-    settings = getattr(workflow, "dag_settings", None)
-    if settings is None or not workflow.is_main_process:
+def name_stale_artifacts():
+    """Name the finished artifacts this checkout would not make as they are: recorded job code
+    or an input payload other than now (reprolm.freshness). Where Snakemake ran the jobs, its
+    records (params: the code digest) rerun them; in a clone after a plain `dvc pull` it has
+    none and the inputs' times are ancient, so the message says how to rerun them. (The
+    Snakefile cannot force jobs itself: Snakemake sets its DAG settings after parsing it.)"""
+    if not workflow.is_main_process:
         return
     stale = stale_artifacts(PLAN)
     if not stale:
         return
-    scoped = bool(settings.targets or settings.target_jobs or settings.until)
     for path, why in stale.items():
-        print(f"reprolm: {'stale (not rerun: targets given)' if scoped else 'rerun'} {path}: "
-              f"{why}", file=sys.stderr)  # fmt: skip
-    if not scoped:
-        settings.forcerun = frozenset(settings.forcerun) | frozenset(stale)
+        print(f"reprolm: stale {path}: {why}", file=sys.stderr)
+    if not os.path.isdir(os.path.join(".snakemake", "metadata")):
+        print(
+            "reprolm: Snakemake has no records here to rerun them by (a fresh clone?): run "
+            "`reprolm dvc pull` once (it records them), or pass --forcerun "
+            + " ".join(shlex.quote(path) for path in stale),
+            file=sys.stderr,
+        )
 
 
 def stage_threads(stage):
