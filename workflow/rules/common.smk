@@ -1,6 +1,5 @@
 # Helpers shared by every rule: the validated recipe's job plan and the generic stage call.
 import json
-import os
 import shlex
 import sys
 
@@ -65,13 +64,12 @@ def name_stale_artifacts():
         return
     for path, why in stale.items():
         print(f"reprolm: stale {path}: {why}", file=sys.stderr)
-    if not os.path.isdir(os.path.join(".snakemake", "metadata")):
-        print(
-            "reprolm: Snakemake has no records here to rerun them by (a fresh clone?): run "
-            "`reprolm dvc pull` once (it records them), or pass --forcerun "
-            + " ".join(shlex.quote(path) for path in stale),
-            file=sys.stderr,
-        )
+    print(
+        "reprolm: Snakemake reruns them where it has records of their runs (its code param); "
+        "without (a fresh clone after a plain `dvc pull`) pass --forcerun "
+        + " ".join(shlex.quote(path) for path in stale),
+        file=sys.stderr,
+    )
 
 
 def stage_threads(stage):
