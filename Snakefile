@@ -20,7 +20,7 @@ include: "workflow/rules/dvc.smk"
 include: "workflow/rules/stages.smk"
 
 
-name_stale_artifacts()
+check_artifact_times()
 
 
 rule all:

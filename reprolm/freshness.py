@@ -9,15 +9,18 @@ so a finished artifact is current unless its manifest records
 * job code other than the checkout's (``code.code_digest``, ``reprolm.codedigest``), or
 * an input payload other than the one now at that input's path (``inputs.<name>.digest``).
 
-The workflow takes input modification times as ``ancient`` and names these artifacts before it
-builds the DAG (``name_stale_artifacts`` in workflow/rules/common.smk). Where Snakemake ran the
-jobs, its records (the code digest is a param) rerun them; a clone without records is told the
-``--forcerun`` command.
+Snakemake still reruns a job whose input file is newer than its output (whatever its rerun
+triggers), and an input job that reruns reruns its dependents. So before the DAG is built the
+workflow (``check_artifact_times`` in workflow/rules/common.smk) names the stale artifacts and
+gives each current one (by content) a modification time no older than its inputs' (``align``):
+Snakemake's time test then agrees with the content. Where Snakemake ran the jobs, its records
+(the code digest is a param) rerun stale ones; a clone without records is told ``--forcerun``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from reprolm.codedigest import CODE_ROOT, CODE_SCOPE, code_digest
@@ -62,3 +65,27 @@ def stale_artifacts(plan: Plan, workdir: Path = Path("."), code_root: Path = COD
                 )
                 break
     return stale
+
+
+def align_times(plan: Plan, stale: dict, workdir: Path = Path(".")) -> list[str]:
+    """Give each current finished artifact's manifest the modification time of its newest input
+    manifest where it is older (equal is not newer for Snakemake); returns the manifests set.
+
+    Only times change, never bytes, and only of artifacts whose content is current: a stale one
+    keeps its times. Jobs are taken in plan order (inputs first), so a chain is aligned in one
+    pass.
+    """
+    aligned = []
+    for job in plan.jobs.values():
+        own = workdir / job.manifest
+        if job.manifest in stale or not own.is_file() or not job.inputs:
+            continue
+        inputs = [workdir / plan.jobs[key].manifest for key in job.inputs.values()]
+        if not all(path.is_file() for path in inputs):
+            continue
+        newest = max(path.stat().st_mtime_ns for path in inputs)
+        status = own.stat()
+        if status.st_mtime_ns < newest:
+            os.utime(own, ns=(status.st_atime_ns, newest))
+            aligned.append(job.manifest)
+    return aligned

@@ -167,10 +167,10 @@ def test_fresh_clone_and_pull_has_nothing_to_do(pushed):
 @pytest.mark.slow
 def test_fresh_clone_and_plain_dvc_pull_has_nothing_to_do(pushed):
     """DVC's own habit: `git clone` + `dvc pull`. The checkout and the pull leave modification
-    times in no particular order and Snakemake has no records; inputs are ``ancient`` and the
-    paths encode config and inputs, so nothing reruns. An edit of a stage's code in the clone
-    is named (reprolm.freshness: the manifest records other code) with the command to rerun it.
-    """
+    times in no particular order and Snakemake has no records; the Snakefile checks content
+    (reprolm.freshness) and aligns the times of current artifacts, so nothing reruns. An edit of
+    a stage's code in the clone is named (the manifest records other code) with the command to
+    rerun it."""
     project, base, env = pushed
     clone = base / "plain-clone"
     run(base, env, "git", "clone", "-q", str(project), str(clone))
@@ -184,6 +184,8 @@ def test_fresh_clone_and_plain_dvc_pull_has_nothing_to_do(pushed):
         os.utime(clone / job.manifest, (stamp, stamp))
     done = snakemake(clone, env, "--dry-run")
     assert "Nothing to be done" in done.stdout + done.stderr, done.stdout + done.stderr
+    assert "12 current artifact(s) were older than their inputs" in done.stderr
+    assert {verify_payload(clone / job.artifact_dir) == [] for job in plan.jobs.values()} == {True}
     source = clone / "stages" / "release" / "__init__.py"
     source.write_text(source.read_text() + "\n# an edit after the clone\n")
     done = snakemake(clone, env, "--dry-run")

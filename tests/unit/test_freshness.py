@@ -46,3 +46,27 @@ def test_unreadable_manifests_are_left_to_snakemake(tmp_path):
     (tmp_path / world.manifest).parent.mkdir(parents=True)
     (tmp_path / world.manifest).write_text("{not json")
     assert stale_artifacts(plan, tmp_path) == {}
+
+
+def test_current_artifacts_get_their_inputs_times_stale_ones_keep_theirs(tmp_path):
+    import os
+
+    from reprolm.freshness import align_times
+
+    plan = load_plan(ROOT / "config/micro.yaml")
+    world, curate = plan.get("world", "world"), plan.get("curate", "curate")
+    tokenize, evaldata = plan.by_stage("tokenize")[0], plan.get("evaldata", "evaldata")
+    write(tmp_path, world, digest="w")
+    write(tmp_path, evaldata, digest="e")
+    write(
+        tmp_path, curate, digest="c", inputs={"world": {"digest": "w"}, "evaldata": {"digest": "e"}}
+    )
+    write(tmp_path, tokenize, digest="t", code="0" * 64, inputs={"curate": {"digest": "c"}})
+    for job, stamp in ((world, 300), (evaldata, 200), (curate, 100), (tokenize, 50)):
+        os.utime(tmp_path / job.manifest, (stamp, stamp))
+    stale = stale_artifacts(plan, tmp_path)
+    assert set(stale) == {tokenize.manifest}
+    assert align_times(plan, stale, tmp_path) == [curate.manifest]
+    assert (tmp_path / curate.manifest).stat().st_mtime == 300
+    assert (tmp_path / tokenize.manifest).stat().st_mtime == 50, "a stale artifact keeps its time"
+    assert align_times(plan, stale, tmp_path) == []

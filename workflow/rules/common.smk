@@ -4,7 +4,7 @@ import shlex
 import sys
 
 from reprolm.codedigest import code_digest
-from reprolm.freshness import stale_artifacts
+from reprolm.freshness import align_times, stale_artifacts
 from reprolm.containers import IMAGE_PYTHON, IMAGE_VARIABLE, snakemake_image, stage_image
 from reprolm.plan import Plan
 from reprolm.recipe import RecipeError, load_recipe
@@ -41,25 +41,23 @@ def planned_job(stage, wildcards):
 
 
 def stage_inputs(stage):
-    """A job's inputs: the manifests of its input jobs. Their modification times never decide a
-    rerun (``ancient``): an input job that runs in the same invocation still reruns its
-    dependents; the rest is decided on content (the path encodes config and inputs, the code
-    digest is a param, ``name_stale_artifacts``)."""
-    return lambda wildcards: {
-        name: ancient(path)
-        for name, path in PLAN.input_manifests(planned_job(stage, wildcards)).items()
-    }
+    return lambda wildcards: PLAN.input_manifests(planned_job(stage, wildcards))
 
 
-def name_stale_artifacts():
-    """Name the finished artifacts this checkout would not make as they are: recorded job code
-    or an input payload other than now (reprolm.freshness). Where Snakemake ran the jobs, its
-    records (params: the code digest) rerun them; in a clone after a plain `dvc pull` it has
-    none and the inputs' times are ancient, so the message says how to rerun them. (The
-    Snakefile cannot force jobs itself: Snakemake sets its DAG settings after parsing it.)"""
+def check_artifact_times():
+    """Rerun decisions on content (reprolm.freshness), before the DAG is built: name the finished
+    artifacts this checkout would not make as they are (other job code, or an input payload
+    other than now), and give the current ones times no older than their inputs', so that
+    Snakemake's time test (input newer than output) agrees with their content; after a plain
+    `dvc pull` the times are in no particular order. (The Snakefile cannot force jobs itself:
+    Snakemake sets its DAG settings only after parsing it.)"""
     if not workflow.is_main_process:
         return
     stale = stale_artifacts(PLAN)
+    aligned = align_times(PLAN, stale)
+    if aligned:
+        print(f"reprolm: {len(aligned)} current artifact(s) were older than their inputs; their "
+              "manifests' times now follow their inputs' (content decides)", file=sys.stderr)  # fmt: skip
     if not stale:
         return
     for path, why in stale.items():
