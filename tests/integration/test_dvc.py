@@ -184,7 +184,8 @@ def test_fresh_clone_and_plain_dvc_pull_has_nothing_to_do(pushed):
         os.utime(clone / job.manifest, (stamp, stamp))
     done = snakemake(clone, env, "--dry-run")
     assert "Nothing to be done" in done.stdout + done.stderr, done.stdout + done.stderr
-    assert "12 current artifact(s) were older than their inputs" in done.stderr
+    with_inputs = sum(1 for job in plan.jobs.values() if job.inputs)  # all but world, evaldata
+    assert f"{with_inputs} current artifact(s) were older than their inputs" in done.stderr
     assert {verify_payload(clone / job.artifact_dir) == [] for job in plan.jobs.values()} == {True}
     source = clone / "stages" / "release" / "__init__.py"
     source.write_text(source.read_text() + "\n# an edit after the clone\n")
