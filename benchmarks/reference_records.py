@@ -244,9 +244,17 @@ def _write(args: argparse.Namespace) -> None:
     print(f"{len(reference['jobs'])} jobs on {reference['machine']['cpu_model']} -> {output}")
 
 
+def load_reference(path: Path, recipe: Path) -> dict[str, Any]:
+    """The committed reference (exits with the command that writes it when absent)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        sys.exit(f"{_relative(path)}: no reference; write it with: {refresh_command(recipe)}")
+
+
 def _compare(args: argparse.Namespace) -> int:
     path = args.reference or reference_path(args.recipe)
-    result = compare(json.loads(path.read_text(encoding="utf-8")), args.recipe, args.workdir)
+    result = compare(load_reference(path, args.recipe), args.recipe, args.workdir)
     if args.json:
         print(json.dumps(result, indent=1, sort_keys=True))
     else:
@@ -264,7 +272,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _check_fresh(args: argparse.Namespace) -> int:
     path = args.reference or reference_path(args.recipe)
-    problems = stale(json.loads(path.read_text(encoding="utf-8")), args.recipe)
+    problems = stale(load_reference(path, args.recipe), args.recipe)
     if problems:
         print(stale_message(path, problems, args.recipe), file=sys.stderr)
         return 1
