@@ -213,7 +213,7 @@ def stale_message(path: Path, problems: list[str], recipe: Path) -> str:
     return (
         f"{_relative(path)} is stale: the stage code or the recipe changed since it was "
         "written:\n  " + "\n  ".join(problems) + "\nRefresh it on the machine that runs CI "
-        f"(about 5 min on 2 cores for tiny) and commit it:\n  {refresh_command(recipe)}"
+        f"(tiny: 5-20 min on 2 cores) and commit it:\n  {refresh_command(recipe)}"
     )
 
 

@@ -5,7 +5,7 @@
 modules) or moves a fingerprint of the tiny recipe (a schema default) without refreshing
 ``benchmarks/results/tiny-reference.json``. That is intended: the reference is only worth
 comparing against while it describes the current code. The failure message gives the command
-(``python benchmarks/reference_records.py write``, about 5 min on 2 cores) to run on the machine
+(``python benchmarks/reference_records.py write``, 5-20 min on 2 cores) to run on the machine
 that runs CI; commit its output with the code change.
 """
 
