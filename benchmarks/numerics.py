@@ -5,6 +5,9 @@ directory; wall seconds per job and the ratio, plus whether the payload digests 
 the pin is a different code path, identical on every x86-64 machine with AVX2).
 
     python benchmarks/numerics.py --recipe config/micro.yaml
+
+``--keep-pinned DIR`` keeps the pinned run's working directory (DIR must not exist), e.g. for
+``benchmarks/reference_records.py write --workdir DIR``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from workflow_stages import collect, run_workflow  # the sibling benchmark (run 
 
 from reprolm.environment import cpu_model
 from reprolm.manifest import read_manifest
-from reprolm.numerics import ESCAPE_VARIABLE
+from reprolm.numerics import ESCAPE_VARIABLE, cpu_flags
 from reprolm.plan import load_plan
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,9 +53,13 @@ def main() -> None:
     parser.add_argument("--recipe", type=Path, default=ROOT / "config/micro.yaml")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--output", type=Path, help="JSON path (default benchmarks/results/)")
+    parser.add_argument("--keep-pinned", type=Path, help="run the pinned workflow here (kept)")
     args = parser.parse_args()
+    if args.keep_pinned and args.keep_pinned.exists():
+        parser.error(f"--keep-pinned {args.keep_pinned}: already exists")
     with tempfile.TemporaryDirectory(prefix="reprolm-numerics-") as scratch:
-        pinned = timed_run(args.recipe, Path(scratch) / "pinned", args.cores, native=False)
+        pinned_dir = args.keep_pinned or Path(scratch) / "pinned"
+        pinned = timed_run(args.recipe, pinned_dir, args.cores, native=False)
         native = timed_run(args.recipe, Path(scratch) / "native", args.cores, native=True)
     rows = {
         key: {
@@ -67,7 +74,12 @@ def main() -> None:
         "benchmark": "numerics",
         "recipe": args.recipe.stem,
         "cores": args.cores,
-        "machine": {"cpu": cpu_model(), "python": platform.python_version()},
+        "machine": {
+            "cpu": cpu_model(),
+            "python": platform.python_version(),
+            "cpu_count": os.cpu_count(),
+            "isa_flags": " ".join(flag for flag, have in cpu_flags().items() if have),
+        },
         "workflow_wall_seconds": {
             "pinned": pinned["workflow_wall_seconds"],
             "native": native["workflow_wall_seconds"],

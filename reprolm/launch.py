@@ -29,7 +29,7 @@ from typing import Any
 
 from reprolm.canonical import dump_json
 from reprolm.deepspeed_config import DeepSpeedConfigError, batch_split, deepspeed_config
-from reprolm.numerics import pin
+from reprolm.numerics import NumericsError, pin
 
 DEEPSPEED_ENV = "REPROLM_DEEPSPEED_CONFIG"
 LAUNCH_ENV = "REPROLM_LAUNCH"
@@ -193,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             head_node=slurm_head_node() if options.nodes > 1 else None,
             job_id=os.environ.get("SLURM_JOB_ID"),
         )
-    except (LaunchError, DeepSpeedConfigError) as error:
+    except (LaunchError, DeepSpeedConfigError, NumericsError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     print(f"reprolm.launch: {shlex.join(command)}", file=sys.stderr, flush=True)

@@ -12,15 +12,22 @@ AVX2 is the widest ISA that every x86-64 server CPU of the last decade (Intel an
 any CPU that supports AVX2 (Intel or compatible), and STRICT also across thread counts for
 the BLAS calls that support it.
 
+A CPU that cannot run the pinned path (x86-64 without AVX2, or not x86-64 at all) is refused:
+:func:`pin` raises :class:`NumericsError` naming the flags it found, rather than letting the
+libraries fall back silently to another code path under a manifest that says "avx2". The runner
+turns that into the job's error at start (``reprolm.runner.execute``). The CPU-flag source
+(:data:`CPUINFO`, or the ``cpuinfo`` text and ``machine`` arguments) is injectable for tests.
+
 Escape hatch: ``REPROLM_NUMERICS=native`` leaves the machine's fastest dispatch in place (for
-benchmarking the cost, or a large run that never needs another machine to rebuild it). The
-manifest records it (``environment.numerics.pinned: false``), so such a job is known not to be
-portable.
+benchmarking the cost, a CPU without AVX2, or a large run that never needs another machine to
+rebuild it). The manifest records it (``environment.numerics.pinned: false``), so such a job is
+known not to be portable.
 """
 
 from __future__ import annotations
 
 import os
+import platform
 import re
 import sys
 from collections.abc import MutableMapping
@@ -39,6 +46,13 @@ PIN: dict[str, str] = {
 ESCAPE_VARIABLE = "REPROLM_NUMERICS"
 NATIVE = "native"
 CPU_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "amx_tile")
+CPUINFO = Path("/proc/cpuinfo")
+X86_64 = frozenset({"x86_64", "amd64"})  # platform.machine() on Linux/macOS and on Windows
+REQUIRED_FLAG = "avx2"
+
+
+class NumericsError(RuntimeError):
+    """This CPU cannot run the pinned numeric code path (the message says what to do)."""
 
 
 def is_pinned(environ: MutableMapping[str, str] = os.environ) -> bool:
@@ -46,25 +60,90 @@ def is_pinned(environ: MutableMapping[str, str] = os.environ) -> bool:
     return environ.get(ESCAPE_VARIABLE, "").strip().lower() != NATIVE
 
 
-def pin(environ: MutableMapping[str, str] = os.environ) -> bool:
+def pin(
+    environ: MutableMapping[str, str] = os.environ,
+    *,
+    cpuinfo: str | None = None,
+    machine: str | None = None,
+) -> bool:
     """Set every variable of :data:`PIN` in ``environ`` (overriding user values); return
-    whether the pin is in place. Too late for a library already initialised in this process."""
+    whether the pin is in place. Too late for a library already initialised in this process.
+
+    Raises :class:`NumericsError` (``environ`` untouched) when the CPU cannot run the pinned
+    path; ``cpuinfo`` (``/proc/cpuinfo`` text) and ``machine`` stand in for this machine's."""
     if not is_pinned(environ):
         return False
+    check(environ, cpuinfo=cpuinfo, machine=machine)
     environ.update(PIN)
     return True
 
 
-def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, bool]:
-    """Which of the ISA extensions that change a kernel's choice this CPU has."""
+def check(
+    environ: MutableMapping[str, str] = os.environ,
+    *,
+    cpuinfo: str | None = None,
+    machine: str | None = None,
+) -> None:
+    """Raise :class:`NumericsError` if the pin is asked for and this CPU cannot run it."""
+    if not is_pinned(environ):
+        return
+    problem = unsupported(_read(CPUINFO) if cpuinfo is None else cpuinfo, machine)
+    if problem:
+        raise NumericsError(
+            f"{problem}: reprolm pins every job to the {PINNED_ISA.upper()} numeric code path "
+            "(reprolm.numerics), which this CPU cannot run, so its bytes would not be the "
+            f"recorded ones. Set {ESCAPE_VARIABLE}={NATIVE} to run on this machine's own "
+            "dispatch: its artifacts then record native numerics "
+            "(environment.numerics.pinned: false) and are not expected to match pinned "
+            "artifacts of other machines bit for bit."
+        )
+
+
+def unsupported(cpuinfo: str | None, machine: str | None = None) -> str | None:
+    """Why a CPU cannot run the pinned path (None when it can, or when its flags are unknown).
+
+    ``cpuinfo`` is ``/proc/cpuinfo`` text (None: unreadable, e.g. not Linux); ``machine`` is
+    :func:`platform.machine` (default: this machine's)."""
+    machine = platform.machine() if machine is None else machine
+    if machine.lower() not in X86_64:
+        return f"this CPU is {machine or 'of an unknown architecture'}, not x86-64"
+    have = parse_flags(cpuinfo) if cpuinfo is not None else None
+    if have is None or REQUIRED_FLAG in have:
+        return None
+    found = [flag for flag in CPU_FLAGS if flag in have]
+    return (
+        f"this x86-64 CPU ({_model(cpuinfo)}) has no {REQUIRED_FLAG} "
+        f"(ISA flags found: {', '.join(found) or 'none of ' + ', '.join(CPU_FLAGS)})"
+    )
+
+
+def parse_flags(cpuinfo: str) -> set[str] | None:
+    """The flags of the first ``flags`` line of ``/proc/cpuinfo`` text (None: no such line)."""
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags") and ":" in line:
+            return set(line.split(":", 1)[1].split())
+    return None
+
+
+def _model(cpuinfo: str) -> str:
+    for line in cpuinfo.splitlines():
+        if line.startswith("model name") and ":" in line:
+            return line.split(":", 1)[1].strip()
+    return "unknown model"
+
+
+def _read(path: Path) -> str | None:
     try:
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("flags"):
-                have = set(line.split(":", 1)[1].split())
-                return {flag: flag in have for flag in CPU_FLAGS}
+        return path.read_text()
     except OSError:
-        pass
-    return {}
+        return None
+
+
+def cpu_flags(cpuinfo: Path | None = None) -> dict[str, bool]:
+    """Which of the ISA extensions that change a kernel's choice this CPU has."""
+    text = _read(CPUINFO if cpuinfo is None else cpuinfo)
+    have = parse_flags(text) if text is not None else None
+    return {} if have is None else {flag: flag in have for flag in CPU_FLAGS}
 
 
 def _blas() -> dict[str, Any]:

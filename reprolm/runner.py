@@ -12,6 +12,7 @@ deletes of a failed job comes back from a hard link, install leftovers are clean
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -40,7 +41,10 @@ from stages.common.job import Input, JobContext
 
 # Before anything loads torch, MKL or oneDNN: no import above does, and each stage's __main__
 # imports this module before its stage module (reprolm.numerics; tests/unit/test_numerics.py).
-numerics.pin()
+# A CPU that cannot run the pinned path is refused at the job's start (execute), not here: the
+# CLI imports this module too.
+with contextlib.suppress(numerics.NumericsError):
+    numerics.pin()
 
 # run(config, inputs, output_dir, context) -> metrics (stages.common.job: Input, JobContext)
 StageFn = Callable[[dict[str, Any], dict[str, Input], Path, JobContext], dict[str, Any] | None]
@@ -320,6 +324,7 @@ def execute(
     # Snakemake deleted the declared provenance.json before starting this job: put it back, so
     # that the previous artifact stays whole whatever this attempt does.
     keep.restore_manifest(output)
+    numerics.check()  # NumericsError: this CPU cannot run the pinned code path
     config = validate_stage_config(stage, config)
     records, stage_inputs = _read_inputs(inputs)
     job_fingerprint, label = _check_output(stage, config, records, output)
@@ -360,7 +365,8 @@ def main(
     uses_torch: bool = True,
     argv: list[str] | None = None,
 ) -> None:
-    """Entry point of ``python -m stages.<stage>``; exits 2 on bad input, 1 on a failed job.
+    """Entry point of ``python -m stages.<stage>``; exits 2 on bad input (or a CPU that cannot run
+    the pinned numerics, reprolm.numerics), 1 on a failed job.
 
     The manifest's reproducibility level is the stage table's, unless ``reproducibility`` is given.
     """
@@ -380,7 +386,7 @@ def main(
             checkpoint_every=args.checkpoint_every,
             checkpoint_keep=args.checkpoint_keep,
         )
-    except (JobError, RecipeError, ManifestError) as error:
+    except (JobError, RecipeError, ManifestError, numerics.NumericsError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
     except Exception:
