@@ -147,18 +147,23 @@ def cpu_flags(cpuinfo: Path | None = None) -> dict[str, bool]:
 
 
 def _blas() -> dict[str, Any]:
-    """The BLAS libraries loaded in this process (threadpoolctl), with versions."""
+    """The BLAS libraries loaded in this process (threadpoolctl), by library file name.
+
+    Keyed by file, not by kind: numpy and scipy each bundle an OpenBLAS (of different versions),
+    and threadpoolctl lists them in load order, which varies between jobs.
+    """
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
         return {}
+    pools = [pool for pool in threadpool_info() if pool.get("user_api") == "blas"]
     return {
-        pool.get("internal_api", "?"): {
+        Path(str(pool.get("filepath", "?"))).name: {
+            "api": pool.get("internal_api"),
             "version": pool.get("version"),
             "architecture": pool.get("architecture"),
         }
-        for pool in threadpool_info()
-        if pool.get("user_api") == "blas"
+        for pool in sorted(pools, key=lambda pool: str(pool.get("filepath")))
     }
 
 

@@ -101,3 +101,25 @@ def test_runner_refuses_a_job_at_start_on_a_cpu_without_avx2(tmp_path, monkeypat
     with pytest.raises(numerics.NumericsError, match="has no avx2"):
         execute("world", lambda *a: ran.append(a), config, {}, output, reproducibility={})
     assert not ran and not output.exists()
+
+
+def test_blas_record_does_not_depend_on_library_load_order(monkeypatch):
+    """numpy and scipy each bundle an OpenBLAS; threadpoolctl lists them in load order, which
+    varied between two jobs of one run (a diff test saw `openblas.version` change)."""
+    import threadpoolctl
+
+    from reprolm import numerics
+
+    pools = [
+        {"user_api": "blas", "internal_api": "openblas", "version": "0.3.30",
+         "architecture": "Haswell", "filepath": "/x/scipy.libs/libscipy_openblas-6cdc.so"},
+        {"user_api": "blas", "internal_api": "openblas", "version": "0.3.31",
+         "architecture": "Haswell", "filepath": "/x/numpy.libs/libscipy_openblas64_-32a4.so"},
+        {"user_api": "openmp", "internal_api": "openmp", "filepath": "/x/libgomp.so.1"},
+    ]  # fmt: skip
+    records = []
+    for order in (pools, pools[::-1]):
+        monkeypatch.setattr(threadpoolctl, "threadpool_info", lambda order=order: list(order))
+        records.append(numerics._blas())
+    assert records[0] == records[1]
+    assert set(records[0]) == {"libscipy_openblas-6cdc.so", "libscipy_openblas64_-32a4.so"}
