@@ -17,7 +17,9 @@ x86-64 machine with AVX2.
 code digest and input digests are equal: a real mismatch, exit 1); ``code changed`` (the stage's
 code digest differs: the reference is stale for that stage, refresh it); ``fingerprint changed``
 (another config); ``inputs differ`` (an upstream payload differs, see that job);
-``numerics differ`` (one side ran REPROLM_NUMERICS=native); ``differs within its declared
+``same content, other run records`` (a release: equal but for its embedded upstream manifests,
+``lineage/``, which carry each run's times and host); ``numerics differ`` (one side ran
+REPROLM_NUMERICS=native); ``differs within its declared
 level`` (a stage that declares a tolerance, not bitwise); ``missing`` (no finished artifact
 here) and ``not in reference``. ``check-fresh`` is what tests/unit/test_reference_records.py
 runs on the committed file: a commit that changes a stage's code (or moves a fingerprint of the
@@ -38,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from reprolm.codedigest import code_digest
+from reprolm.hashing import payload_digest
 from reprolm.manifest import ManifestError, read_manifest
 from reprolm.plan import load_plan
 
@@ -51,6 +54,18 @@ SAME, DIFFERS, CODE, FINGERPRINT, INPUTS = (
 NUMERICS, TOLERATED, MISSING, UNREFERENCED = (
     "numerics differ", "differs within its declared level", "missing", "not in reference",
 )  # fmt: skip
+RECORDS = "same content, other run records"
+# A release embeds its upstream manifests (lineage/: the bill of materials), and with them each
+# run's times, host and environment: two independent runs never share those bytes, a rebuild of
+# one release does. The content digest leaves them out.
+RUN_RECORDS = ("lineage/",)
+
+
+def content_digest(manifest: dict[str, Any]) -> str:
+    """The payload digest over every file but the embedded run records (``RUN_RECORDS``)."""
+    files = manifest.get("files") or {}
+    kept = {rel: record for rel, record in files.items() if not rel.startswith(RUN_RECORDS)}
+    return manifest["digest"] if len(kept) == len(files) else payload_digest(kept)
 
 
 def reference_path(recipe: Path) -> Path:
@@ -80,6 +95,7 @@ def job_record(manifest: dict[str, Any]) -> dict[str, Any]:
         "fingerprint": manifest["fingerprint"],
         "code_digest": manifest.get("code", {}).get("code_digest"),
         "digest": manifest["digest"],
+        "content_digest": content_digest(manifest),
         "inputs": {name: i.get("digest") for name, i in sorted(manifest.get("inputs", {}).items())},
         "reproducibility": manifest.get("reproducibility", {}),
         "numerics_pinned": numerics.get("pinned"),
@@ -164,6 +180,8 @@ def compare_job(ref: dict[str, Any] | None, here: dict[str, Any] | None) -> tupl
             f"pinned ISA {ref['pinned_isa']} in the reference, {here['pinned_isa']} here "
             "(REPROLM_NUMERICS=native: not expected to match)"
         )
+    if here.get("content_digest") and here["content_digest"] == ref.get("content_digest"):
+        return RECORDS, "equal but for the embedded upstream manifests (lineage/: times, hosts)"
     level = here.get("reproducibility", {}).get("level")
     if level != "bitwise":
         return TOLERATED, f"declared level {level!r}: bytes are not promised"

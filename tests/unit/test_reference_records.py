@@ -127,3 +127,23 @@ def test_check_fresh_names_the_stage_and_the_refresh_command(tmp_path, plan, cap
     message = capsys.readouterr().err
     assert "sft/sft: code digest 0000000000000000 ->" in message
     assert "python benchmarks/reference_records.py write\n" in message + "\n"
+
+
+def test_a_release_that_differs_only_in_its_embedded_manifests_is_not_a_mismatch() -> None:
+    """A release embeds its upstream manifests (lineage/), with each run's times and host: two
+    independent runs differ there and nowhere else. Any other file still counts."""
+    from reprolm.hashing import payload_digest
+
+    def release(card: str, when: str) -> dict:
+        files = {"README.md": {"hash": card, "size": 1},
+                 "lineage/sft-1.json": {"hash": when, "size": 1}}  # fmt: skip
+        return {"stage": "release", "label": "release", "fingerprint": "f", "inputs": {},
+                "code": {"code_digest": "c"}, "files": files, "digest": payload_digest(files),
+                "reproducibility": {"level": "bitwise"},
+                "environment": {"numerics": {"pinned": True, "pinned_isa": "avx2"}}}  # fmt: skip
+
+    ours = records.job_record(release("card", "01:18"))
+    status, _ = records.compare_job(ours, records.job_record(release("card", "02:22")))
+    assert status == records.RECORDS
+    status, _ = records.compare_job(ours, records.job_record(release("other card", "02:22")))
+    assert status == records.DIFFERS
