@@ -35,17 +35,6 @@ MICRO = ROOT / "config" / "micro.yaml"
 RESULT = ROOT / "benchmarks" / "results" / "rebuild-micro.json"
 
 
-def run_micro(workdir: Path) -> None:
-    command = [
-        sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
-        "--directory", str(workdir), "--profile", str(ROOT / "workflow/profiles/local"),
-        "--cores", "2", "--configfile", str(MICRO), "--quiet", "all",
-    ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"micro workflow failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-
-
 def time_job(workspace: Path, artifact: Path) -> dict:
     manifest = read_manifest(artifact)
     start = time.perf_counter()
@@ -78,7 +67,9 @@ def main() -> None:
         workspace = args.workspace
         if workspace is None:
             workspace = Path(scratch) / "ws"
-            run_micro(workspace)
+            from workflow_stages import run_workflow  # the benchmarks' one workflow runner
+
+            run_workflow(MICRO, workspace, cores=2)
         workspace = workspace.resolve()
         plan = load_plan(MICRO)
         jobs = {
