@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import pathlib
 import shutil
@@ -420,3 +421,41 @@ def test_to_internal_rlvr() -> None:
     for row, reason in cases:
         with pytest.raises(RowError, match=reason):
             to_internal("rlvr", row, SOURCE, 0)
+
+
+def test_conversions_agree_across_formats(tmp_path: pathlib.Path) -> None:
+    for name, kind in (
+        ("tulu3_sft", "sft"),
+        ("tulu3_preference", "preference"),
+        ("rlvr_mixed", "rlvr"),
+    ):
+        sub = tmp_path / name
+        sub.mkdir()
+        per_format = []
+        for path, fmt in build_copies(FIXTURES / f"{name}.jsonl", sub).values():
+            items = list(iter_records(path, fmt))
+            per_format.append([to_internal(kind, r.row, SOURCE, i) for i, r in enumerate(items)])
+        assert all(rows == per_format[0] for rows in per_format), name
+
+
+def test_global_positions_of_a_source(tmp_path: pathlib.Path) -> None:
+    from stages.source.positions import file_ranges, iter_source
+    from stages.source.stage import source_record
+
+    (tmp_path / "a.jsonl").write_bytes(broken_jsonl())  # 8 positions
+    shutil.copy(GSM8K, tmp_path / "b.jsonl")  # 20
+    (tmp_path / "c.jsonl").write_bytes(b"")  # 1 (empty file)
+    record = source_record({"name": "s", "path": str(tmp_path), "format": "jsonl"})
+    assert record["rows"] == 29
+    paths = [f["path"] for f in record["files"]]
+    assert file_ranges(record["files"], 5, 29) == [
+        (paths[0], 5, 8),
+        (paths[1], 0, 20),
+        (paths[2], 0, 1),
+    ]
+    whole = list(iter_source(record))
+    assert [p for p, _ in whole] == list(range(29))
+    assert whole[-1][1] == Reject(paths[2], 0, "empty file")
+    for cuts in ((0, 29), (0, 3, 8, 9, 28, 29), tuple(range(30))):
+        parts = [list(iter_source(record, a, b)) for a, b in itertools.pairwise(cuts)]
+        assert [item for part in parts for item in part] == whole
