@@ -459,3 +459,26 @@ def test_global_positions_of_a_source(tmp_path: pathlib.Path) -> None:
     for cuts in ((0, 29), (0, 3, 8, 9, 28, 29), tuple(range(30))):
         parts = [list(iter_source(record, a, b)) for a, b in itertools.pairwise(cuts)]
         assert [item for part in parts for item in part] == whole
+
+
+def test_concatenated_streams_crlf_and_bom(tmp_path: pathlib.Path) -> None:
+    first, second = GSM8K.read_bytes()[:1000], GSM8K.read_bytes()
+    first = first[: first.rindex(b"\n") + 1]
+    for name, data in (("m.jsonl.gz", gzip.compress(first) + gzip.compress(second)),
+                       ("m.jsonl.zst", zstd(first) + zstd(second))):  # fmt: skip
+        (tmp_path / name).write_bytes(data)
+        items = list(iter_records(tmp_path / name, "jsonl"))
+        assert all(isinstance(r, Record) for r in items) and len(items) == first.count(b"\n") + 20
+    (tmp_path / "crlf.jsonl").write_bytes(b'\xef\xbb\xbf{"text": "a"}\r\n\r\n{"text": "b"}')
+    items = list(iter_records(tmp_path / "crlf.jsonl", "jsonl"))
+    assert [(r.line, r.row) for r in items] == [(1, {"text": "a"}), (3, {"text": "b"})]
+
+
+def test_corrupt_zstd_stream(tmp_path: pathlib.Path) -> None:
+    data = b"".join(json.dumps({"text": f"doc {i}"}).encode() + b"\n" for i in range(50))
+    packed = bytearray(zstd(data))
+    packed[len(packed) // 2] ^= 0xFF
+    (tmp_path / "bad.jsonl.zst").write_bytes(bytes(packed))
+    items = list(iter_records(tmp_path / "bad.jsonl.zst", "jsonl"))
+    assert count_rows(tmp_path / "bad.jsonl.zst", "jsonl") == len(items)
+    assert isinstance(items[-1], Reject) and "zstd stream" in items[-1].reason
