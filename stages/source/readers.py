@@ -12,6 +12,7 @@ file with no record at all is one position, ``Reject(file, 0, "empty file")``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,7 @@ class Reject:
 
 
 EMPTY = "empty file"
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # only then is the slow check needed
 
 
 def count_rows(file: Path, fmt: str, split: str | None = None) -> int:
@@ -91,7 +93,18 @@ def parse_line(name: str, line: int, offset: int, data: bytes) -> Record | Rejec
         return Reject(name, line, "malformed JSON: nested too deeply")
     if not isinstance(value, dict):
         return Reject(name, line, f"JSON {type(value).__name__} where an object was expected")
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
+        return Reject(name, line, "a \\u escape of a lone surrogate (no valid Unicode text)")
     return Record(name, line, value)
+
+
+def _has_lone_surrogate(value: dict) -> bool:
+    """Whether a parsed line holds a lone surrogate (it could never be written as UTF-8)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _jsonl_records(file: Path, start: int, stop: int | None) -> Iterator[Record | Reject]:

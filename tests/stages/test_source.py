@@ -96,13 +96,14 @@ BROKEN_LINES = {  # physical line -> (content, what the reason must say)
     5: (b"[1, 2]", "JSON list where an object was expected"),
     7: (b"not json at all", "malformed JSON: Expecting value"),
     9: (b'"just a string"', "JSON str where an object was expected"),
+    10: (b'{"text": "half \\ud800 pair"}', "lone surrogate"),
 }
 
 
 def broken_jsonl() -> bytes:
-    """Lines 1..10 with blank lines 3 and 8 (no positions) and the broken lines above."""
+    """Lines 1..11 with blank lines 3 and 8 (no positions) and the broken lines above."""
     lines = []
-    for number in range(1, 11):
+    for number in range(1, 12):
         if number in BROKEN_LINES:
             lines.append(BROKEN_LINES[number][0])
         elif number in (3, 8):
@@ -118,15 +119,15 @@ def test_broken_lines_are_counted_exactly(tmp_path: pathlib.Path, suffix: str) -
     encode = {".jsonl": bytes, ".jsonl.gz": gzip.compress, ".jsonl.zst": zstd}[suffix]
     path = tmp_path / f"broken{suffix}"
     path.write_bytes(encode(data))
-    assert count_rows(path, "jsonl") == 8  # 10 lines, 2 blank
+    assert count_rows(path, "jsonl") == 9  # 11 lines, 2 blank
     items = list(iter_records(path, "jsonl"))
     rejects = {r.line: r for r in items if isinstance(r, Reject)}
     assert sorted(rejects) == sorted(BROKEN_LINES)
     for line, (_, reason) in BROKEN_LINES.items():
         assert reason in rejects[line].reason and rejects[line].file == str(path)
     records = [r for r in items if isinstance(r, Record)]
-    assert [r.line for r in records] == [1, 6, 10]
-    assert [r.row["text"] for r in records] == ["line 1", "line 6", "line 10"]
+    assert [r.line for r in records] == [1, 6, 11]
+    assert [r.row["text"] for r in records] == ["line 1", "line 6", "line 11"]
     offset = data.index(b"caf\xe9") + 3
     assert f"byte offset {offset} " in rejects[4].reason
 
@@ -229,8 +230,8 @@ def test_source_stage_records_bytes_rows_and_hashes(tmp_path: pathlib.Path, copi
         blake3.blake3(p.read_bytes()).hexdigest() for p in files
     ]
     assert [f["size"] for f in record["files"]] == [p.stat().st_size for p in files]
-    assert [f["rows"] for f in record["files"]] == [20, 8]
-    assert record["rows"] == 28 and record["bytes"] == sum(p.stat().st_size for p in files)
+    assert [f["rows"] for f in record["files"]] == [20, 9]
+    assert record["rows"] == 29 and record["bytes"] == sum(p.stat().st_size for p in files)
     assert (record["kind"], record["name"], record["path"], record["license"]) == (
         "pretrain",
         "web",
@@ -242,7 +243,7 @@ def test_source_stage_records_bytes_rows_and_hashes(tmp_path: pathlib.Path, copi
         "messages",
         1.0,
     )
-    assert metrics == {"files": 2, "rows": 28, "bytes": record["bytes"]}
+    assert metrics == {"files": 2, "rows": 29, "bytes": record["bytes"]}
     assert sorted(p.name for p in out.iterdir()) == ["source.json"]  # the data is not copied
 
 
@@ -442,21 +443,21 @@ def test_global_positions_of_a_source(tmp_path: pathlib.Path) -> None:
     from stages.source.positions import file_ranges, iter_source
     from stages.source.stage import source_record
 
-    (tmp_path / "a.jsonl").write_bytes(broken_jsonl())  # 8 positions
+    (tmp_path / "a.jsonl").write_bytes(broken_jsonl())  # 9 positions
     shutil.copy(GSM8K, tmp_path / "b.jsonl")  # 20
     (tmp_path / "c.jsonl").write_bytes(b"")  # 1 (empty file)
     record = source_record({"name": "s", "path": str(tmp_path), "format": "jsonl"})
-    assert record["rows"] == 29
+    assert record["rows"] == 30
     paths = [f["path"] for f in record["files"]]
-    assert file_ranges(record["files"], 5, 29) == [
-        (paths[0], 5, 8),
+    assert file_ranges(record["files"], 5, 30) == [
+        (paths[0], 5, 9),
         (paths[1], 0, 20),
         (paths[2], 0, 1),
     ]
     whole = list(iter_source(record))
-    assert [p for p, _ in whole] == list(range(29))
+    assert [p for p, _ in whole] == list(range(30))
     assert whole[-1][1] == Reject(paths[2], 0, "empty file")
-    for cuts in ((0, 29), (0, 3, 8, 9, 28, 29), tuple(range(30))):
+    for cuts in ((0, 30), (0, 3, 9, 10, 29, 30), tuple(range(31))):
         parts = [list(iter_source(record, a, b)) for a, b in itertools.pairwise(cuts)]
         assert [item for part in parts for item in part] == whole
 
