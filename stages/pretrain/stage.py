@@ -20,7 +20,8 @@ from stages.common.training import (
     window_mean,
     write_training,
 )
-from stages.pretrain.data import make_dataset, open_shards
+from stages.pretrain.data import make_dataset, open_order, open_shards, read_index
+from stages.pretrain.datafp import data_fingerprint
 
 
 def build_model(model_config: dict[str, Any], tokenizer: Any, architecture: str = "olmo2") -> Any:
@@ -96,7 +97,10 @@ def run(config: dict, inputs: dict[str, Input], output_dir: Path, context: JobCo
             f"{config['model']['max_position_embeddings']}"
         )
     shards = open_shards(tokenize_dir, len(tokenizer))
-    dataset, windows = make_dataset(shards, seq_len, config["seed"])
+    # Sample i of the run is window order[i]; batch_size is the global batch (all processes).
+    order = open_order(tokenize_dir, shards, seq_len, config["steps"] * config["batch_size"])
+    dataset, windows = make_dataset(shards, seq_len, order)
+    data = data_fingerprint(inputs["tokenize"], read_index(tokenize_dir))
     model = build_model(config["model"], tokenizer, config.get("architecture", "olmo2"))
 
     with scratch_dir(output_dir, context) as scratch:
@@ -109,7 +113,7 @@ def run(config: dict, inputs: dict[str, Input], output_dir: Path, context: JobCo
         trainer = Trainer(
             model=model, args=args, train_dataset=dataset, data_collator=default_data_collator
         )
-        checkpoints.train(trainer, context)
+        checkpoints.train(trainer, context, data)
         history = trainer.state.log_history
 
     save_model(model, tokenizer, output_dir, context)
