@@ -20,6 +20,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 
@@ -83,6 +84,27 @@ class _Table:
     hashes: np.ndarray  # uint64, sorted
     words: np.ndarray  # (grams, length) int32 word ids, same order
     gram_ids: np.ndarray  # int64 ids into the occurrence lists
+    shift: np.uint64  # prefilter: bitmap[hash >> shift] is set for every eval hash
+    bitmap: np.ndarray
+
+    @classmethod
+    def make(cls, hashes: np.ndarray, mat: np.ndarray, gids: np.ndarray) -> _Table:
+        """The table with a prefilter of ~16 bits per gram (1 KiB .. 128 MiB)."""
+        bits = int(min(27, max(13, np.ceil(np.log2(16 * len(hashes))))))
+        shift = np.uint64(64 - bits)
+        bitmap = np.zeros(1 << bits, bool)
+        bitmap[hashes >> shift] = True
+        return cls(hashes, mat, gids, shift, bitmap)
+
+    def lookup(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(window rows, table rows) of the windows whose hash is an eval gram's."""
+        rows = np.flatnonzero(self.bitmap[hashes >> self.shift])
+        if not len(rows):
+            return rows, rows
+        pos = np.searchsorted(self.hashes, hashes[rows])
+        np.minimum(pos, len(self.hashes) - 1, out=pos)
+        same = self.hashes[pos] == hashes[rows]
+        return rows[same], pos[same]
 
 
 class EvalIndex:
@@ -155,7 +177,7 @@ class EvalIndex:
                 hashes = hashes[order]
                 if np.any(hashes[1:] == hashes[:-1]):
                     break  # a collision inside the eval set: try the next seed
-                tables[size] = _Table(hashes, mat[order], np.array(gids, np.int64)[order])
+                tables[size] = _Table.make(hashes, mat[order], np.array(gids, np.int64)[order])
             else:
                 self.seed, self.values, self.tables = seed, values, tables
                 return
@@ -163,11 +185,11 @@ class EvalIndex:
 
     def _word_ids(self, word_lists: list[list[str]]) -> np.ndarray:
         """The document's word ids, texts separated by 0 (so no window spans two texts)."""
-        get, ids = self.vocab.get, []
-        for toks in word_lists:
-            ids += [get(w, 0) for w in toks]
-            ids.append(0)
-        return np.array(ids, np.int64)
+        if len(word_lists) == 1:
+            flat = word_lists[0]
+        else:  # "" is no word: id 0
+            flat = [w for toks in word_lists for w in (*toks, "")]
+        return np.fromiter(map(self.vocab.get, flat, repeat(0)), np.int64, len(flat))
 
     def matched_grams(self, word_lists: list[list[str]]) -> np.ndarray:
         """Sorted ids of the eval grams the document contains, verified word by word."""
@@ -180,13 +202,11 @@ class EvalIndex:
         found = []
         for size, hashes in _window_hashes(self.values[ids], lengths).items():
             table = self.tables[size]
-            pos = np.searchsorted(table.hashes, hashes)
-            np.minimum(pos, len(table.hashes) - 1, out=pos)
-            cand = np.flatnonzero(table.hashes[pos] == hashes)
-            if len(cand):
-                windows = np.lib.stride_tricks.sliding_window_view(ids, size)[cand]
-                exact = np.all(windows == table.words[pos[cand]], axis=1)
-                found.append(table.gram_ids[pos[cand[exact]]])
+            rows, pos = table.lookup(hashes)
+            if len(rows):  # the word-by-word check: a hash collision never counts
+                windows = np.lib.stride_tricks.sliding_window_view(ids, size)[rows]
+                exact = np.all(windows == table.words[pos], axis=1)
+                found.append(table.gram_ids[pos[exact]])
         return np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
 
     def score_words(self, word_lists: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
