@@ -24,8 +24,11 @@ from itertools import repeat
 
 import numpy as np
 
+from stages.curate.fastwords import FastWords
+
 _WORD = re.compile(r"[^\W_]+")  # runs of Unicode letters/digits
 _BASE = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier of the rolling hash
+_SEP = np.zeros(1, np.int64)  # between a document's texts: no window spans two
 _MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 
 
@@ -124,6 +127,8 @@ class EvalIndex:
         self.pos_instance = np.zeros(0, np.int64)  # global token position -> instance
         self.seed = 0
         self.values = np.zeros(1, np.uint64)  # word id -> its random hash value
+        self.gram_words: list[tuple[str, ...]] = []  # gram id -> its words
+        self.fast = FastWords({})
 
     @classmethod
     def build(cls, instances: dict[str, list[tuple[str, list[str]]]], n: int) -> EvalIndex:
@@ -144,6 +149,7 @@ class EvalIndex:
                     gid = gram_of.setdefault(ids, len(gram_of))
                     if gid == len(occurrences):
                         occurrences.append([])
+                        self.gram_words.append(gram.words)
                     occurrences[gid].append((base + gram.start, len(ids)))
                 self.keys.append((task, uid))
                 totals.append(total)
@@ -157,6 +163,7 @@ class EvalIndex:
         pairs = np.array(flat, np.int64).reshape(-1, 2)
         self.occ_start, self.occ_len = pairs[:, 0].copy(), pairs[:, 1].copy()
         self._build_tables(list(gram_of))
+        self.fast = FastWords(self.vocab)
         return self
 
     def _build_tables(self, grams: list[tuple[int, ...]]) -> None:
@@ -191,11 +198,26 @@ class EvalIndex:
             flat = [w for toks in word_lists for w in (*toks, "")]
         return np.fromiter(map(self.vocab.get, flat, repeat(0)), np.int64, len(flat))
 
-    def matched_grams(self, word_lists: list[list[str]]) -> np.ndarray:
-        """Sorted ids of the eval grams the document contains, verified word by word."""
-        if not self.tables:
-            return np.zeros(0, np.int64)
-        ids = self._word_ids(word_lists)
+    def _text_ids(self, texts: list[str]) -> tuple[np.ndarray, _Words]:
+        """Word ids of a document's texts (vectorised where possible), separated by 0."""
+        parts, pieces, offset = [], [], 0
+        for text in texts:
+            got = self.fast.text_ids(text) if self.fast.ok else None
+            if got is None:
+                toks = words(text)
+                ids = np.fromiter(map(self.vocab.get, toks, repeat(0)), np.int64, len(toks))
+                pieces.append((offset, toks))
+            else:
+                ids = got[0]
+                pieces.append((offset, got[1:]))
+            parts += [ids, _SEP]
+            offset += len(ids) + 1
+        ids = parts[0] if len(parts) == 2 else np.concatenate(parts[:-1]) if parts else _SEP[:0]
+        return ids, _Words(pieces)
+
+    def matched_grams(self, ids: np.ndarray, doc: _Words | None = None) -> np.ndarray:
+        """Sorted ids of the eval grams in a document's word ids, each verified word by word
+        on the ids and, where the ids came from word hashes (``doc``), on the strings."""
         lengths = [size for size in self.tables if size <= len(ids)]
         if not lengths or not ids.any():
             return np.zeros(0, np.int64)
@@ -206,12 +228,14 @@ class EvalIndex:
             if len(rows):  # the word-by-word check: a hash collision never counts
                 windows = np.lib.stride_tricks.sliding_window_view(ids, size)[rows]
                 exact = np.all(windows == table.words[pos], axis=1)
-                found.append(table.gram_ids[pos[exact]])
+                rows, gids = rows[exact], table.gram_ids[pos[exact]]
+                if doc is not None and len(rows):
+                    gids = doc.confirm(rows, gids, size, self.gram_words)
+                found.append(gids)
         return np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
 
-    def score_words(self, word_lists: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
-        """(instance positions, scores > 0) of one document given as its texts' words."""
-        grams = self.matched_grams(word_lists)
+    def _scores(self, grams: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(instance positions, coverage scores) given the grams a document contains."""
         if not len(grams):
             return np.zeros(0, np.int64), np.zeros(0)
         occ = _ranges(self.occ_ptr[grams], self.occ_ptr[grams + 1])
@@ -219,13 +243,47 @@ class EvalIndex:
         inst, counts = np.unique(self.pos_instance[positions], return_counts=True)
         return inst, counts / self.totals[inst]
 
+    def score_words(self, word_lists: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """(instance positions, scores > 0) of one document given as its texts' words."""
+        return self._scores(self.matched_grams(self._word_ids(word_lists)))
+
+    def score_texts(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(instance positions, scores > 0) of one document given as its texts."""
+        return self._scores(self.matched_grams(*self._text_ids(texts)))
+
     def scan(self, texts: list[str]) -> dict[tuple[str, str], float]:
         """One training document's texts -> {(task, instance id): score} where score > 0."""
         out: dict[tuple[str, str], float] = {}
-        for i, score in zip(*self.score_words([words(t) for t in texts]), strict=True):
+        for i, score in zip(*self.score_texts(texts), strict=True):
             key = self.keys[i]
             out[key] = max(float(score), out.get(key, 0.0))
         return out
+
+
+class _Words:
+    """A document's words, by position in its id array: per text its words, or its lowered
+    text and word spans (ids from word hashes, confirmed here as strings)."""
+
+    def __init__(self, pieces: list[tuple[int, list[str] | tuple]]) -> None:
+        self.pieces = pieces
+
+    def window(self, row: int, size: int) -> tuple[str, ...]:
+        offset, piece = next(p for p in reversed(self.pieces) if p[0] <= row)
+        i = row - offset
+        if isinstance(piece, list):
+            return tuple(piece[i : i + size])
+        low, starts, ends = piece
+        return tuple(
+            low[a:b] for a, b in zip(starts[i : i + size], ends[i : i + size], strict=True)
+        )
+
+    def confirm(self, rows: np.ndarray, gids: np.ndarray, size: int, grams: list) -> np.ndarray:
+        """The gram ids of which at least one window holds exactly the gram's words."""
+        confirmed: set[int] = set()
+        for row, gid in zip(rows.tolist(), gids.tolist(), strict=True):
+            if gid not in confirmed and self.window(row, size) == grams[gid]:
+                confirmed.add(gid)
+        return np.array(sorted(confirmed), np.int64)
 
 
 def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ import pathlib
 import random
 import re
 
+import numpy as np
 import pytest
 
 from stages.curate.decontaminate import (
@@ -19,6 +20,7 @@ from stages.curate.decontaminate import (
     words,
 )
 from stages.curate.evalindex import _window_hashes
+from stages.curate.fastwords import word_spans
 from stages.curate.normalize import normalize_text
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures"
@@ -65,7 +67,7 @@ def oracle_report(docs: list[list[str]], instances: dict, n: int, threshold: flo
 
 
 # ---------------------------------------------------------------- random corpora
-VOCAB = ["a", "b", "c", "d", "e", "f", "g", "Zoë", "42"]
+VOCAB = ["a", "b", "c", "d", "e", "f", "g", "Zoë", "42", "İ", "ß", "٣", "ﬁ"]
 
 
 def random_text(rng: random.Random, lo: int, hi: int) -> str:
@@ -159,6 +161,44 @@ def test_hash_collision_never_counts() -> None:
     assert window in index.tables[8].hashes  # the collision is real
     assert index.scan([text]) == {} and oracle_scores([text], instances, 8) == {}
     assert index.scan(["the quick brown fox jumps over the lazy"]) == {("t", "q"): 8 / 9}
+
+
+# ---------------------------------------------------------------- the vectorised words()
+def test_word_spans_agree_with_words_on_every_code_point() -> None:
+    every = " ".join("a" + chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+    low, starts, ends, _ = word_spans(every)
+    assert [low[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)] == words(every)
+    assert word_spans("a\ud800b") is None  # lone surrogate: the caller falls back to words()
+
+
+def test_text_ids_match_the_vocabulary() -> None:
+    instances = random_case(3)[0]
+    index = EvalIndex.build(instances, 2)
+    assert index.fast.ok
+    rng = random.Random(1)
+    for _ in range(200):
+        text = random_text(rng, 0, 30) + rng.choice(["", " naïve Straße ", "😀x"])
+        ids = index.fast.text_ids(text)[0].tolist()
+        assert ids == [index.vocab.get(w, 0) for w in words(text)]
+
+
+def test_word_hash_collision_never_counts() -> None:
+    """Make "cat" hash like "fox" in the vocabulary lookup: the ids of the document then spell
+    the eval gram, and only the comparison of the words as strings rejects it."""
+    instances = {"t": [("q", ["the quick brown fox jumps over the lazy dog"])]}
+    index = EvalIndex.build(instances, 8)
+    fast = index.fast
+    fox = int(np.flatnonzero(fast.ids == index.vocab["fox"])[0])
+    fast.hashes[fox] = word_spans("cat")[3][0]
+    order = np.argsort(fast.hashes)
+    fast.hashes, fast.ids = fast.hashes[order], fast.ids[order]
+    text = "the quick brown cat jumps over the lazy dog"
+    assert (
+        fast.text_ids(text)[0].tolist()
+        == index._word_ids([words(instances["t"][0][1][0])]).tolist()
+    )
+    assert index.scan([text]) == {}
+    assert oracle_scores([text], instances, 8) == {}
 
 
 # ---------------------------------------------------------------- planted real benchmark items
