@@ -16,11 +16,15 @@ import os
 import pathlib
 import platform
 import resource
+import sys
 import time
 
 import numpy as np
 
-from stages.curate.decontaminate import EvalIndex, ShardScan, merge_scans, words
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from stages.curate.decontaminate import EvalIndex, ShardScan, merge_scans, words  # noqa: E402
 
 
 def generate(mb: float, instances: int, seed: int = 0) -> tuple[dict, list[str]]:
@@ -56,7 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=float, default=50)
     parser.add_argument("--instances", type=int, default=1000)
-    parser.add_argument("--out", default="benchmarks/results/decontamination.json")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks/results/decontamination.json"))
     args = parser.parse_args()
     evals, docs = generate(args.mb, args.instances)
     mb = sum(len(d.encode("utf-8")) for d in docs) / 1e6
