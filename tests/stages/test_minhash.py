@@ -187,3 +187,17 @@ def test_clusters_edge_cases():
         clusters(keys, np.array([1, 1, 2]))
     with pytest.raises(ValueError, match="positions"):
         clusters(keys, np.array([1, 2]))
+
+
+def test_mersenne_reduction_is_exact():
+    from stages.curate.minhash import _min_hashes
+
+    prime = np.uint64((1 << 61) - 1)
+    grams = np.array([[0], [1], [2], [2**64 - 1], [12345]], np.uint64)
+    a = np.array([[1, 3, 2**61, 2**63 + 5, 1]], np.uint64)
+    b = np.array([[int(prime), int(prime) - 1, 7, int(prime) + 7, 2**64 - 1]], np.uint64)  # x = p
+    assert np.array_equal(_min_hashes(grams, a, b), ((grams * a + b) % prime).min(axis=0))
+    rng = np.random.default_rng(8)
+    grams = rng.integers(0, 2**64, (500, 1), dtype=np.uint64)
+    a, b = (rng.integers(0, 2**64, (1, 16), dtype=np.uint64) for _ in range(2))
+    assert np.array_equal(_min_hashes(grams, a, b), ((grams * a + b) % prime).min(axis=0))
