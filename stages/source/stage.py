@@ -1,7 +1,7 @@
 """Register one ``sources`` entry: resolve its files, hash and count each, write source.json.
 
 The data is not copied (corpora are terabytes): the artifact is the record of which bytes were
-read (absolute path, size, mtime, blake3, positions per file), so lineage reaches raw bytes and
+read (absolute path, size, blake3, positions per file), so lineage reaches raw bytes and
 a changed file is detected by its hash. Readers (stages/source/readers.py) give the records.
 """
 
@@ -17,12 +17,13 @@ from stages.source.files import resolve_files
 from stages.source.readers import count_rows
 
 RECORD_NAME = "source.json"
-DEFAULTS = {"text_key": "text", "messages_key": "messages", "weight": 1.0}
-COPIED = ("kind", "name", "format", "path", "license", "split", "verifier")
+DEFAULTS = {"text_key": "text", "messages_key": "messages", "weight": None}
+COPIED = ("kind", "name", "format", "path", "license", "split", "verifier", "filters")
 
 
 def describe_file(path: Path, fmt: str, split: str | None) -> dict:
-    """``{path, size, mtime_ns, blake3, rows}`` of one input; an hf_disk directory is hashed as
+    """``{path, size, blake3, rows}`` of one input (no time: a copy of the same bytes on another
+    machine is the same source); an hf_disk directory is hashed as
     a payload (sorted relative path + file hash pairs) and lists its ``members``."""
     if path.is_dir():
         members = hash_payload(path)
@@ -30,7 +31,6 @@ def describe_file(path: Path, fmt: str, split: str | None) -> dict:
         entry = {
             "path": str(path),
             "size": sum(s.st_size for s in stats),
-            "mtime_ns": max((s.st_mtime_ns for s in stats), default=0),
             DIGEST_ALGORITHM: payload_digest(members),
         }
     else:
@@ -38,7 +38,6 @@ def describe_file(path: Path, fmt: str, split: str | None) -> dict:
         entry = {
             "path": str(path),
             "size": stat.st_size,
-            "mtime_ns": stat.st_mtime_ns,
             DIGEST_ALGORITHM: hash_file(path),
         }
         members = None

@@ -241,7 +241,7 @@ def test_source_stage_records_bytes_rows_and_hashes(tmp_path: pathlib.Path, copi
     assert (record["text_key"], record["messages_key"], record["weight"]) == (
         "question",
         "messages",
-        1.0,
+        None,
     )
     assert metrics == {"files": 2, "rows": 29, "bytes": record["bytes"]}
     assert sorted(p.name for p in out.iterdir()) == ["source.json"]  # the data is not copied
@@ -269,7 +269,7 @@ def test_source_schema_validates_a_job_config() -> None:
     assert (filled["text_key"], filled["messages_key"], filled["weight"]) == (
         "text",
         "messages",
-        1.0,
+        None,
     )
     with pytest.raises(RecipeError, match="format"):
         validate({"kind": "sft", "name": "t", "path": "/d", "format": "csv"}, schema, "c")

@@ -1,0 +1,64 @@
+"""Stages whose jobs fan out: one source job per `sources` entry, curate shards in batches.
+
+The plan (reprolm/plan.py) asks this module for the (label, config) of each job of such a stage.
+Shard batches are labelled by their shard range, so a batch keeps its label (and artifact) when
+only the batch size of *other* batches changes; the shard count is part of every batch's config.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from reprolm.sources import check_sources
+
+SOURCE_KINDS = ("pretrain", "sft", "preference", "rlvr")
+# Batches of at most this many jobs by default: 10,000 shards plan as 128 jobs.
+DEFAULT_SHARD_JOBS = 128
+# The gather's command line names one input per shard job (Linux caps one argument, and so the
+# `bash -c` line Snakemake runs, at 128 KiB; an input is ~70 characters).
+MAX_SHARD_JOBS = 1000
+# Keys of the `curate` block only the gather reads: changing one reruns the gather, not the
+# shards (whose work is the expensive part).
+GATHER_ONLY = ("dedup", "decontaminate", "reject_rate_max", "shards_per_job")
+
+
+def source_jobs(recipe: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(label ``<kind>.<name>``, config) of every `sources` entry, after the plan-time check
+    that each names readable files (reprolm/sources.py)."""
+    sources = recipe.get("sources") or {}
+    check_sources(sources)
+    jobs = []
+    for kind in SOURCE_KINDS:
+        for entry in sources.get(kind) or ():
+            config = {**entry, "kind": kind, "seed": recipe["seed"], "threads": recipe["threads"]}
+            jobs.append((f"{kind}.{entry['name']}", config))
+    return jobs
+
+
+def shards_per_job(config: Mapping[str, Any]) -> int:
+    """`curate.shards_per_job`, or the default that keeps the jobs at most DEFAULT_SHARD_JOBS."""
+    given = config.get("shards_per_job")
+    return given or math.ceil(config["shards"] / DEFAULT_SHARD_JOBS)
+
+
+def shard_jobs(config: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(label ``<first>_<last>``, config) of each batch of shards [first, last)."""
+    total, size = config["shards"], shards_per_job(config)
+    if math.ceil(total / size) > MAX_SHARD_JOBS:
+        raise ValueError(
+            f"curate.shards={total} with curate.shards_per_job={size} makes "
+            f"{math.ceil(total / size)} curate_shard jobs, more than {MAX_SHARD_JOBS} (the "
+            f"gather names each on its command line); set shards_per_job to at least "
+            f"{math.ceil(total / MAX_SHARD_JOBS)} or leave it null"
+        )
+    width = max(5, len(str(total)))
+    shard_config = {key: value for key, value in config.items() if key not in GATHER_ONLY}
+    return [
+        (
+            f"{first:0{width}d}_{min(first + size, total):0{width}d}",
+            {**shard_config, "first": first, "last": min(first + size, total)},
+        )
+        for first in range(0, total, size)
+    ]
