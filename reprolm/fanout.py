@@ -11,7 +11,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from reprolm.recipe import validate_stage_config
 from reprolm.sources import check_sources
+from reprolm.stagetable import stage
 
 SOURCE_KINDS = ("pretrain", "sft", "preference", "rlvr")
 # Batches of at most this many jobs by default: 10,000 shards plan as 128 jobs.
@@ -19,9 +21,8 @@ DEFAULT_SHARD_JOBS = 128
 # The gather's command line names one input per shard job (Linux caps one argument, and so the
 # `bash -c` line Snakemake runs, at 128 KiB; an input is ~70 characters).
 MAX_SHARD_JOBS = 1000
-# Keys of the `curate` block only the gather reads: changing one reruns the gather, not the
-# shards (whose work is the expensive part).
-GATHER_ONLY = ("dedup", "decontaminate", "reject_rate_max", "shards_per_job")
+# Keys of the `curate` block only the gather reads (the stage table's curate_shard entry).
+GATHER_ONLY = stage("curate_shard").config_omits
 
 
 def source_jobs(recipe: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -33,6 +34,8 @@ def source_jobs(recipe: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     for kind in SOURCE_KINDS:
         for entry in sources.get(kind) or ():
             config = {**entry, "kind": kind, "seed": recipe["seed"], "threads": recipe["threads"]}
+            # With its schema defaults, as the runner will see it (the same fingerprint).
+            config = validate_stage_config("source", config)
             jobs.append((f"{kind}.{entry['name']}", config))
     return jobs
 

@@ -51,10 +51,13 @@ def stage_schema(stage: str, schema_dir: Path = SCHEMA_DIR) -> dict[str, Any]:
     top = _load_yaml(schema_dir / "recipe.schema.yaml")
     schema = copy.deepcopy(_load_yaml(schema_dir / f"{stage}.schema.yaml"))
     properties = schema.setdefault("properties", {})
-    base = stagetable.stage(stage).config_from
-    if base is not None:  # curate_shard: the curate block's keys plus its own (plan-set) ones
+    entry = stagetable.stage(stage)
+    if entry.config_from is not None:  # curate_shard: the curate block's keys (less the ones
+        # it omits) plus its own, which the plan sets
+        base = stage_schema(entry.config_from, schema_dir)["properties"]
+        omitted = set(entry.config_omits)
         properties = schema["properties"] = {
-            **stage_schema(base, schema_dir)["properties"],
+            **{key: value for key, value in base.items() if key not in omitted},
             **properties,
         }
     for key in SHARED_STAGE_KEYS:

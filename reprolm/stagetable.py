@@ -70,6 +70,7 @@ class Stage:
     # The recipe block its config comes from when not its own (curate_shard: `curate`); None
     # with a fan-out over sources: the entries of `sources` are the configs, no block.
     config_from: str | None = None
+    config_omits: tuple[str, ...] = ()  # keys of that block its jobs do not get
     when_at_least: int = 1  # with `when`: planned only when that value is at least this
 
 
@@ -105,6 +106,8 @@ STAGE_TABLE: tuple[Stage, ...] = (
         when_at_least=2,
         fan_out=SHARDS,
         config_from="curate",
+        # Read by the gather only: changing one reruns the gather, not the (costly) shards.
+        config_omits=("dedup", "decontaminate", "reject_rate_max", "shards_per_job"),
         plan_keys=("first", "last"),
     ),
     Stage(

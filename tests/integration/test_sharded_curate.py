@@ -174,7 +174,7 @@ def test_killed_shard_job_reruns_alone_and_ends_on_the_same_digest(corpus_checko
     assert after == done_before  # finished shards untouched
     jobs = {
         line.split()[0]: int(line.split()[1])
-        for line in rerun.stdout.splitlines()
+        for line in (rerun.stdout + rerun.stderr).splitlines()
         if len(line.split()) == 2 and line.split()[1].isdigit()
     }
     assert jobs.get("curate_shard") == 4 - len(done_before)
