@@ -87,7 +87,7 @@ def first_pass(shard_dirs: list[Path], kind: str) -> KindState:
                 state.rejects.append({k: line[k] for k in ("source", "file", "line", "reason")})
             continue
         _count(state, source, "bytes_in", line["bytes"])
-        state.ids[position] = line["row"]["id"]
+        state.ids[position] = line["id"]
         state.sizes[position] = (source, line["local"], line["bytes"])
         if line["hits"]:
             state.hits[position] = line["hits"]
@@ -212,10 +212,9 @@ def write_outputs(
             position = line["pos"]
             decision = state.decided.get(position, {"decision": "kept"})
             record = {k: line[k] for k in ("pos", "source", "file", "line")} | decision
-            if "row" in line:
-                record["id"] = line["row"]["id"]
-            if "pii" in line:
-                record["pii"] = line["pii"]
+            for key in ("id", "pii"):  # no id: the record was rejected before it had one
+                if key in line:
+                    record[key] = line[key]
             log.write(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n")
             if decision["decision"] == "rejected":
                 entry = {"kind": kind, **{k: line[k] for k in ("source", "file", "line", "reason")}}

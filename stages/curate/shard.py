@@ -160,6 +160,7 @@ class ShardCurator:
                 row = to_internal(kind, item.row, feed.source, position.local)
         except RowError as error:
             return line | {"status": "rejected", "reason": str(error)}
+        line["id"] = row["id"]
         row = normalize_row(kind, row, self.config["unicode_form"])
         if row is None:
             return line | {"status": "empty", "reason": "a text is empty after normalization"}
