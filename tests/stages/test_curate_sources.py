@@ -13,7 +13,27 @@ import pytest
 from stages.curate.gather import CurateError
 from tests.stages.micro import micro_config, run_stage
 
-WORDS = "the of and to in is was for on that with as by at from cats dogs birds rivers".split()
+WORDS = [
+    "the",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "was",
+    "for",
+    "on",
+    "that",
+    "with",
+    "as",
+    "by",
+    "at",
+    "from",
+    "cats",
+    "dogs",
+    "birds",
+    "rivers",
+]
 
 
 def prose(rng: random.Random, sentences: int = 6) -> str:
