@@ -33,6 +33,12 @@ def pretrain_texts(data: pathlib.Path) -> Iterator[str]:
     return (row["text"] for row in iter_rows(data / "pretrain.jsonl", ("id", "text")))
 
 
+def pretrain_documents(data: pathlib.Path) -> Iterator[tuple[str, str]]:
+    """(text, source) of each curated pretraining document (``world`` without a source)."""
+    for row in iter_rows(data / "pretrain.jsonl", ("id", "text")):
+        yield row["text"], row.get("source", "world")
+
+
 def conversations(data: pathlib.Path, kind: str) -> Iterator[list[dict]]:
     """The ``messages`` of ``data/<kind>.jsonl`` (sft, midtrain); none if midtrain is absent."""
     path = data / f"{kind}.jsonl"

@@ -11,7 +11,12 @@ from stages.common.job import Input, JobContext
 from stages.common.jsonl import write_json
 from stages.tokenize.bpe import IM_END, pin_threads, train_bpe, wrap
 from stages.tokenize.chat import check_assistant_mask
-from stages.tokenize.corpus import batches, bpe_texts, conversations, pretrain_texts
+from stages.tokenize.corpus import (
+    batches,
+    bpe_texts,
+    conversations,
+    pretrain_documents,
+)
 from stages.tokenize.given import (
     GENERATION_BLOCK,
     TokenizerError,
@@ -66,8 +71,9 @@ def _given(config: dict, data: pathlib.Path, tok_dir: pathlib.Path) -> Any:
 
 
 def _documents(config: dict, data: pathlib.Path, tokenizer: Any) -> tuple[Any, int]:
-    """The documents to shard as a stream (pretraining texts, then rendered mid-training
-    conversations), and how many of the latter the stream yields (known once it is used up)."""
+    """The documents to shard as a stream of (text, source) (pretraining texts, then rendered
+    mid-training conversations as source ``midtrain``), and how many of the latter the stream
+    yields (known once it is used up)."""
     rendered = [0]
 
     def midtrain():
@@ -81,9 +87,9 @@ def _documents(config: dict, data: pathlib.Path, tokenizer: Any) -> tuple[Any, i
                     "tokenizer with one"
                 )
             rendered[0] += 1
-            yield tokenizer.apply_chat_template(messages, tokenize=False)
+            yield tokenizer.apply_chat_template(messages, tokenize=False), "midtrain"
 
-    return itertools.chain(pretrain_texts(data), midtrain()), rendered
+    return itertools.chain(pretrain_documents(data), midtrain()), rendered
 
 
 def run(
@@ -110,10 +116,17 @@ def run(
     # the base model has seen the chat format before SFT (the special tokens encode as such).
     stream, rendered = _documents(config, data, tokenizer)
     documents = chars = 0
+    per_source: dict[str, dict[str, int]] = {}  # the mix as tokens: documents, tokens (+ eos)
     for batch in batches(stream):
-        writer.add(enc.ids for enc in backend.encode_batch(batch, add_special_tokens=False))
+        texts = [text for text, _ in batch]
+        encoded = [enc.ids for enc in backend.encode_batch(texts, add_special_tokens=False)]
+        writer.add(encoded)
+        for (_, source), ids in zip(batch, encoded, strict=True):
+            counts = per_source.setdefault(source, {"documents": 0, "tokens": 0})
+            counts["documents"] += 1
+            counts["tokens"] += len(ids) + 1
         documents += len(batch)
-        chars += sum(map(len, batch))
+        chars += sum(map(len, texts))
     files = writer.close()
     tokens = [f["tokens"] for f in files]
     order = write_order(output_dir, tokens, config["seq_len"], config["epochs"], config["seed"])
@@ -125,6 +138,7 @@ def run(
             "vocab_size": vocab,
             "files": files,
             "order": order,
+            "sources": dict(sorted(per_source.items())),
         },
     )
     return {
@@ -135,4 +149,5 @@ def run(
         "shards": len(files),
         "windows": order["windows"],
         "chars_per_token": chars / max(sum(tokens), 1),
+        **{f"tokens.{source}": counts["tokens"] for source, counts in sorted(per_source.items())},
     }

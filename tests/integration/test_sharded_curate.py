@@ -133,6 +133,13 @@ def test_one_or_three_shards_same_digests_and_decisions(corpus_checkout) -> None
     report = json.loads((curate / "curation.json").read_text())["pretrain"]
     assert report["sources"]["web"]["rejected"] == 1
     assert report["sources"]["books"]["documents_in"] == 1500
+    tokenize = where / load_plan(where / three).by_stage("tokenize")[0].artifact_dir
+    index = json.loads((tokenize / "shards/index.json").read_text())
+    assert set(index["sources"]) == {"web", "books", "midtrain"}  # the mix in tokens
+    assert sum(s["tokens"] for s in index["sources"].values()) == sum(
+        f["tokens"] for f in index["files"]
+    )
+    assert index["sources"]["books"]["documents"] == report["sources"]["books"]["documents_out"]
 
 
 def test_killed_shard_job_reruns_alone_and_ends_on_the_same_digest(corpus_checkout) -> None:
