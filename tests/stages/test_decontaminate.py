@@ -363,3 +363,21 @@ def test_to_json_round_trips_and_is_deterministic() -> None:
         dumps.append(json.dumps(state, sort_keys=True))
     assert dumps[0] == dumps[1]
     assert json.loads(dumps[0])["documents"] == len(docs)
+
+
+def test_colliding_seed_is_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seed 0 made to give every word the same value (all grams of a length collide): the
+    index moves on to seed 1 and still scores exactly."""
+    from stages.curate import evalindex
+
+    real = evalindex._word_values
+    monkeypatch.setattr(
+        evalindex,
+        "_word_values",
+        lambda count, seed: real(count, seed) * 0 if seed == 0 else real(count, seed),
+    )
+    instances, docs, n = random_case(5)
+    index = EvalIndex.build(instances, n)
+    assert index.seed == 1
+    for texts in docs:
+        assert index.scan(texts) == oracle_scores(texts, instances, n)
