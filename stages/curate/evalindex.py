@@ -24,7 +24,7 @@ from itertools import repeat
 
 import numpy as np
 
-from stages.curate.fastwords import FastWords
+from stages.curate.fastwords import _P, FastWords, _powers
 
 _WORD = re.compile(r"[^\W_]+")  # runs of Unicode letters/digits
 _BASE = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier of the rolling hash
@@ -69,14 +69,15 @@ def _word_values(count: int, seed: int) -> np.ndarray:
 
 
 def _window_hashes(values: np.ndarray, lengths: list[int]) -> dict[int, np.ndarray]:
-    """length -> hash of every window of that length (row i = window starting at i)."""
-    out, h = {}, values
+    """length -> hash of every window of that length (row i = window starting at i):
+    sum of values[i + k] * P**(size - 1 - k), from one prefix sum of values[j] * P**-j."""
+    p, q = _powers(len(values) + 1)
+    out = {}
     with np.errstate(over="ignore"):
-        for size in range(1, lengths[-1] + 1):
-            if size > 1:
-                h = h[:-1] * _BASE + values[size - 1 :]
-            if size in lengths:
-                out[size] = h
+        prefix = np.zeros(len(values) + 1, np.uint64)
+        np.cumsum(values * q[: len(values)], out=prefix[1:])
+        for size in lengths:
+            out[size] = (prefix[size:] - prefix[:-size]) * p[size - 1 : len(values)]
     return out
 
 
@@ -170,7 +171,7 @@ class EvalIndex:
                 hashes = np.zeros(len(mat), np.uint64)
                 with np.errstate(over="ignore"):
                     for col in range(size):
-                        hashes = hashes * _BASE + values[mat[:, col]]
+                        hashes = hashes * _P + values[mat[:, col]]
                 order = np.argsort(hashes, kind="stable")
                 hashes, mat = hashes[order], mat[order]
                 new = np.concatenate([[True], hashes[1:] != hashes[:-1]])

@@ -20,7 +20,7 @@ from stages.curate.decontaminate import (
     words,
 )
 from stages.curate.evalindex import _window_hashes
-from stages.curate.fastwords import word_spans
+from stages.curate.fastwords import FastWords, word_spans
 from stages.curate.normalize import normalize_text
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures"
@@ -182,6 +182,15 @@ def test_text_ids_match_the_vocabulary() -> None:
         assert ids == [index.vocab.get(w, 0) for w in words(text)]
 
 
+def test_text_ids_with_shared_slots() -> None:
+    """A vocabulary large enough that words share lookup slots (the overflow path)."""
+    vocab = {f"w{i}": i + 1 for i in range(5000)}
+    fast = FastWords(vocab)
+    assert fast.ok and len(fast.over_hash) > 0
+    text = " ".join(f"W{i}, x{i}" for i in range(0, 6000, 3))
+    assert fast.text_ids(text)[0].tolist() == [vocab.get(w, 0) for w in words(text)]
+
+
 def test_word_hash_collision_never_counts() -> None:
     """Make "cat" hash like "fox" in the vocabulary lookup: the ids of the document then spell
     the eval gram, and only the comparison of the words as strings rejects it."""
@@ -192,6 +201,7 @@ def test_word_hash_collision_never_counts() -> None:
     fast.hashes[fox] = word_spans("cat")[3][0]
     order = np.argsort(fast.hashes)
     fast.hashes, fast.ids = fast.hashes[order], fast.ids[order]
+    fast.make_slots()
     text = "the quick brown cat jumps over the lazy dog"
     assert (
         fast.text_ids(text)[0].tolist()
