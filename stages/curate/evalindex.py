@@ -73,11 +73,10 @@ def _window_hashes(values: np.ndarray, lengths: list[int]) -> dict[int, np.ndarr
     sum of values[i + k] * P**(size - 1 - k), from one prefix sum of values[j] * P**-j."""
     p, q = _powers(len(values) + 1)
     out = {}
-    with np.errstate(over="ignore"):
-        prefix = np.zeros(len(values) + 1, np.uint64)
-        np.cumsum(values * q[: len(values)], out=prefix[1:])
-        for size in lengths:
-            out[size] = (prefix[size:] - prefix[:-size]) * p[size - 1 : len(values)]
+    prefix = np.zeros(len(values) + 1, np.uint64)
+    np.cumsum(values * q[: len(values)], out=prefix[1:])
+    for size in lengths:
+        out[size] = (prefix[size:] - prefix[:-size]) * p[size - 1 : len(values)]
     return out
 
 

@@ -18,6 +18,7 @@ _P_INT = 0x100000001B3  # odd: invertible modulo 2**64
 _P = np.uint64(_P_INT)
 _Q = np.uint64(pow(_P_INT, -1, 1 << 64))
 _K = np.uint64(0x9E3779B97F4A7C15)
+_MIX = np.uint64(0xBF58476D1CE4E5B9)
 _MAX_CP = 0x110000
 
 _tables: dict[str, np.ndarray] = {}
@@ -63,11 +64,14 @@ def word_spans(text: str) -> tuple[str, np.ndarray, np.ndarray, np.ndarray] | No
     flags[1:-1] = _word_chars()[cps]
     bounds = np.flatnonzero(flags[1:] != flags[:-1])  # alternately a word's start and end
     starts, ends = bounds[::2], bounds[1::2]
-    p, q = _powers(len(cps) + 1)
-    with np.errstate(over="ignore"):
-        prefix = np.zeros(len(cps) + 1, np.uint64)
-        np.cumsum((cps.astype(np.uint64) + _K) * q[: len(cps)], out=prefix[1:])
-        hashes = (prefix[ends] - prefix[starts]) * p[ends - 1] if len(ends) else prefix[:0]
+    p, q = _powers(len(cps) + 1)  # uint64 array arithmetic wraps modulo 2**64, silently
+    prefix = np.zeros(len(cps) + 1, np.uint64)
+    np.cumsum((cps.astype(np.uint64) + _K) * q[: len(cps)], out=prefix[1:])
+    hashes = (prefix[ends] - prefix[starts]) * p[ends - 1] if len(ends) else prefix[:0]
+    # a bijective finalizer: the top bits (the lookup slot) depend on every character
+    hashes ^= hashes >> np.uint64(31)
+    hashes *= _MIX
+    hashes ^= hashes >> np.uint64(29)
     return low, starts, ends, hashes
 
 

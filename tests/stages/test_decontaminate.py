@@ -213,10 +213,11 @@ def test_word_hash_collision_never_counts() -> None:
 
 # ---------------------------------------------------------------- planted real benchmark items
 def load_benchmarks() -> dict[str, list[tuple[str, list[str]]]]:
-    gsm = [json.loads(x) for x in (FIXTURES / "gsm8k" / "test_sample.jsonl").open(encoding="utf-8")]
-    ife = [
-        json.loads(x) for x in (FIXTURES / "ifeval" / "input_sample.jsonl").open(encoding="utf-8")
-    ]
+    def rows(path: pathlib.Path) -> list[dict]:
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+    gsm = rows(FIXTURES / "gsm8k" / "test_sample.jsonl")
+    ife = rows(FIXTURES / "ifeval" / "input_sample.jsonl")
     return {
         "gsm8k": [(str(i), [row["question"]]) for i, row in enumerate(gsm)],
         "ifeval": [(str(row["key"]), [row["prompt"]]) for row in ife],
