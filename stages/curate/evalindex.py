@@ -7,11 +7,13 @@ document's score for the instance is the share of the instance's token positions
 the grams it contains.
 
 How the scan stays fast and exact: document words are mapped to ids of the eval vocabulary
-(0 for a word no instance has: a window holding it can never match); for each gram length
-present, 64-bit polynomial hashes of all windows are computed at once with numpy (wrapping
-arithmetic over per-word random values); candidates are looked up in the sorted array of
-that length's eval gram hashes and then compared word by word with the gram, so a hash
-collision can never count. Memory is O(eval grams); documents are scanned one at a time.
+(0 for a word no instance has: a window holding it can never match; ``fastwords.py`` does
+this without a Python step per word); for each gram length present, 64-bit polynomial hashes
+of all windows come from one prefix sum (numpy, wrapping arithmetic over per-word random
+values); candidates pass a bitmap prefilter and the sorted array of that length's eval gram
+hashes, and are then compared id by id with the gram (and, for hashed word ids, as strings),
+so a hash collision can never count. Memory is O(eval grams); documents are scanned one at a
+time. Python's ``hash()`` of str (salted per process) is never used.
 """
 
 from __future__ import annotations
