@@ -14,9 +14,11 @@ import re
 
 import numpy as np
 
-_P = 0x100000001B3  # odd: invertible modulo 2**64
-_Q = pow(_P, -1, 1 << 64)
+_P_INT = 0x100000001B3  # odd: invertible modulo 2**64
+_P = np.uint64(_P_INT)
+_Q = np.uint64(pow(_P_INT, -1, 1 << 64))
 _K = np.uint64(0x9E3779B97F4A7C15)
+_MIX = np.uint64(0xBF58476D1CE4E5B9)
 _MAX_CP = 0x110000
 
 _tables: dict[str, np.ndarray] = {}
@@ -62,11 +64,14 @@ def word_spans(text: str) -> tuple[str, np.ndarray, np.ndarray, np.ndarray] | No
     flags[1:-1] = _word_chars()[cps]
     bounds = np.flatnonzero(flags[1:] != flags[:-1])  # alternately a word's start and end
     starts, ends = bounds[::2], bounds[1::2]
-    p, q = _powers(len(cps) + 1)
-    with np.errstate(over="ignore"):
-        prefix = np.zeros(len(cps) + 1, np.uint64)
-        np.cumsum((cps.astype(np.uint64) + _K) * q[: len(cps)], out=prefix[1:])
-        hashes = (prefix[ends] - prefix[starts]) * p[ends - 1] if len(ends) else prefix[:0]
+    p, q = _powers(len(cps) + 1)  # uint64 array arithmetic wraps modulo 2**64, silently
+    prefix = np.zeros(len(cps) + 1, np.uint64)
+    np.cumsum((cps.astype(np.uint64) + _K) * q[: len(cps)], out=prefix[1:])
+    hashes = (prefix[ends] - prefix[starts]) * p[ends - 1] if len(ends) else prefix[:0]
+    # a bijective finalizer: the top bits (the lookup slot) depend on every character
+    hashes ^= hashes >> np.uint64(31)
+    hashes *= _MIX
+    hashes ^= hashes >> np.uint64(29)
     return low, starts, ends, hashes
 
 
@@ -87,7 +92,22 @@ class FastWords:
         if np.any(self.hashes[1:] == self.hashes[:-1]):
             return  # two vocabulary words share a hash: the slow path only
         self.ids = np.array([vocab[w] for w in words], np.int64)[order]
+        self.make_slots()
         self.ok = True
+
+    def make_slots(self) -> None:
+        """A direct-mapped table on the top hash bits (~8 slots per word); the words after the
+        first of a shared slot stay in sorted overflow arrays (slot flagged ``spill``)."""
+        bits = int(min(22, max(10, np.ceil(np.log2(8 * len(self.hashes))))))
+        self.shift = np.uint64(64 - bits)
+        slot = self.hashes >> self.shift  # ascending, as the hashes are
+        first = np.concatenate([[True], slot[1:] != slot[:-1]])
+        self.slot_hash = np.zeros(1 << bits, np.uint64)
+        self.slot_id = np.zeros(1 << bits, np.int64)
+        self.slot_hash[slot[first]], self.slot_id[slot[first]] = self.hashes[first], self.ids[first]
+        self.spill = np.zeros(1 << bits, bool)
+        self.spill[slot[~first]] = True
+        self.over_hash, self.over_id = self.hashes[~first], self.ids[~first]
 
     def text_ids(self, text: str) -> tuple[np.ndarray, str, np.ndarray, np.ndarray] | None:
         """(ids, lowered text, word starts, ends) of a text, or None (use ``words()``)."""
@@ -97,7 +117,13 @@ class FastWords:
         low, starts, ends, hashes = spans
         if not len(hashes):
             return np.zeros(0, np.int64), low, starts, ends
-        pos = np.searchsorted(self.hashes, hashes)
-        np.minimum(pos, len(self.hashes) - 1, out=pos)
-        ids = self.ids[pos] * (self.hashes[pos] == hashes)
+        slot = hashes >> self.shift
+        hit = self.slot_hash[slot] == hashes
+        ids = self.slot_id[slot] * hit
+        if len(self.over_hash):
+            rest = np.flatnonzero(self.spill[slot] & ~hit)
+            if len(rest):
+                pos = np.searchsorted(self.over_hash, hashes[rest])
+                np.minimum(pos, len(self.over_hash) - 1, out=pos)
+                ids[rest] = self.over_id[pos] * (self.over_hash[pos] == hashes[rest])
         return ids, low, starts, ends

@@ -67,6 +67,16 @@ def test_first_failing_filter_names_the_drop():
     assert run(reordered, text)[1] == "c4:too_few_sentences"
 
 
+@pytest.mark.filterwarnings("ignore:Mean of empty slice")
+@pytest.mark.filterwarnings("ignore:invalid value encountered")
+def test_a_text_without_words_is_dropped_not_crashed():
+    # datatrove divides by the word count once min_doc_words no longer stops it first
+    assert run({"gopher_quality": {"min_doc_words": None}}, "  \n ") == (
+        "  \n ",
+        "gopher_quality:no_words",
+    )
+
+
 def test_c4_removes_lines_and_returns_the_new_text():
     text = PROSE + "\nPlease enable Javascript to view this page.\nno terminal punctuation here"
     kept, why = run({"c4": True}, text)
