@@ -8,8 +8,6 @@ from typing import Any
 from stages.common import checkpoints
 from stages.common.job import Input, JobContext
 from stages.common.training import (
-    EOS_TOKEN,
-    PAD_TOKEN,
     TrainingInputError,
     common_args,
     count_parameters,
@@ -68,8 +66,8 @@ def build_model(model_config: dict[str, Any], tokenizer: Any, architecture: str 
         rope_parameters={"rope_type": "default", "rope_theta": float(model_config["rope_theta"])},
         tie_word_embeddings=model_config["tie_word_embeddings"],
         initializer_range=model_config["init_std"],
-        eos_token_id=tokenizer.convert_tokens_to_ids(EOS_TOKEN),
-        pad_token_id=tokenizer.convert_tokens_to_ids(PAD_TOKEN),
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
         bos_token_id=None,
     )
     if architecture == "olmoe":

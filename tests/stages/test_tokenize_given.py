@@ -17,7 +17,8 @@ from tests.stages.test_training import run_stage as run_training
 from tests.stages.test_training import stage_config
 
 BIG_VOCAB = 70_000
-SPECIALS = ["<|endoftext|>", "<|pad|>", "<|im_start|>", "<|im_end|>", "[UNK]"]
+# Like Llama 3's: an eos, no pad token, no ChatML tokens (pretrain pads with eos).
+SPECIALS = ["<|endoftext|>", "[UNK]"]
 
 
 def _texts(curate_artifact: pathlib.Path) -> list[str]:
@@ -40,9 +41,7 @@ def save_big_tokenizer(curate_artifact: pathlib.Path, dest: pathlib.Path) -> pat
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=backend,
         eos_token="<|endoftext|>",
-        pad_token="<|pad|>",
         unk_token="[UNK]",
-        additional_special_tokens=["<|im_start|>", "<|im_end|>"],
     )
     assert len(tokenizer) == BIG_VOCAB and min(vocab[w] for w in words) > 65_535
     tokenizer.save_pretrained(dest)
@@ -96,6 +95,7 @@ def test_pretrain_reads_uint32_shards_and_trains(big_tokenize, tmp_path) -> None
     assert first.dtype == torch.int64 and int(first.max()) > 65_535
     saved = json.loads((tmp_path / "p" / "model" / "config.json").read_text())
     assert saved["vocab_size"] == BIG_VOCAB
+    assert saved["pad_token_id"] == saved["eos_token_id"] == 0  # no pad token: eos pads
 
 
 def test_given_tokenizer_is_copied_and_pinned(tmp_path, tokenize_artifact, curate_artifact) -> None:
