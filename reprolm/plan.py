@@ -14,6 +14,7 @@ from typing import Any
 from reprolm.evalplan import evaldata_config, pin_critics
 from reprolm.fanout import shard_jobs, source_jobs
 from reprolm.fingerprint import fingerprint
+from reprolm.pins import pin_tokenizer
 from reprolm.recipe import load_recipe, stage_config
 from reprolm.resources import stage_resources
 from reprolm.stagetable import (
@@ -114,7 +115,8 @@ class Plan:
         # Job code knows no stage table: what it needs of it comes in the config (release's order).
         shared = {"checkpoints": CHECKPOINT_STAGES, "stages": STAGE_NAMES}
         config.update({key: list(shared[key]) for key in entry.plan_keys if key in shared})
-        if "seq_len" in entry.plan_keys:  # tokenize cuts the data order's windows at pretrain's
+        if entry.name == "tokenize":  # a given tokenizer's content pinned; windows at pretrain's
+            config = pin_tokenizer(config)
             config["seq_len"] = stage_config(self.recipe, "pretrain")["seq_len"]
         return config
 
