@@ -440,25 +440,33 @@ def test_conversions_agree_across_formats(tmp_path: pathlib.Path) -> None:
 
 
 def test_global_positions_of_a_source(tmp_path: pathlib.Path) -> None:
-    from stages.source.positions import file_ranges, iter_source
+    """curate's feeds number a source's records across its files; any cut of the range into
+    shards yields exactly the whole sequence."""
+    from stages.common.job import Input
+    from stages.curate.feeds import iter_positions, source_feed
     from stages.source.stage import source_record
 
-    (tmp_path / "a.jsonl").write_bytes(broken_jsonl())  # 9 positions
-    shutil.copy(GSM8K, tmp_path / "b.jsonl")  # 20
-    (tmp_path / "c.jsonl").write_bytes(b"")  # 1 (empty file)
-    record = source_record({"name": "s", "path": str(tmp_path), "format": "jsonl"})
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.jsonl").write_bytes(broken_jsonl())  # 9 positions
+    shutil.copy(GSM8K, data / "b.jsonl")  # 20
+    (data / "c.jsonl").write_bytes(b"")  # 1 (empty file)
+    record = source_record({"kind": "pretrain", "name": "s", "path": str(data), "format": "jsonl"})
     assert record["rows"] == 30
+    artifact = tmp_path / "artifact"
+    artifact.mkdir()
+    (artifact / "source.json").write_text(json.dumps(record))
+    feed = source_feed(Input(artifact))
     paths = [f["path"] for f in record["files"]]
-    assert file_ranges(record["files"], 5, 30) == [
-        (paths[0], 5, 9),
-        (paths[1], 0, 20),
-        (paths[2], 0, 1),
-    ]
-    whole = list(iter_source(record))
-    assert [p for p, _ in whole] == list(range(30))
-    assert whole[-1][1] == Reject(paths[2], 0, "empty file")
+    whole = [(p.index, p.local, p.file.shown, p.item) for p in iter_positions([feed], 0, 30)]
+    assert [index for index, *_ in whole] == list(range(30))
+    assert [shown for _, _, shown, _ in whole] == [paths[0]] * 9 + [paths[1]] * 20 + [paths[2]]
+    assert whole[-1][3] == Reject(paths[2], 0, "empty file")
     for cuts in ((0, 30), (0, 3, 9, 10, 29, 30), tuple(range(31))):
-        parts = [list(iter_source(record, a, b)) for a, b in itertools.pairwise(cuts)]
+        parts = [
+            [(p.index, p.local, p.file.shown, p.item) for p in iter_positions([feed], a, b)]
+            for a, b in itertools.pairwise(cuts)
+        ]
         assert [item for part in parts for item in part] == whole
 
 
