@@ -30,6 +30,14 @@ def source_jobs(recipe: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     that each names readable files (reprolm/sources.py)."""
     sources = recipe.get("sources") or {}
     check_sources(sources)
+    for kind, entries in sources.items():
+        weighted = [e["name"] for e in entries or () if e.get("weight") is not None]
+        if weighted and len(weighted) != len(entries):
+            unweighted = [e["name"] for e in entries if e.get("weight") is None]
+            raise ValueError(
+                f"sources.{kind}: {', '.join(weighted)} name a weight but {', '.join(unweighted)} "
+                "do not; give every source of a kind a weight (its share of the mix), or none"
+            )
     jobs = []
     for kind in SOURCE_KINDS:
         for entry in sources.get(kind) or ():

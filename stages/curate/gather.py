@@ -179,17 +179,20 @@ def mix_pass(state: KindState, weights: Mapping[str, float], seed: int) -> dict[
     to its weight, is kept whole); records ``mixed_out`` decisions; returns the mix report."""
     available: dict[str, int] = dict.fromkeys(weights, 0)
     for position, (source, _, size) in state.sizes.items():
-        if position not in state.decided:
+        if position not in state.decided and source in available:
             available[source] += size
     total_weight = sum(weights.values())
     shares = {s: w / total_weight for s, w in weights.items()}
-    # The largest total whose shares every source can fill without repeating a document.
-    scale = min(available[s] / shares[s] for s in weights if shares[s] > 0)
+    # The largest total whose shares every source can fill without repeating a document; a
+    # source left with nothing (all filtered) cannot fill its share and is reported at rate 0.
+    scale = min((available[s] / shares[s] for s in weights if available[s]), default=0.0)
     rates = {
         s: min(1.0, shares[s] * scale / available[s]) if available[s] else 0.0 for s in weights
     }
     for position, (source, local, _) in sorted(state.sizes.items()):
-        if position not in state.decided and _uniform(seed, source, local) >= rates[source]:
+        if source not in rates or position in state.decided:
+            continue
+        if _uniform(seed, source, local) >= rates[source]:
             state.decided[position] = {"decision": "mixed_out", "rate": rates[source]}
     return {
         s: {"weight": weights[s], "rate": rates[s], "bytes_available": available[s]}

@@ -142,3 +142,18 @@ def test_a_source_above_the_reject_rate_fails_naming_its_lines(tmp_path, world_a
     run_stage("curate", loose, inputs, tmp_path / "loose")
     report = json.loads((tmp_path / "loose" / "curation.json").read_text())["pretrain"]
     assert report["rejected"] == 2 and report["documents_out"] == 48
+
+
+def test_mix_keeps_the_scarcest_whole_and_survives_an_empty_source() -> None:
+    from stages.curate.gather import KindState, mix_pass
+
+    state = KindState()
+    for position in range(400):  # a: 300 docs of 10 bytes, b: 100 docs of 10 bytes
+        source = "a" if position < 300 else "b"
+        state.sizes[position] = (source, position % 300, 10)
+    report = mix_pass(state, {"a": 1.0, "b": 1.0, "empty": 2.0}, seed=0)
+    assert report["b"]["rate"] == 1.0 and report["empty"]["rate"] == 0.0
+    assert report["a"]["rate"] == pytest.approx(100 / 300)
+    kept_a = sum(1 for p in range(300) if p not in state.decided)
+    assert 80 <= kept_a <= 120  # ~ as many bytes as b
+    assert all(p not in state.decided for p in range(300, 400))

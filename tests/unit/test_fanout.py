@@ -92,3 +92,13 @@ def test_sources_become_source_jobs_wired_into_the_curate_jobs(tmp_path: Path) -
         assert {"source_pretrain.web", "source_sft.tulu"} <= set(job.inputs)
     # The world still runs: its eval sets are decontaminated against and evaluated.
     assert plan.by_stage("world")
+
+
+def test_weights_are_given_for_every_source_of_a_kind_or_none(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_text('{"text": "x"}\n')
+    entries = [
+        {"name": "web", "path": str(tmp_path / "a.jsonl"), "format": "jsonl", "weight": 0.7},
+        {"name": "code", "path": str(tmp_path / "a.jsonl"), "format": "jsonl"},
+    ]
+    with pytest.raises(ValueError, match=r"sources.pretrain: web name a weight but code do not"):
+        micro(sources={"pretrain": entries})
