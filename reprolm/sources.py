@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from reprolm.recipe import RecipeError
+
 KINDS = ("pretrain", "sft", "preference", "rlvr")
 SUFFIXES: dict[str, tuple[str, ...]] = {
     "jsonl": (".jsonl", ".json", ".jsonl.gz", ".jsonl.zst", ".json.gz", ".json.zst"),
@@ -25,8 +27,9 @@ MAGIC = {".gz": (b"\x1f\x8b", "gzip"), ".zst": (b"\x28\xb5\x2f\xfd", "zstd")}
 PARQUET_MAGIC = b"PAR1"
 
 
-class SourceError(ValueError):
-    """``sources`` entries cannot be read (the message names each entry and the fix)."""
+class SourceError(RecipeError):
+    """``sources`` entries cannot be read (the message names each entry and the fix); a recipe
+    error, so the workflow stops before any job with the message alone."""
 
 
 def _is_input(path: Path, fmt: str) -> bool:

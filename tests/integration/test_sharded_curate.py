@@ -186,3 +186,16 @@ def test_killed_shard_job_reruns_alone_and_ends_on_the_same_digest(corpus_checko
     }
     assert jobs.get("curate_shard") == 4 - len(done_before)
     assert digest_of(where, "curate", four) == digest_of(where, "curate", recipe("one", 1))
+
+
+def test_a_missing_source_stops_the_workflow_naming_its_entry(corpus_checkout) -> None:
+    where, recipe = corpus_checkout["where"], corpus_checkout["recipe"]
+    path = where / recipe("missing", 2)
+    value = yaml.safe_load(path.read_text())
+    value["sources"]["pretrain"][1]["path"] = str(where / "corpus" / "gone.parquet")
+    path.write_text(yaml.safe_dump(value))
+    done = run_snakemake(where, "-n", recipe="config/missing.yaml", check=False)
+    said = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "sources.pretrain[1] (books)" in said and "gone.parquet" in said
+    assert "Traceback" not in said
