@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reprolm.recipe import RecipeError, validate_stage_config
-from reprolm.sources import check_sources
+from reprolm.sources import check_sources, check_verifiers
 from reprolm.stagetable import stage
 
 SOURCE_KINDS = ("pretrain", "sft", "preference", "rlvr")
@@ -30,6 +30,7 @@ def source_jobs(recipe: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     that each names readable files (reprolm/sources.py)."""
     sources = recipe.get("sources") or {}
     check_sources(sources)
+    check_verifiers(sources)
     for kind, entries in sources.items():
         weighted = [e["name"] for e in entries or () if e.get("weight") is not None]
         if weighted and len(weighted) != len(entries):

@@ -120,3 +120,17 @@ def check_sources(sources: Mapping[str, Any] | None) -> None:
                 problems.append(f"{label}: missing key {error}")
     if problems:
         raise SourceError("\n".join(problems))
+
+
+def check_verifiers(sources: Mapping[str, Any]) -> None:
+    """Each `sources.rlvr` entry's ``verifier`` (when it names one) is a registered verifier:
+    a typo fails the plan, not the rlvr job after pretraining."""
+    from evals.verifiers import VERIFIERS
+
+    for index, entry in enumerate(sources.get("rlvr") or ()):
+        name = entry.get("verifier")
+        if name is not None and name not in VERIFIERS:
+            raise RecipeError(
+                f"sources.rlvr[{index}] ({entry['name']}): verifier {name!r} is not registered; "
+                f"known verifiers: {', '.join(sorted(VERIFIERS))} (evals/verifiers.py)"
+            )
