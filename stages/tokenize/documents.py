@@ -5,6 +5,7 @@ conversations before it (tokenize_shard jobs take their shards' ranges)."""
 
 from __future__ import annotations
 
+import itertools
 import pathlib
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -35,28 +36,31 @@ def shard_range(shard: int, shards: int, total: int) -> tuple[int, int]:
 def documents(
     config: dict, data: pathlib.Path, tokenizer: Any, start: int = 0, stop: int | None = None
 ) -> Iterator[tuple[str, str]]:
-    """(text, source) of the documents at positions [start, stop) (stop None: to the end)."""
-    position = 0
-    for document in pretrain_documents(data):
-        if stop is not None and position >= stop:
-            return
-        if position >= start:
-            yield document
-        position += 1
+    """(text, source) of the documents at positions [start, stop) (stop None: to the end); the
+    lines before ``start`` are skipped unparsed, the conversations before it unrendered."""
+    pretrain = _lines(data / "pretrain.jsonl") if start else 0
+    stream = itertools.chain(
+        pretrain_documents(data, min(start, pretrain)),
+        _rendered(config, data, tokenizer, max(start - pretrain, 0)),
+    )
+    return itertools.islice(stream, None if stop is None else max(stop - start, 0))
+
+
+def _rendered(
+    config: dict, data: pathlib.Path, tokenizer: Any, skip: int
+) -> Iterator[tuple[str, str]]:
+    """The mid-training conversations after the first ``skip``, rendered (none without
+    ``midtrain``)."""
     if not config["midtrain"]:
         return
-    for messages in conversations(data, "midtrain"):
-        if stop is not None and position >= stop:
-            return
-        if position >= start:
-            if tokenizer.chat_template is None:
-                raise TokenizerError(
-                    "tokenize.midtrain: the tokenizer has no chat template to render the "
-                    "mid-training conversations with; set tokenize.midtrain: false or give a "
-                    "tokenizer with one"
-                )
-            yield tokenizer.apply_chat_template(messages, tokenize=False), "midtrain"
-        position += 1
+    for messages in conversations(data, "midtrain", skip):
+        if tokenizer.chat_template is None:
+            raise TokenizerError(
+                "tokenize.midtrain: the tokenizer has no chat template to render the "
+                "mid-training conversations with; set tokenize.midtrain: false or give a "
+                "tokenizer with one"
+            )
+        yield tokenizer.apply_chat_template(messages, tokenize=False), "midtrain"
 
 
 def encode_batches(

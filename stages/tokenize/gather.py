@@ -37,7 +37,8 @@ def encoded_dirs(
             f"{sorted({r['shards'] for r in records})}, not 0..{shards - 1} of {shards}"
         )
     stops = [0, *(r["stop"] for r in records)]
-    if [r["start"] for r in records] != stops[:-1] or len({r["total"] for r in records}) != 1:
+    totals = {r["total"] for r in records}
+    if [r["start"] for r in records] != stops[:-1] or totals != {stops[-1]}:
         raise GatherError("tokenize: the shard inputs' positions are not one contiguous stream")
     for record, directory in found:
         if (record["eos_token_id"], record["dtype"]) != (eos_id, dtype):

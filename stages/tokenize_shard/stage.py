@@ -8,6 +8,7 @@ the `tokenize` job gathers all shards into its token shards.
 
 from __future__ import annotations
 
+import itertools
 import pathlib
 import tempfile
 
@@ -39,11 +40,14 @@ def run(
     total = count_documents(config, data)
     dtype, eos = shard_dtype(len(tokenizer)), tokenizer.eos_token_id
     counts = {"documents": 0, "tokens": 0}
+    # The batch's positions are read once, in order; each shard takes its share of them.
+    begin, end = shard_range(first, shards, total)[0], shard_range(last - 1, shards, total)[1]
+    stream = documents(config, data, tokenizer, begin, end)
     for shard in range(first, last):
         start, stop = shard_range(shard, shards, total)
         writer = EncodedShardWriter(output_dir / "shards" / f"shard-{shard:06d}", dtype, eos)
-        stream = documents(config, data, tokenizer, start, stop)
-        for batch, encoded in encode_batches(tokenizer, stream):
+        share = itertools.islice(stream, stop - start)
+        for batch, encoded in encode_batches(tokenizer, share):
             chars = sum(len(text) for text, _ in batch)
             writer.add(encoded, [source for _, source in batch], chars)
         record = writer.close(

@@ -10,8 +10,10 @@ import pytest
 
 from reprolm.hashing import hash_payload
 from reprolm.recipe import validate_stage_config
+from stages.tokenize.documents import count_documents, documents, shard_range
 from stages.tokenize.encoded import NpyStream
 from stages.tokenize.gather import GatherError
+from stages.tokenize.given import TokenizerError
 from tests.stages.micro import micro_config, run_stage
 from tests.stages.test_tokenize_given import save_big_tokenizer
 
@@ -103,3 +105,38 @@ def test_npy_streams_load_as_the_arrays_appended(tmp_path, chunks) -> None:
     expected = np.array([v for chunk in chunks for v in chunk], dtype="<u4")
     loaded = np.load(tmp_path / "a.npy")
     assert loaded.dtype == expected.dtype and np.array_equal(loaded, expected)
+
+
+def test_more_shards_than_documents_leave_empty_shards_and_the_same_payload(
+    tmp_path, given, curate_artifact
+) -> None:
+    tokenizer, extra = given
+    one = tokenize_config(tokenizer, 1) | extra
+    run_stage("tokenize", one, {"curate": curate_artifact}, tmp_path / "one")
+    config = tokenize_config(tokenizer, 2) | extra
+    total = count_documents(config, curate_artifact / "data")
+    many = tokenize_config(tokenizer, total + 7) | extra
+    inputs = run_sharded(many, curate_artifact, [(0, 3), (3, total + 7)], tmp_path)
+    run_stage("tokenize", many, {"curate": curate_artifact, **inputs}, tmp_path / "many")
+    assert payload(tmp_path / "many") == payload(tmp_path / "one")
+
+
+def test_position_ranges_make_up_the_stream(tokenize_artifact, curate_artifact) -> None:
+    from stages.tokenize.given import load_given
+
+    tokenizer = load_given(tokenize_artifact / "tokenizer")
+    config, data = micro_config("tokenize"), curate_artifact / "data"
+    whole = list(documents(config, data, tokenizer))
+    assert len(whole) == count_documents(config, data)
+    assert {source for _, source in whole} >= {"world", "midtrain"}
+    cuts = [shard_range(i, 5, len(whole)) for i in range(5)]
+    parts = [list(documents(config, data, tokenizer, start, stop)) for start, stop in cuts]
+    assert [doc for part in parts for doc in part] == whole
+
+
+def test_a_changed_tokenizer_fails_the_shard_job(tmp_path, tokenize_artifact, curate_artifact):
+    config = tokenize_config(tokenize_artifact / "tokenizer", 2)
+    config["tokenizer"]["digest"] = "0" * 64
+    shard = {k: v for k, v in config.items() if k not in OMITTED} | {"first": 0, "last": 1}
+    with pytest.raises(TokenizerError, match="the tokenizer changed since the recipe pinned it"):
+        run_stage("tokenize_shard", shard, {"curate": curate_artifact}, tmp_path / "shard")
