@@ -1,4 +1,5 @@
-"""Stages whose jobs fan out: one source job per `sources` entry, curate shards in batches.
+"""Stages whose jobs fan out: one source job per `sources` entry, curate and tokenize shards in
+batches.
 
 The plan (reprolm/plan.py) asks this module for the (label, config) of each job of such a stage.
 Shard batches are labelled by their shard range, so a batch keeps its label (and artifact) when
@@ -50,23 +51,35 @@ def source_jobs(recipe: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def shards_per_job(config: Mapping[str, Any]) -> int:
-    """`curate.shards_per_job`, or the default that keeps the jobs at most DEFAULT_SHARD_JOBS."""
+    """`<block>.shards_per_job`, or the default that keeps the jobs at most DEFAULT_SHARD_JOBS."""
     given = config.get("shards_per_job")
     return given or math.ceil(config["shards"] / DEFAULT_SHARD_JOBS)
 
 
-def shard_jobs(config: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(label ``<first>_<last>``, config) of each batch of shards [first, last)."""
+def shard_jobs(
+    config: Mapping[str, Any], name: str = "curate_shard"
+) -> list[tuple[str, dict[str, Any]]]:
+    """(label ``<first>_<last>``, config) of each batch of shards [first, last) of the shard
+    stage ``name`` (curate_shard, tokenize_shard), from its block's config (``config_from``)."""
+    entry = stage(name)
+    block = entry.config_from
     total, size = config["shards"], shards_per_job(config)
+    if block == "tokenize" and not config.get("tokenizer"):
+        raise RecipeError(
+            f"tokenize.shards={total} needs tokenize.tokenizer: training a BPE needs the whole "
+            "corpus in one job; give tokenize.tokenizer (an existing HF tokenizer) or set "
+            "tokenize.shards: 1"
+        )
     if math.ceil(total / size) > MAX_SHARD_JOBS:
         raise RecipeError(
-            f"curate.shards={total} with curate.shards_per_job={size} makes "
-            f"{math.ceil(total / size)} curate_shard jobs, more than {MAX_SHARD_JOBS} (the "
+            f"{block}.shards={total} with {block}.shards_per_job={size} makes "
+            f"{math.ceil(total / size)} {name} jobs, more than {MAX_SHARD_JOBS} (the "
             f"gather names each on its command line); set shards_per_job to at least "
             f"{math.ceil(total / MAX_SHARD_JOBS)} or leave it null"
         )
     width = max(5, len(str(total)))
-    shard_config = {key: value for key, value in config.items() if key not in GATHER_ONLY}
+    omitted = set(entry.config_omits)
+    shard_config = {key: value for key, value in config.items() if key not in omitted}
     return [
         (
             f"{first:0{width}d}_{min(first + size, total):0{width}d}",

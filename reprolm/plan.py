@@ -90,8 +90,8 @@ class Plan:
         config = self._config(entry)
         if config is None:
             return []
-        if entry.fan_out == SHARDS:  # one job per batch of curate shards
-            return shard_jobs(config)
+        if entry.fan_out == SHARDS:  # one job per batch of curate (tokenize) shards
+            return shard_jobs(config, entry.name)
         if entry.per_checkpoint:  # evaluate: one job per listed checkpoint, labelled by it
             return [(label, {**config, "checkpoint": label}) for label in config.pop("checkpoints")]
         return [(entry.name, config)]
@@ -115,8 +115,8 @@ class Plan:
         # Job code knows no stage table: what it needs of it comes in the config (release's order).
         shared = {"checkpoints": CHECKPOINT_STAGES, "stages": STAGE_NAMES}
         config.update({key: list(shared[key]) for key in entry.plan_keys if key in shared})
-        if entry.name == "tokenize":  # a given tokenizer's content pinned; windows at pretrain's
-            config = pin_tokenizer(config)
+        if "tokenize" in (entry.name, entry.config_from):  # a given tokenizer's content pinned;
+            config = pin_tokenizer(config)  # windows at pretrain's (tokenize_shard omits them)
             config["seq_len"] = stage_config(self.recipe, "pretrain")["seq_len"]
         return config
 

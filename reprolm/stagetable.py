@@ -34,7 +34,7 @@ Launcher = Literal["stage", "training"]
 
 # How a stage's jobs fan out (Stage.fan_out).
 SOURCES = "sources"  # one job per entry of the recipe's `sources`, labelled <kind>.<name>
-SHARDS = "shards"  # one job per batch of `curate.shards`, labelled <first>_<last>
+SHARDS = "shards"  # one job per batch of `<block>.shards`, labelled <first>_<last>
 FanOut = Literal["sources", "shards"]
 
 BITWISE: Mapping[str, Any] = MappingProxyType({"level": "bitwise"})
@@ -65,7 +65,8 @@ class Stage:
     replaced_by: str | None = None  # not planned when that stage is; it stands in for this one
     per_checkpoint: bool = False  # one job per `checkpoints` entry of its block, labelled by it
     plan_keys: tuple[str, ...] = ()  # config keys the plan sets (not recipe keys)
-    # Fan-out: one job per `sources` entry (SOURCES) or per batch of `curate.shards` (SHARDS).
+    # Fan-out: one job per `sources` entry (SOURCES) or per batch of `<config_from>.shards`
+    # (SHARDS: curate_shard over `curate.shards`, tokenize_shard over `tokenize.shards`).
     fan_out: FanOut | None = None
     # The recipe block its config comes from when not its own (curate_shard: `curate`); None
     # with a fan-out over sources: the entries of `sources` are the configs, no block.
@@ -121,12 +122,38 @@ STAGE_TABLE: tuple[Stage, ...] = (
             Input("shard_", "curate_shard", kind=EACH),
         ),
     ),
+    # tokenize.shards > 1 (a given tokenizer only): the documents are encoded in batches of
+    # jobs, `tokenize` writes the token shards from them (same payload for any shard count).
+    Stage(
+        "tokenize_shard",
+        "data",
+        "data",
+        (Input("curate", "curate"),),
+        when="tokenize.shards",
+        when_at_least=2,
+        replaced_by="base_model",
+        fan_out=SHARDS,
+        config_from="tokenize",
+        # Read by the gather only (or ignored with a given tokenizer): changing one reruns the
+        # gather, not the encoding.
+        config_omits=(
+            "vocab_size",
+            "min_frequency",
+            "model_max_length",
+            "shard_tokens",
+            "mask_checks",
+            "seq_len",
+            "epochs",
+            "shards_per_job",
+        ),
+        plan_keys=("first", "last"),
+    ),
     # Its windows (the data-order file) are cut at pretrain.seq_len, which the plan copies in.
     Stage(
         "tokenize",
         "data",
         "data",
-        (Input("curate", "curate"),),
+        (Input("curate", "curate"), Input("shard_", "tokenize_shard", kind=EACH)),
         replaced_by="base_model",
         plan_keys=("seq_len",),
     ),

@@ -10,12 +10,13 @@ from collections.abc import Iterable, Iterator
 BATCH_DOCS = 1000  # documents encoded and written per batch
 
 
-def iter_rows(path: pathlib.Path, required: tuple[str, ...]) -> Iterator[dict]:
-    """Rows of a JSONL file, one at a time; errors name ``file:line``."""
+def iter_rows(path: pathlib.Path, required: tuple[str, ...], skip: int = 0) -> Iterator[dict]:
+    """Rows of a JSONL file, one at a time, after its first ``skip`` lines (not parsed);
+    errors name ``file:line``."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing; is the input artifact complete?")
     with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
+        for lineno, line in enumerate(itertools.islice(fh, skip, None), skip + 1):
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as err:
@@ -33,18 +34,20 @@ def pretrain_texts(data: pathlib.Path) -> Iterator[str]:
     return (row["text"] for row in iter_rows(data / "pretrain.jsonl", ("id", "text")))
 
 
-def pretrain_documents(data: pathlib.Path) -> Iterator[tuple[str, str]]:
-    """(text, source) of each curated pretraining document (``world`` without a source)."""
-    for row in iter_rows(data / "pretrain.jsonl", ("id", "text")):
+def pretrain_documents(data: pathlib.Path, skip: int = 0) -> Iterator[tuple[str, str]]:
+    """(text, source) of each curated pretraining document (``world`` without a source), after
+    the first ``skip``."""
+    for row in iter_rows(data / "pretrain.jsonl", ("id", "text"), skip):
         yield row["text"], row.get("source", "world")
 
 
-def conversations(data: pathlib.Path, kind: str) -> Iterator[list[dict]]:
-    """The ``messages`` of ``data/<kind>.jsonl`` (sft, midtrain); none if midtrain is absent."""
+def conversations(data: pathlib.Path, kind: str, skip: int = 0) -> Iterator[list[dict]]:
+    """The ``messages`` of ``data/<kind>.jsonl`` (sft, midtrain) after the first ``skip``; none
+    if midtrain is absent."""
     path = data / f"{kind}.jsonl"
     if kind == "midtrain" and not path.is_file():
         return iter(())
-    return (row["messages"] for row in iter_rows(path, ("id", "messages")))
+    return (row["messages"] for row in iter_rows(path, ("id", "messages"), skip))
 
 
 def bpe_texts(data: pathlib.Path) -> Iterator[str]:

@@ -33,12 +33,14 @@ class ShardWriter:
     def add(self, docs: Iterable[list[int]]) -> None:
         """Append documents (token ids without eos) in order."""
         for doc in docs:
-            length = len(doc) + 1
-            if self._part and self._size + length > self.max_tokens:
-                self._flush()
-            ids = np.array([*doc, self.eos_id], dtype=np.int64)
-            self._part.append(ids)
-            self._size += length
+            self.add_ended(np.array([*doc, self.eos_id], dtype=np.int64))
+
+    def add_ended(self, ids: np.ndarray) -> None:
+        """Append one document whose ids already end with eos (an encoded shard's)."""
+        if self._part and self._size + len(ids) > self.max_tokens:
+            self._flush()
+        self._part.append(ids)
+        self._size += len(ids)
 
     def close(self) -> list[dict]:
         """Write the last part (an empty corpus still gets one empty part); the index entries."""

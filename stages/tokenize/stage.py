@@ -1,5 +1,9 @@
 """tokenize stage: train a byte-level BPE (or copy a given HF tokenizer), save it, and stream
-the curated pretraining documents into token shards and the data-order file."""
+the curated pretraining documents into token shards and the data-order file.
+
+With `tokenize.shards` above 1 (a given tokenizer) the documents come encoded from
+tokenize_shard jobs (inputs ``shard_<range>``, stages/tokenize/gather.py); the payload is the
+same either way."""
 
 from __future__ import annotations
 
@@ -11,12 +15,9 @@ from stages.common.job import Input, JobContext
 from stages.common.jsonl import write_json
 from stages.tokenize.bpe import IM_END, pin_threads, train_bpe, wrap
 from stages.tokenize.chat import check_assistant_mask
-from stages.tokenize.corpus import (
-    batches,
-    bpe_texts,
-    conversations,
-    pretrain_documents,
-)
+from stages.tokenize.corpus import bpe_texts, conversations
+from stages.tokenize.documents import count_document, documents, encode_batches
+from stages.tokenize.gather import encoded_dirs, gather_encoded
 from stages.tokenize.given import (
     GENERATION_BLOCK,
     TokenizerError,
@@ -70,26 +71,18 @@ def _given(config: dict, data: pathlib.Path, tok_dir: pathlib.Path) -> Any:
     return tokenizer
 
 
-def _documents(config: dict, data: pathlib.Path, tokenizer: Any) -> tuple[Any, int]:
-    """The documents to shard as a stream of (text, source) (pretraining texts, then rendered
-    mid-training conversations as source ``midtrain``), and how many of the latter the stream
-    yields (known once it is used up)."""
-    rendered = [0]
-
-    def midtrain():
-        if not config["midtrain"]:
-            return
-        for messages in conversations(data, "midtrain"):
-            if tokenizer.chat_template is None:
-                raise TokenizerError(
-                    "tokenize.midtrain: the tokenizer has no chat template to render the "
-                    "mid-training conversations with; set tokenize.midtrain: false or give a "
-                    "tokenizer with one"
-                )
-            rendered[0] += 1
-            yield tokenizer.apply_chat_template(messages, tokenize=False), "midtrain"
-
-    return itertools.chain(pretrain_documents(data), midtrain()), rendered
+def _encode(config: dict, data: pathlib.Path, tokenizer: Any, writer: ShardWriter) -> tuple:
+    """Encode the whole document stream into ``writer``; (per-source counts, characters)."""
+    # Mid-training conversations enter the pretraining mix rendered with the chat template, so
+    # the base model has seen the chat format before SFT (the special tokens encode as such).
+    chars = 0
+    per_source: dict[str, dict[str, int]] = {}  # the mix as tokens: documents, tokens (+ eos)
+    for batch, encoded in encode_batches(tokenizer, documents(config, data, tokenizer)):
+        writer.add(encoded)
+        for (_, source), ids in zip(batch, encoded, strict=True):
+            count_document(per_source, source, len(ids) + 1)
+        chars += sum(len(text) for text, _ in batch)
+    return per_source, chars
 
 
 def run(
@@ -105,28 +98,21 @@ def run(
     data, tok_dir = inputs["curate"].path / "data", output_dir / "tokenizer"
     tokenizer = (_given if given else _trained)(config, data, tok_dir)
 
-    backend = tokenizer.backend_tokenizer
-    backend.no_truncation()  # a saved tokenizer.json may carry truncation or padding settings
-    backend.no_padding()
     vocab = len(tokenizer)
     writer = ShardWriter(
         output_dir / "shards", tokenizer.eos_token_id, config["shard_tokens"], shard_dtype(vocab)
     )
-    # Mid-training conversations enter the pretraining mix rendered with the chat template, so
-    # the base model has seen the chat format before SFT (the special tokens encode as such).
-    stream, rendered = _documents(config, data, tokenizer)
-    documents = chars = 0
-    per_source: dict[str, dict[str, int]] = {}  # the mix as tokens: documents, tokens (+ eos)
-    for batch in batches(stream):
-        texts = [text for text, _ in batch]
-        encoded = [enc.ids for enc in backend.encode_batch(texts, add_special_tokens=False)]
-        writer.add(encoded)
-        for (_, source), ids in zip(batch, encoded, strict=True):
-            counts = per_source.setdefault(source, {"documents": 0, "tokens": 0})
-            counts["documents"] += 1
-            counts["tokens"] += len(ids) + 1
-        documents += len(batch)
-        chars += sum(map(len, texts))
+    if config["shards"] > 1 or any(name.startswith("shard_") for name in inputs):
+        if not given:
+            raise TokenizerError(
+                f"tokenize.shards={config['shards']} needs tokenize.tokenizer (a BPE is trained "
+                "on the whole corpus in one job)"
+            )
+        dirs = encoded_dirs(inputs, config["shards"], tokenizer.eos_token_id, writer.dtype)
+        per_source, chars = gather_encoded(dirs, writer)
+    else:
+        per_source, chars = _encode(config, data, tokenizer, writer)
+    documents = sum(counts["documents"] for counts in per_source.values())
     files = writer.close()
     tokens = [f["tokens"] for f in files]
     order = write_order(output_dir, tokens, config["seq_len"], config["epochs"], config["seed"])
@@ -145,7 +131,7 @@ def run(
         "vocab_size": vocab,
         "tokens": sum(tokens),
         "documents": documents,
-        "midtrain_documents": rendered[0],
+        "midtrain_documents": per_source.get("midtrain", {}).get("documents", 0),
         "shards": len(files),
         "windows": order["windows"],
         "chars_per_token": chars / max(sum(tokens), 1),

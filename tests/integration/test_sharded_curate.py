@@ -1,7 +1,8 @@
 """Sharded curation for real: a recipe's own corpora (zstd JSONL and Parquet) through source,
 curate_shard and curate jobs under Snakemake, up to the tokenized shards.
 
-* 1 shard and 3 shards give the same curate and tokenize digests;
+* 1 shard and 3 shards give the same curate and tokenize digests; with a given tokenizer,
+  tokenize.shards 1 and 3 (tokenize_shard jobs in 2 batches) give the same tokenize digest;
 * planted GSM8K / IFEval items (the evaldata spec sets) are removed, near-duplicates clustered,
   broken lines rejected with the user's file:line;
 * a shard job SIGKILLed mid-way (its partial output being written) fails the run; the rerun
@@ -66,7 +67,7 @@ def corpus_checkout(tmp_path_factory) -> dict:
     books = pa.table({"content": [document(rng) for _ in range(1500)]})
     pq.write_table(books, where / "corpus/books.parquet", row_group_size=200)
 
-    def recipe(name: str, shards: int) -> str:
+    def recipe(name: str, shards: int, tokenize: dict | None = None) -> str:
         value = yaml.safe_load((where / MICRO).read_text())
         value["name"] = name
         value["sources"] = {
@@ -86,6 +87,8 @@ def corpus_checkout(tmp_path_factory) -> dict:
             ]
         }
         value["curate"] = {"shards": shards, "shards_per_job": 1, "fuzzy_dedup": {"enabled": True}}
+        if tokenize is not None:
+            value["tokenize"] = {**value.get("tokenize", {}), **tokenize}
         path = where / "config" / f"{name}.yaml"
         path.write_text(yaml.safe_dump(value))
         return f"config/{name}.yaml"
@@ -156,6 +159,32 @@ def test_one_or_three_shards_same_digests_and_decisions(corpus_checkout) -> None
         books.write_bytes(original)
     assert tampered.returncode == 1
     assert "books.parquet changed since its source job hashed it" in tampered.stdout
+
+
+def test_tokenize_shards_with_a_given_tokenizer_same_digest(corpus_checkout) -> None:
+    import shutil
+
+    from reprolm.plan import load_plan
+
+    where, recipe = corpus_checkout["where"], corpus_checkout["recipe"]
+    one = recipe("one", 1)
+    run_snakemake(where, "all", "--until", "tokenize", recipe=one)  # its BPE: the given one
+    trained = where / load_plan(where / one).by_stage("tokenize")[0].artifact_dir / "tokenizer"
+    given = where / "tokenizers" / "micro-bpe"
+    shutil.copytree(trained, given)
+    single = recipe("given1", 1, {"tokenizer": {"path": str(given)}})
+    sharded = recipe(
+        "given3", 1, {"tokenizer": {"path": str(given)}, "shards": 3, "shards_per_job": 2}
+    )
+    run_snakemake(where, "all", "--until", "tokenize", recipe=sharded)
+    run_snakemake(where, "all", "--until", "tokenize", recipe=single)
+    shard_jobs = load_plan(where / sharded).by_stage("tokenize_shard")
+    assert [job.label for job in shard_jobs] == ["00000_00002", "00002_00003"]
+    assert all((where / job.manifest).is_file() for job in shard_jobs)
+    assert not load_plan(where / single).by_stage("tokenize_shard")
+    assert digest_of(where, "tokenize", single) == digest_of(where, "tokenize", sharded)
+    # The trained BPE's files, copied as a given tokenizer, write the payload training wrote.
+    assert digest_of(where, "tokenize", single) == digest_of(where, "tokenize", one)
 
 
 def test_killed_shard_job_reruns_alone_and_ends_on_the_same_digest(corpus_checkout) -> None:

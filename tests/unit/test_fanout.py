@@ -10,7 +10,7 @@ import yaml
 
 from reprolm.fanout import DEFAULT_SHARD_JOBS, GATHER_ONLY, MAX_SHARD_JOBS
 from reprolm.plan import Plan
-from reprolm.recipe import load_recipe
+from reprolm.recipe import RecipeError, load_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -119,3 +119,58 @@ def test_curate_imports_no_evaluation_code() -> None:
     for stage in ("source", "curate_shard", "curate", "tokenize"):
         files = {p.relative_to(ROOT).as_posix() for p in stage_source_files(stage)}
         assert not files & {"evals/gsm8k.py", "evals/verifiers.py", "evals/ifeval/__init__.py"}
+
+
+def given_tokenizer(tmp_path: Path) -> dict:
+    """A directory the plan can pin (tokenizer.json is all pin_tokenizer hashes here)."""
+    (tmp_path / "tok").mkdir()
+    (tmp_path / "tok" / "tokenizer.json").write_text("{}")
+    return {"path": str(tmp_path / "tok")}
+
+
+def test_tokenize_shards_fan_out_in_batches_with_the_pinned_tokenizer(tmp_path: Path) -> None:
+    tokenizer = given_tokenizer(tmp_path)
+    plan = micro(tokenize={"tokenizer": tokenizer, "shards": 5, "shards_per_job": 2})
+    jobs = plan.by_stage("tokenize_shard")
+    assert [job.label for job in jobs] == ["00000_00002", "00002_00004", "00004_00005"]
+    assert all(job.inputs == {"curate": "curate/curate"} for job in jobs)
+    gather = plan.get("tokenize", "tokenize")
+    assert gather.inputs == {"curate": "curate/curate"} | {
+        f"shard_{job.label}": job.key for job in jobs
+    }
+    digest = gather.config["tokenizer"]["digest"]
+    for job in jobs:  # the gather's pin, the shard count; none of the gather-only keys
+        assert job.config["tokenizer"]["digest"] == digest and job.config["shards"] == 5
+        assert {"seq_len", "epochs", "shard_tokens", "mask_checks", "vocab_size"}.isdisjoint(
+            job.config
+        )
+    longer = micro(
+        tokenize={"tokenizer": tokenizer, "shards": 5, "shards_per_job": 2},
+        pretrain={"seq_len": 32},
+    )
+    assert [j.fingerprint for j in longer.by_stage("tokenize_shard")] == [
+        j.fingerprint for j in jobs
+    ]  # windows are the gather's: a new seq_len reruns only it
+    assert longer.get("tokenize", "tokenize").fingerprint != gather.fingerprint
+
+
+def test_tokenize_default_batches_and_cap(tmp_path: Path) -> None:
+    tokenizer = given_tokenizer(tmp_path)
+    jobs = micro(tokenize={"tokenizer": tokenizer, "shards": 1000}).by_stage("tokenize_shard")
+    assert len(jobs) == math.ceil(1000 / math.ceil(1000 / DEFAULT_SHARD_JOBS))
+    with pytest.raises(ValueError, match=r"tokenize.shards=5000 .* 5000 tokenize_shard jobs"):
+        micro(tokenize={"tokenizer": tokenizer, "shards": 5000, "shards_per_job": 1})
+
+
+def test_tokenize_shards_without_a_given_tokenizer_is_a_recipe_error() -> None:
+    with pytest.raises(RecipeError, match=r"tokenize.shards=3 needs tokenize.tokenizer"):
+        micro(tokenize={"shards": 3})
+
+
+def test_one_tokenize_shard_or_a_base_model_plans_no_tokenize_shard_job(tmp_path: Path) -> None:
+    tokenizer = given_tokenizer(tmp_path)
+    one = micro(tokenize={"tokenizer": tokenizer})
+    assert one.by_stage("tokenize_shard") == []
+    assert one.get("tokenize", "tokenize").inputs == {"curate": "curate/curate"}
+    based = micro(tokenize={"shards": 3}, base_model={"path": "/models/some-model"})
+    assert based.by_stage("tokenize_shard") == [] and based.by_stage("tokenize") == []

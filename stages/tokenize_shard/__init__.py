@@ -1,0 +1,1 @@
+"""tokenize_shard stage: encode a batch of tokenize shards with a given tokenizer."""
