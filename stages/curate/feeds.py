@@ -10,7 +10,6 @@ documents in the same order and the gather can restore one global order.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,7 +82,9 @@ def world_feed(world: Path, kind: str) -> Feed | None:
     path = world / "train" / f"{kind}.jsonl"
     if not path.is_file():
         return None
-    shown = os.path.relpath(path) if not path.is_absolute() else str(path)
+    # Named from the artifacts root (stage/<label>-<fingerprint>/...): the same on any machine
+    # and in a rebuild's work tree, unlike an absolute or cwd-relative path.
+    shown = f"{world.parent.name}/{world.name}/train/{kind}.jsonl"
     return Feed(WORLD, kind, "jsonl", (FeedFile(path, count_rows(path, "jsonl"), shown),))
 
 
