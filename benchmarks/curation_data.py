@@ -5,7 +5,8 @@ Corpus: documents of 1-4 KB, paragraphs of sentences drawn from a Zipf word-freq
 over English function words and generated content words. Planted so that every stage does real
 work: ~5 % near-duplicates of an earlier document (a few words replaced), ~0.5 % documents
 holding an eval instance (question and answer) verbatim or lightly edited, ~3 % low-quality
-documents (too short, repeated lines, bullet lists, boilerplate). The corpus is written as
+documents (too short, repeated lines, bullet lists, boilerplate); about half of the
+documents hold a non-ASCII word (accents, curly quotes), as web text does. The corpus is written as
 files of ``file_mb`` MiB of text, so a smaller corpus size is a prefix of the larger one. Planted
 eval items come from the first 200 instances, so every eval-set size (a prefix of the largest
 one) contains them.
@@ -46,6 +47,8 @@ OBJECTS = _split(
     "apples clips marbles stickers pencils cookies books cards shells coins stamps eggs "
     "balloons candles bottles tickets flowers tiles buttons ribbons"
 )
+# non-ASCII words at mid ranks, so that ~half of the documents are not pure ASCII (as web text)
+ACCENTED = _split("café naïve résumé façade déjà über coöperate “quoted” señor piñata")
 PLACES = _split("market school park bakery library farm store museum garden harbor")
 RECENT = 4000  # near-duplicate sources kept
 PLANT_POOL = 200  # planted eval items come from the first PLANT_POOL instances
@@ -73,7 +76,9 @@ class TextModel:
             if word not in seen:
                 seen.add(word)
                 words.append(word)
-        self.vocab = np.array(words, dtype=object)
+        for rank, word in zip(range(150, 1500, 135), ACCENTED, strict=True):
+            words.insert(rank, word)
+        self.vocab = np.array(words[:vocab], dtype=object)
         weights = 1.0 / np.arange(1, vocab + 1) ** 1.05
         self.cdf = np.cumsum(weights / weights.sum())
 
