@@ -88,6 +88,9 @@ def prepare(args: argparse.Namespace, work: Path) -> dict:
     instances = curation_data.eval_set(max(args.instances), args.seed)
     files, plants = curation_data.write_corpus(work / "files", top, file_mb, instances, args.seed)
     manifest = {"key": key, "generate_s": round(time.perf_counter() - started, 1), "sizes": {}}
+    manifest["eval_plants"] = sorted(  # [doc index, instance index]
+        [doc, int(uid.rsplit("-", 1)[1])] for doc, uid in plants.eval_items.items()
+    )
     for size in sizes:
         chosen = files[: -(-size // file_mb)]
         folder = work / f"size-{size}"

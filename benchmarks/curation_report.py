@@ -91,16 +91,29 @@ def scaling(rows: list[dict], eval_mid: int, sweep_mb: int) -> dict:
 
 
 def checks(manifest: dict, results: list[dict]) -> dict:
-    """What was planted against what each implementation removed, per size."""
+    """What was planted against what each implementation removed, per size. ``eval_docs``
+    per eval-set size: planted documents whose instance is in that set (what an exact
+    decontamination should remove; more means matches between other instances' shared
+    template 8-grams and the planted text)."""
     out = {}
     for size, info in manifest["sizes"].items():
         mine = [r for r in results if str(r["size_mb"]) == size]
         removed = {f"{r['component']}/{r['impl']}/{r['instances']}": info["docs"] - r["docs_out"]
                    for r in mine if r["component"] != "read"}  # fmt: skip
-        flagged = {str(r["instances"]): len(r.get("flagged", [])) for r in mine
+        counts = sorted({r["instances"] for r in mine if r["component"] == "decont"})
+        planted = [(d, i) for d, i in manifest["eval_plants"] if d < info["docs"]]
+        flagged = {r["instances"]: len(r.get("flagged", [])) for r in mine
                    if r["component"] == "decont" and r["impl"] == "ours"}  # fmt: skip
-        out[size] = {"docs": info["docs"], "planted": info["planted"], "removed": removed,
-                     "ours_flagged_instances": flagged}  # fmt: skip
+        out[size] = {
+            "docs": info["docs"],
+            "planted": info["planted"],
+            "planted_eval_docs_in_set": {n: sum(i < n for _, i in planted) for n in counts},
+            "planted_eval_instances_in_set": {
+                n: len({i for _, i in planted if i < n}) for n in counts
+            },
+            "removed": removed,
+            "ours_flagged_instances": flagged,
+        }
     return out
 
 
@@ -115,7 +128,7 @@ def write_result(
         "benchmark": "curation",
         "command": "python benchmarks/curation.py " + " ".join(sys.argv[1:]),
         "wall_seconds_total": round(total, 1),
-        "corpus": {k: v for k, v in manifest.items() if k != "sizes"},
+        "corpus": {k: v for k, v in manifest.items() if k not in ("sizes", "eval_plants")},
         "sizes": {
             k: {n: v for n, v in info.items() if n != "dir"}
             for k, info in manifest["sizes"].items()
