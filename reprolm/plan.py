@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from reprolm.evalplan import evaldata_config, pin_critics
+from reprolm.fanout import shard_jobs, source_jobs
 from reprolm.fingerprint import fingerprint
+from reprolm.pins import pin_tokenizer
 from reprolm.recipe import load_recipe, stage_config
 from reprolm.resources import stage_resources
 from reprolm.stagetable import (
@@ -20,6 +22,8 @@ from reprolm.stagetable import (
     CHECKPOINT_STAGES,
     EACH,
     LAST_CHECKPOINT,
+    SHARDS,
+    SOURCES,
     STAGE_NAMES,
     STAGE_TABLE,
     TRAINING_STAGES,
@@ -75,25 +79,35 @@ class Plan:
     def _build(self) -> None:
         """Walk the stage table: each planned stage's jobs, with inputs wired as it says."""
         for entry in STAGE_TABLE:
-            config = self._config(entry) if self._planned(entry) else None
-            if config is None:
-                continue
-            # evaluate: one job per listed checkpoint, labelled by it and named in its config.
-            labels = config.pop("checkpoints") if entry.per_checkpoint else [entry.name]
-            for label in labels:
-                job_config = {**config, "checkpoint": label} if entry.per_checkpoint else config
-                self._add(entry.name, label, job_config, self._inputs(entry, label))
+            if self._planned(entry):
+                for label, config in self._job_configs(entry):
+                    self._add(entry.name, label, config, self._inputs(entry, label))
+
+    def _job_configs(self, entry: Stage) -> list[tuple[str, dict[str, Any]]]:
+        """(label, config) of each job of a planned stage."""
+        if entry.fan_out == SOURCES:  # one job per `sources` entry
+            return source_jobs(self.recipe)
+        config = self._config(entry)
+        if config is None:
+            return []
+        if entry.fan_out == SHARDS:  # one job per batch of curate shards
+            return shard_jobs(config)
+        if entry.per_checkpoint:  # evaluate: one job per listed checkpoint, labelled by it
+            return [(label, {**config, "checkpoint": label}) for label in config.pop("checkpoints")]
+        return [(entry.name, config)]
 
     def _planned(self, entry: Stage) -> bool:
         """Whether the recipe runs ``entry``: its ``when`` key is set, no replacement runs."""
-        if entry.when is not None and not _recipe_value(self.recipe, entry.when):
-            return False
+        if entry.when is not None:
+            value = _recipe_value(self.recipe, entry.when)
+            if not value or (isinstance(value, int) and value < entry.when_at_least):
+                return False
         replacement = entry.replaced_by
         return replacement is None or not self._planned(stage(replacement))
 
     def _config(self, entry: Stage) -> dict[str, Any] | None:
         """The job config: the stage's block (+ seed, threads), plus the keys the plan sets."""
-        config = stage_config(self.recipe, entry.name)
+        config = stage_config(self.recipe, entry.config_from or entry.name)
         if entry.name == "evaldata":  # the spec datasets' files and digests (None: no specs)
             return evaldata_config(config, stage_config(self.recipe, "evaluate"))
         if entry.name == "evaluate":  # critic models' digests pinned (evaluate.critics)
@@ -101,6 +115,9 @@ class Plan:
         # Job code knows no stage table: what it needs of it comes in the config (release's order).
         shared = {"checkpoints": CHECKPOINT_STAGES, "stages": STAGE_NAMES}
         config.update({key: list(shared[key]) for key in entry.plan_keys if key in shared})
+        if entry.name == "tokenize":  # a given tokenizer's content pinned; windows at pretrain's
+            config = pin_tokenizer(config)
+            config["seq_len"] = stage_config(self.recipe, "pretrain")["seq_len"]
         return config
 
     def _producer(self, name: str) -> Job:

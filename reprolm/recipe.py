@@ -51,6 +51,15 @@ def stage_schema(stage: str, schema_dir: Path = SCHEMA_DIR) -> dict[str, Any]:
     top = _load_yaml(schema_dir / "recipe.schema.yaml")
     schema = copy.deepcopy(_load_yaml(schema_dir / f"{stage}.schema.yaml"))
     properties = schema.setdefault("properties", {})
+    entry = stagetable.stage(stage)
+    if entry.config_from is not None:  # curate_shard: the curate block's keys (less the ones
+        # it omits) plus its own, which the plan sets
+        base = stage_schema(entry.config_from, schema_dir)["properties"]
+        omitted = set(entry.config_omits)
+        properties = schema["properties"] = {
+            **{key: value for key, value in base.items() if key not in omitted},
+            **properties,
+        }
     for key in SHARED_STAGE_KEYS:
         shared = {k: v for k, v in top["properties"][key].items() if k != "default"}
         properties.setdefault(key, shared)
@@ -70,6 +79,8 @@ def recipe_schema(schema_dir: Path = SCHEMA_DIR) -> dict[str, Any]:
     schema = copy.deepcopy(_load_yaml(schema_dir / "recipe.schema.yaml"))
     _add_stage_keys(schema)
     for name in STAGES:
+        if not stagetable.has_recipe_block(name):  # source, curate_shard
+            continue
         block = stage_schema(name, schema_dir)
         block.setdefault("default", {})
         # Keys the plan sets (evaluate's `checkpoint`, release's order) are no recipe keys.

@@ -32,6 +32,11 @@ STAGE_LAUNCHER = "stage"  # python -m stages.<name> <job arguments>
 TRAINING_LAUNCHER = "training"  # python -m reprolm.launch ... -- stages.<name> (torchrun, srun)
 Launcher = Literal["stage", "training"]
 
+# How a stage's jobs fan out (Stage.fan_out).
+SOURCES = "sources"  # one job per entry of the recipe's `sources`, labelled <kind>.<name>
+SHARDS = "shards"  # one job per batch of `curate.shards`, labelled <first>_<last>
+FanOut = Literal["sources", "shards"]
+
 BITWISE: Mapping[str, Any] = MappingProxyType({"level": "bitwise"})
 
 
@@ -60,6 +65,13 @@ class Stage:
     replaced_by: str | None = None  # not planned when that stage is; it stands in for this one
     per_checkpoint: bool = False  # one job per `checkpoints` entry of its block, labelled by it
     plan_keys: tuple[str, ...] = ()  # config keys the plan sets (not recipe keys)
+    # Fan-out: one job per `sources` entry (SOURCES) or per batch of `curate.shards` (SHARDS).
+    fan_out: FanOut | None = None
+    # The recipe block its config comes from when not its own (curate_shard: `curate`); None
+    # with a fan-out over sources: the entries of `sources` are the configs, no block.
+    config_from: str | None = None
+    config_omits: tuple[str, ...] = ()  # keys of that block its jobs do not get
+    when_at_least: int = 1  # with `when`: planned only when that value is at least this
 
 
 def _training(name: str, inputs: tuple[Input, ...], **extra: Any) -> Stage:
@@ -76,11 +88,48 @@ def _post_training(name: str, previous: str) -> Stage:
 # With spec datasets (evaluate.specs) curate decontaminates against them and evaluate reads them.
 SPEC_DATA = (Input("evaldata", "evaldata", when="evaldata"),)
 
+# A recipe's own corpora (`sources`): one source artifact per entry, read by the curate jobs.
+SOURCE_DATA = (Input("source_", "source", kind=EACH),)
+
 STAGE_TABLE: tuple[Stage, ...] = (
     Stage("world", "data", "data"),
     Stage("evaldata", "data", "data", when="evaluate.specs"),
-    Stage("curate", "data", "data", (Input("world", "world"), *SPEC_DATA)),
-    Stage("tokenize", "data", "data", (Input("curate", "curate"),), replaced_by="base_model"),
+    Stage("source", "data", "data", when="sources", fan_out=SOURCES),
+    # curate.shards > 1: the shards are curated in batches of jobs, `curate` gathers them; with
+    # one shard, `curate` curates it itself (same payload either way).
+    Stage(
+        "curate_shard",
+        "data",
+        "data",
+        (Input("world", "world"), *SOURCE_DATA, *SPEC_DATA),
+        when="curate.shards",
+        when_at_least=2,
+        fan_out=SHARDS,
+        config_from="curate",
+        # Read by the gather only: changing one reruns the gather, not the (costly) shards.
+        config_omits=("dedup", "decontaminate", "reject_rate_max", "shards_per_job"),
+        plan_keys=("first", "last"),
+    ),
+    Stage(
+        "curate",
+        "data",
+        "data",
+        (
+            Input("world", "world"),
+            *SOURCE_DATA,
+            *SPEC_DATA,
+            Input("shard_", "curate_shard", kind=EACH),
+        ),
+    ),
+    # Its windows (the data-order file) are cut at pretrain.seq_len, which the plan copies in.
+    Stage(
+        "tokenize",
+        "data",
+        "data",
+        (Input("curate", "curate"),),
+        replaced_by="base_model",
+        plan_keys=("seq_len",),
+    ),
     # Post-training from an external model: it stands in for tokenize + the pretrain checkpoint.
     Stage("base_model", "data", "data", when="base_model.path"),
     _training("pretrain", (Input("tokenize", "tokenize"),), replaced_by="base_model"),
@@ -115,6 +164,13 @@ CHECKPOINT_STAGES: tuple[str, ...] = tuple(s.name for s in STAGE_TABLE if s.chec
 TRAINING_STAGES: tuple[str, ...] = tuple(
     s.name for s in STAGE_TABLE if s.launcher == TRAINING_LAUNCHER
 )
+
+
+def has_recipe_block(name: str) -> bool:
+    """Whether the recipe has a block named after the stage (not for fan-outs over `sources`
+    or stages configured from another stage's block)."""
+    entry = stage(name)
+    return entry.config_from is None and entry.fan_out != SOURCES
 
 
 def stage(name: str) -> Stage:

@@ -12,6 +12,10 @@ data position come back from the trainer's own files; the step goes into
 The trainer does not save its loss accumulators, so a resumed run would log the first loss after
 the resume and ``train_loss`` over the resumed steps only; the callback saves and restores them
 so that a resumed run writes the same payload, bit for bit, as an uninterrupted one.
+
+A stage may pass a fingerprint of the data it trains on (pretrain: ``stages.pretrain.datafp``);
+the marker records it, and resuming from a checkpoint whose data fingerprint differs is refused
+(``ResumeDataError``): the run would continue on other tokens than it started on.
 """
 
 from __future__ import annotations
@@ -27,6 +31,10 @@ from stages.common.job import MIN_KEEP, JobContext
 
 MARKER = "reprolm-resume.json"  # written last into a checkpoint: it is complete
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)")
+
+
+class ResumeDataError(ValueError):
+    """The checkpoint to resume was trained on other data than this run is given."""
 
 
 @dataclass(frozen=True)
@@ -119,7 +127,9 @@ def _restore_accumulators(trainer: Any, record: dict[str, Any]) -> None:
             trainer._metrics[mode][key] = list(values)
 
 
-def _make_callback(trainer: Any, resume_marker: dict[str, Any] | None) -> Any:
+def _make_callback(
+    trainer: Any, resume_marker: dict[str, Any] | None, data: str | None = None
+) -> Any:
     from transformers import TrainerCallback
 
     class ResumeCallback(TrainerCallback):
@@ -137,6 +147,8 @@ def _make_callback(trainer: Any, resume_marker: dict[str, Any] | None) -> Any:
         def on_save(self, args, state, control, **kwargs):
             path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             record = {"step": state.global_step, "accumulators": _accumulators(trainer)}
+            if data is not None:
+                record["data"] = data
             partial = path / (MARKER + ".tmp")
             partial.write_text(json.dumps(record, sort_keys=True), encoding="utf-8")
             partial.replace(path / MARKER)  # atomic: the marker is whole or absent
@@ -144,16 +156,30 @@ def _make_callback(trainer: Any, resume_marker: dict[str, Any] | None) -> Any:
     return ResumeCallback()
 
 
-def train(trainer: Any, context: JobContext) -> None:
+def _check_data(path: Path, marker: dict[str, Any] | None, data: str | None) -> None:
+    """Refuse to resume a checkpoint saved on other data (``data``: this run's fingerprint)."""
+    saved = (marker or {}).get("data")
+    if data is not None and saved != data:
+        raise ResumeDataError(
+            f"resume: {path} was trained on other data (data fingerprint {saved} there, {data} "
+            "now): the input shards or data order changed since the checkpoint was saved; "
+            f"restore them, or delete {path.parent} to train from the start"
+        )
+
+
+def train(trainer: Any, context: JobContext, data: str | None = None) -> None:
     """``trainer.train()``, resumed from the job's last complete checkpoint when there is one;
-    the step it resumed from goes into ``context.resumed_step``."""
+    the step it resumed from goes into ``context.resumed_step``. ``data``: the fingerprint of
+    the training data, saved with each checkpoint and compared before resuming."""
     checkpointing = from_context(context)
     if checkpointing is None:
         trainer.train()
         return
     found = last_complete(checkpointing.directory)
     marker = _marker(found[1]) if found else None
-    trainer.add_callback(_make_callback(trainer, marker))
+    if found is not None:
+        _check_data(found[1], marker, data)
+    trainer.add_callback(_make_callback(trainer, marker, data))
     if found is None:
         trainer.train()
         return

@@ -21,10 +21,19 @@ from stages.common import checkpoints
 from stages.common.distributed import distributed_args, full_parameters
 from stages.common.job import JobContext
 
-# Special tokens fixed by docs/artifacts.md (tokenize stage).
+# Special tokens of the trained BPE (docs/artifacts.md, tokenize stage). A given tokenizer
+# (tokenize.tokenizer: OLMo 2's, Llama 3's) brings its own: the stages read its eos and pad
+# tokens, and end an assistant turn with <|im_end|> when it has one, else with its eos.
 EOS_TOKEN = "<|endoftext|>"
 PAD_TOKEN = "<|pad|>"
 END_OF_TURN_TOKEN = "<|im_end|>"
+
+
+def end_of_turn(tokenizer: Any) -> str:
+    """The token that ends an assistant turn: ChatML's <|im_end|> when the vocabulary has it,
+    else the tokenizer's eos (OLMo 2's and Tulu's templates end a turn with eos)."""
+    return END_OF_TURN_TOKEN if END_OF_TURN_TOKEN in tokenizer.get_vocab() else tokenizer.eos_token
+
 
 # Log-history keys that measure wall-clock time (or depend on it) and so break reproducibility.
 _WALL_CLOCK_SUFFIXES = ("_runtime", "_per_second")
@@ -112,12 +121,12 @@ def load_tokenizer(path: Path) -> Any:
     # local_files_only is explicit: the saved tokenizer_config.json records it, and left unset it
     # follows HF_HUB_OFFLINE of the environment (two machines would save different bytes).
     tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-    vocab = tokenizer.get_vocab()
-    missing = [t for t in (EOS_TOKEN, PAD_TOKEN, END_OF_TURN_TOKEN) if t not in vocab]
-    if missing:
-        raise TrainingInputError(f"{path}: tokenizer lacks special tokens {missing}")
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = PAD_TOKEN
+    if tokenizer.eos_token is None:
+        raise TrainingInputError(f"{path}: the tokenizer has no eos token (tokenizer_config.json)")
+    if tokenizer.pad_token is None:  # Llama 3 has none: pad with eos (masked out of the loss)
+        tokenizer.pad_token = (
+            PAD_TOKEN if PAD_TOKEN in tokenizer.get_vocab() else tokenizer.eos_token
+        )
     return tokenizer
 
 
@@ -146,8 +155,9 @@ def save_model(model: Any, tokenizer: Any, output_dir: Path, context: JobContext
     from transformers import GenerationConfig
 
     target = output_dir / "model"
-    eos_ids = [tokenizer.convert_tokens_to_ids(t) for t in (EOS_TOKEN, END_OF_TURN_TOKEN)]
-    pad_id = tokenizer.convert_tokens_to_ids(PAD_TOKEN)
+    ends = dict.fromkeys((tokenizer.eos_token, end_of_turn(tokenizer)))  # ordered, no repeat
+    eos_ids = [tokenizer.convert_tokens_to_ids(t) for t in ends]
+    pad_id = tokenizer.pad_token_id
     # Generation stops at end of document or end of assistant turn; greedy unless asked.
     model.generation_config = GenerationConfig(
         eos_token_id=eos_ids, pad_token_id=pad_id, bos_token_id=None, do_sample=False

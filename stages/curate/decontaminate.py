@@ -61,12 +61,16 @@ class ShardScan:
 
     def add(self, doc_key: int, texts: list[str]) -> list[tuple[str, str, float]]:
         """Scan one document (``doc_key``: its global position); its hits >= threshold."""
-        return self.add_words(doc_key, [words(t) for t in texts])
+        return self._record(doc_key, *self.index.score_texts(texts))
 
     def add_words(self, doc_key: int, word_lists: list[list[str]]) -> list[tuple[str, str, float]]:
         """``add`` for a document given as its texts' words."""
+        return self._record(doc_key, *self.index.score_words(word_lists))
+
+    def _record(
+        self, doc_key: int, inst: np.ndarray, scores: np.ndarray
+    ) -> list[tuple[str, str, float]]:
         self.documents += 1
-        inst, scores = self.index.score_words(word_lists)
         if not len(inst):
             return []
         self.best.update(inst, scores, np.full(len(inst), doc_key, np.int64))

@@ -23,6 +23,8 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "rlvr": ("id", "prompt", "verifier", "ground_truth"),
 }
 
+LABEL_KEYS = ("id", "kind", "source")  # a row's labels, not its content
+
 _SPACES = re.compile(r"[^\S\n]+")  # whitespace other than newline
 _BLANK_LINES = re.compile(r"\n{3,}")
 
@@ -54,9 +56,9 @@ def normalize_row(train_set: str, row: dict, form: str) -> dict | None:
 
 
 def content_hash(row: dict) -> str:
-    """Hash of everything but ``id`` and ``kind``: two rows with the same content are the
-    same example whatever their labels."""
-    body = {k: v for k, v in row.items() if k not in ("id", "kind")}
+    """Hash of everything but ``id``, ``kind`` and ``source``: two rows with the same content
+    are the same example whatever their labels or corpus."""
+    body = {k: v for k, v in row.items() if k not in LABEL_KEYS}
     blob = json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")
     return hashlib.sha256(blob).hexdigest()
 

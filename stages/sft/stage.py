@@ -9,8 +9,8 @@ from typing import Any
 from stages.common.job import Input, JobContext
 from stages.common.posttraining import Base, PostTraining, Prepared, prepare, train_posttraining
 from stages.common.training import (
-    END_OF_TURN_TOKEN,
     TrainingInputError,
+    end_of_turn,
     load_jsonl,
     series,
     window_mean,
@@ -43,7 +43,7 @@ def make_trainer(
         # Loss on assistant tokens only: the chat template marks them with {% generation %}.
         assistant_only_loss=True,
         # The end of an assistant turn; training on it teaches the model to stop.
-        eos_token=END_OF_TURN_TOKEN,
+        eos_token=end_of_turn(base.tokenizer),
         dataset_num_proc=None,
         shuffle_dataset=False,
     )

@@ -1,1 +1,2 @@
-"""tokenize: byte-level BPE tokenizer with a ChatML template, and uint16 token shards."""
+"""tokenize: a trained byte-level BPE (ChatML) or a given HF tokenizer, uint16/uint32 token shards
+and the data-order file."""

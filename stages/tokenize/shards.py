@@ -1,36 +1,62 @@
-"""OLMo-style token shards: raw little-endian uint16 ids, no header, eos after every doc."""
+"""OLMo-style token shards: raw little-endian uint16 or uint32 ids, no header, eos after every
+document, written part by part as the documents stream in."""
 
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Iterable
 
 import numpy as np
 
 UINT16_LIMIT = 1 << 16
+DTYPES = {"uint16": np.dtype("<u2"), "uint32": np.dtype("<u4")}
 
 
-def write_shards(
-    docs: list[list[int]], eos_id: int, out_dir: pathlib.Path, max_tokens: int
-) -> list[dict]:
-    """Write ``part-XXXXX.npy`` files of whole documents (each followed by ``eos_id``); a new
+def shard_dtype(vocab_size: int) -> str:
+    """``uint16`` while every id fits (a vocabulary of at most 65,535), else ``uint32``."""
+    return "uint16" if vocab_size < UINT16_LIMIT else "uint32"
+
+
+class ShardWriter:
+    """Writes ``part-XXXXX.npy`` files of whole documents (each followed by ``eos_id``); a new
     part starts before a document that would push the current one past ``max_tokens`` (a
-    longer document gets a part of its own). Returns the index entries."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    parts: list[list[list[int]]] = [[]]
-    size = 0
-    for doc in docs:
-        length = len(doc) + 1
-        if parts[-1] and size + length > max_tokens:
-            parts.append([])
-            size = 0
-        parts[-1].append(doc)
-        size += length
-    files = []
-    for number, part in enumerate(parts):
-        ids = np.fromiter((t for doc in part for t in (*doc, eos_id)), dtype=np.int64, count=-1)
-        if ids.size and (ids.min() < 0 or ids.max() >= UINT16_LIMIT):
-            raise ValueError("tokenize: token id outside uint16; lower vocab_size below 65536")
-        name = f"part-{number:05d}.npy"
-        ids.astype("<u2").tofile(out_dir / name)
-        files.append({"path": f"shards/{name}", "tokens": int(ids.size), "documents": len(part)})
-    return files
+    longer document gets a part of its own). Only the current part is held in memory."""
+
+    def __init__(self, out_dir: pathlib.Path, eos_id: int, max_tokens: int, dtype: str):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.out_dir, self.eos_id, self.max_tokens = out_dir, eos_id, max_tokens
+        self.dtype = dtype
+        self.files: list[dict] = []
+        self._part: list[np.ndarray] = []
+        self._size = 0
+
+    def add(self, docs: Iterable[list[int]]) -> None:
+        """Append documents (token ids without eos) in order."""
+        for doc in docs:
+            length = len(doc) + 1
+            if self._part and self._size + length > self.max_tokens:
+                self._flush()
+            ids = np.array([*doc, self.eos_id], dtype=np.int64)
+            self._part.append(ids)
+            self._size += length
+
+    def close(self) -> list[dict]:
+        """Write the last part (an empty corpus still gets one empty part); the index entries."""
+        if self._part or not self.files:
+            self._flush()
+        return self.files
+
+    def _flush(self) -> None:
+        ids = np.concatenate(self._part) if self._part else np.zeros(0, dtype=np.int64)
+        limit = np.iinfo(DTYPES[self.dtype]).max
+        if ids.size and (ids.min() < 0 or ids.max() > limit):
+            raise ValueError(
+                f"tokenize: token id {int(ids.max())} outside {self.dtype}; lower vocab_size "
+                "below 65536"
+            )
+        name = f"part-{len(self.files):05d}.npy"
+        ids.astype(DTYPES[self.dtype]).tofile(self.out_dir / name)
+        self.files.append(
+            {"path": f"shards/{name}", "tokens": int(ids.size), "documents": len(self._part)}
+        )
+        self._part, self._size = [], 0

@@ -1,15 +1,31 @@
-"""tokenize stage: train the byte-level BPE, save it with its ChatML template, and write the
-curated pretraining documents as uint16 token shards."""
+"""tokenize stage: train a byte-level BPE (or copy a given HF tokenizer), save it, and stream
+the curated pretraining documents into token shards and the data-order file."""
 
 from __future__ import annotations
 
+import itertools
 import pathlib
+from typing import Any
 
 from stages.common.job import Input, JobContext
-from stages.common.jsonl import read_jsonl, write_json
-from stages.tokenize.bpe import EOS, pin_threads, train_bpe, wrap
+from stages.common.jsonl import write_json
+from stages.tokenize.bpe import IM_END, pin_threads, train_bpe, wrap
 from stages.tokenize.chat import check_assistant_mask
-from stages.tokenize.shards import UINT16_LIMIT, write_shards
+from stages.tokenize.corpus import (
+    batches,
+    bpe_texts,
+    conversations,
+    pretrain_documents,
+)
+from stages.tokenize.given import (
+    GENERATION_BLOCK,
+    TokenizerError,
+    copy_tokenizer,
+    has_generation_block,
+    load_given,
+)
+from stages.tokenize.order import write_order
+from stages.tokenize.shards import UINT16_LIMIT, ShardWriter, shard_dtype
 
 # A multi-turn conversation (with a system turn) checked besides the first SFT rows.
 PROBE = [
@@ -21,69 +37,117 @@ PROBE = [
 ]
 
 
-def _corpus(
-    data: pathlib.Path,
-) -> tuple[list[str], list[str], list[list[dict]], list[list[dict]]]:
-    """(pretrain texts, BPE training texts, SFT conversations, mid-training conversations)."""
-    pretrain = [row["text"] for row in read_jsonl(data / "pretrain.jsonl", ("id", "text"))]
-    sft = [row["messages"] for row in read_jsonl(data / "sft.jsonl", ("id", "messages"))]
-    midtrain_file = data / "midtrain.jsonl"
-    midtrain = (
-        [row["messages"] for row in read_jsonl(midtrain_file, ("id", "messages"))]
-        if midtrain_file.is_file()
-        else []
-    )
-    preference = read_jsonl(data / "preference.jsonl", ("id", "prompt", "chosen", "rejected"))
-    texts = list(pretrain)
-    texts += [m["content"] for messages in sft + midtrain for m in messages]
-    texts += [
-        m["content"] for r in preference for k in ("prompt", "chosen", "rejected") for m in r[k]
-    ]
-    return pretrain, texts, sft, midtrain
+def _trained(config: dict, data: pathlib.Path, tok_dir: pathlib.Path) -> Any:
+    """Train the BPE on a stream of the curated texts, save it, and check its chat mask."""
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = train_bpe(bpe_texts(data), config["vocab_size"], config["min_frequency"])
+    wrap(bpe, config["model_max_length"]).save_pretrained(tok_dir)
+    # Check the tokenizer as consumers load it, from the saved files.
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(tok_dir, local_files_only=True)
+    sft = itertools.islice(conversations(data, "sft"), config["mask_checks"])
+    for messages in [PROBE, *sft]:
+        check_assistant_mask(tokenizer, messages, IM_END)
+    return tokenizer
+
+
+def _given(config: dict, data: pathlib.Path, tok_dir: pathlib.Path) -> Any:
+    """Copy and load ``tokenize.tokenizer``; check its mask on SFT rows when it can."""
+    copy_tokenizer(config["tokenizer"], tok_dir)
+    tokenizer = load_given(tok_dir)
+    checks = config["mask_checks"]
+    if not has_generation_block(tokenizer):
+        if checks:
+            raise TokenizerError(
+                f"tokenize.tokenizer.path: the chat template has no {GENERATION_BLOCK} block, so "
+                "the assistant-token mask cannot be checked, and SFT with assistant-only loss "
+                "needs such a template; give a tokenizer whose template wraps assistant turns in "
+                f"{GENERATION_BLOCK}...{{% endgeneration %}}, or set tokenize.mask_checks: 0"
+            )
+        return tokenizer
+    for messages in itertools.islice(conversations(data, "sft"), checks):
+        check_assistant_mask(tokenizer, messages, end=None)
+    return tokenizer
+
+
+def _documents(config: dict, data: pathlib.Path, tokenizer: Any) -> tuple[Any, int]:
+    """The documents to shard as a stream of (text, source) (pretraining texts, then rendered
+    mid-training conversations as source ``midtrain``), and how many of the latter the stream
+    yields (known once it is used up)."""
+    rendered = [0]
+
+    def midtrain():
+        if not config["midtrain"]:
+            return
+        for messages in conversations(data, "midtrain"):
+            if tokenizer.chat_template is None:
+                raise TokenizerError(
+                    "tokenize.midtrain: the tokenizer has no chat template to render the "
+                    "mid-training conversations with; set tokenize.midtrain: false or give a "
+                    "tokenizer with one"
+                )
+            rendered[0] += 1
+            yield tokenizer.apply_chat_template(messages, tokenize=False), "midtrain"
+
+    return itertools.chain(pretrain_documents(data), midtrain()), rendered
 
 
 def run(
     config: dict, inputs: dict[str, Input], output_dir: pathlib.Path, context: JobContext
 ) -> dict:
-    """Write tokenizer/ and shards/ (see docs/stages/tokenize.md); return sizes."""
+    """Write tokenizer/, shards/ and order/ (see docs/stages/tokenize.md); return sizes."""
     if "curate" not in inputs:
         raise KeyError("tokenize: needs input 'curate' (a curate artifact directory)")
-    if config["vocab_size"] >= UINT16_LIMIT:
+    given = config.get("tokenizer") is not None
+    if not given and config["vocab_size"] >= UINT16_LIMIT:
         raise ValueError(f"tokenize: vocab_size={config['vocab_size']} must be < 65536 (uint16)")
     pin_threads(config["threads"])
-    from transformers import PreTrainedTokenizerFast
+    data, tok_dir = inputs["curate"].path / "data", output_dir / "tokenizer"
+    tokenizer = (_given if given else _trained)(config, data, tok_dir)
 
-    pretrain, texts, sft, midtrain = _corpus(inputs["curate"].path / "data")
-    bpe = train_bpe(texts, config["vocab_size"], config["min_frequency"])
-    tok_dir = output_dir / "tokenizer"
-    wrap(bpe, config["model_max_length"]).save_pretrained(tok_dir)
-
-    # Check the tokenizer as consumers load it, from the saved files.
-    tokenizer = PreTrainedTokenizerFast.from_pretrained(tok_dir, local_files_only=True)
-    for messages in [PROBE, *sft[: config["mask_checks"]]]:
-        check_assistant_mask(tokenizer, messages)
-
-    eos_id = tokenizer.convert_tokens_to_ids(EOS)
+    backend = tokenizer.backend_tokenizer
+    backend.no_truncation()  # a saved tokenizer.json may carry truncation or padding settings
+    backend.no_padding()
+    vocab = len(tokenizer)
+    writer = ShardWriter(
+        output_dir / "shards", tokenizer.eos_token_id, config["shard_tokens"], shard_dtype(vocab)
+    )
     # Mid-training conversations enter the pretraining mix rendered with the chat template, so
     # the base model has seen the chat format before SFT (the special tokens encode as such).
-    rendered = (
-        [tokenizer.apply_chat_template(m, tokenize=False) for m in midtrain]
-        if config["midtrain"]
-        else []
-    )
-    docs = [enc.ids for enc in bpe.encode_batch(pretrain + rendered, add_special_tokens=False)]
-    files = write_shards(docs, eos_id, output_dir / "shards", config["shard_tokens"])
-    vocab = bpe.get_vocab_size()
+    stream, rendered = _documents(config, data, tokenizer)
+    documents = chars = 0
+    per_source: dict[str, dict[str, int]] = {}  # the mix as tokens: documents, tokens (+ eos)
+    for batch in batches(stream):
+        texts = [text for text, _ in batch]
+        encoded = [enc.ids for enc in backend.encode_batch(texts, add_special_tokens=False)]
+        writer.add(encoded)
+        for (_, source), ids in zip(batch, encoded, strict=True):
+            counts = per_source.setdefault(source, {"documents": 0, "tokens": 0})
+            counts["documents"] += 1
+            counts["tokens"] += len(ids) + 1
+        documents += len(batch)
+        chars += sum(map(len, texts))
+    files = writer.close()
+    tokens = [f["tokens"] for f in files]
+    order = write_order(output_dir, tokens, config["seq_len"], config["epochs"], config["seed"])
     write_json(
         output_dir / "shards" / "index.json",
-        {"dtype": "uint16", "eos_token_id": eos_id, "vocab_size": vocab, "files": files},
+        {
+            "dtype": writer.dtype,
+            "eos_token_id": tokenizer.eos_token_id,
+            "vocab_size": vocab,
+            "files": files,
+            "order": order,
+            "sources": dict(sorted(per_source.items())),
+        },
     )
-    tokens = sum(f["tokens"] for f in files)
     return {
         "vocab_size": vocab,
-        "tokens": tokens,
-        "documents": len(docs),
-        "midtrain_documents": len(rendered),
+        "tokens": sum(tokens),
+        "documents": documents,
+        "midtrain_documents": rendered[0],
         "shards": len(files),
-        "chars_per_token": sum(map(len, pretrain + rendered)) / max(tokens, 1),
+        "windows": order["windows"],
+        "chars_per_token": chars / max(sum(tokens), 1),
+        **{f"tokens.{source}": counts["tokens"] for source, counts in sorted(per_source.items())},
     }

@@ -39,18 +39,72 @@ class _Resources(dict):
     __getattr__ = dict.__getitem__
 
 
+# Shard jobs each recipe's `curate` block fans out into (128 by default).
+SHARD_JOBS = {"olmo2-1b": 128, "olmoe-1b-7b": 128, "tulu3-8b": 64}
+# Leading bytes the plan-time source check sniffs per placeholder file.
+MAGIC = {".zst": b"\x28\xb5\x2f\xfd", ".gz": b"\x1f\x8b", ".parquet": b"PAR1"}
+
+
+def stand_in_sources(where: Path, recipe: dict) -> None:
+    """Point every `sources` path of ``recipe`` at a placeholder under ``where``: a file with
+    the format's leading bytes, or a save_to_disk-shaped directory, enough for planning."""
+    for kind, entries in recipe.get("sources", {}).items():
+        for entry in entries:
+            local = where / "data-placeholders" / recipe["name"] / kind / entry["name"]
+            local.mkdir(parents=True)
+            pattern = Path(entry["path"]).name
+            if entry["format"] == "hf_disk":
+                (local / "state.json").write_text("{}")
+                entry["path"] = str(local)
+            elif "*" in pattern:  # a glob: one file it matches
+                suffix = pattern.split("*", 1)[1]
+                head = next((m for ext, m in MAGIC.items() if suffix.endswith(ext)), b"{}")
+                (local / f"part-0{suffix}").write_bytes(head + b"\n")
+                entry["path"] = str(local / pattern)
+            else:  # a directory of jsonl files
+                (local / "part-0.jsonl").write_text("{}\n")
+                entry["path"] = str(local)
+
+
 @pytest.fixture(scope="module")
 def checkout(tmp_path_factory) -> Path:
-    """A copy of the project whose tulu3-8b recipe points at a small HF-format base model."""
+    """A copy of the project whose tulu3-8b recipe points at a small HF-format base model and
+    whose `sources` point at placeholder files (the real corpora are not here)."""
     where = make_checkout(tmp_path_factory.mktemp("scale") / "repo")
     base = where / "base-model"
     base.mkdir()
     (base / "config.json").write_text(json.dumps({"model_type": "llama", "hidden_size": 64}))
     (base / "model.safetensors").write_bytes(b"not really weights, only hashed here")
-    recipe = yaml.safe_load((where / "config" / "tulu3-8b.yaml").read_text())
-    recipe["base_model"]["path"] = str(base)
-    (where / "config" / "tulu3-8b.yaml").write_text(yaml.safe_dump(recipe))
+    for name in RECIPES:
+        path = where / "config" / f"{name}.yaml"
+        recipe = yaml.safe_load(path.read_text())
+        if name == "tulu3-8b":
+            recipe["base_model"]["path"] = str(base)
+        stand_in_sources(where, recipe)
+        path.write_text(yaml.safe_dump(recipe))
     return where
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_scale_recipe_fans_out_sources_and_shards(checkout, name):
+    plan = plan_of(checkout, name)
+    recipe = yaml.safe_load((checkout / "config" / f"{name}.yaml").read_text())
+    labels = [f"{kind}.{e['name']}" for kind, es in recipe["sources"].items() for e in es]
+    assert sorted(job.label for job in plan.by_stage("source")) == sorted(labels)
+    shards = plan.by_stage("curate_shard")
+    assert len(shards) == SHARD_JOBS[name]
+    assert shards[-1].config["last"] == recipe["curate"]["shards"]
+    gather = plan.get("curate", "curate")
+    assert {f"source_{label}" for label in labels} <= set(gather.inputs)
+    assert sum(name.startswith("shard_") for name in gather.inputs) == len(shards)
+    assert plan.resources("curate_shard")["slurm_partition"] == "cpu"
+
+
+def test_a_missing_source_fails_the_plan_naming_its_entry(checkout):
+    recipe = yaml.safe_load((checkout / "config" / "olmo2-1b.yaml").read_text())
+    recipe["sources"]["pretrain"][1]["path"] = "/nonexistent/starcoder/*.parquet"
+    with pytest.raises(ValueError, match=r"sources.pretrain\[1\] \(starcoder\)"):
+        load_plan(recipe)
 
 
 def plan_of(checkout: Path, name: str) -> Plan:

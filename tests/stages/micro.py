@@ -33,7 +33,8 @@ MICRO_OVERRIDES: dict[str, dict] = {
         "planted": 4,
     },
     "curate": {},
-    "tokenize": {"vocab_size": 512, "shard_tokens": 4000, "mask_checks": 8},
+    # seq_len: the plan copies pretrain.seq_len (64 in the micro recipe) into tokenize.
+    "tokenize": {"vocab_size": 512, "shard_tokens": 4000, "mask_checks": 8, "seq_len": 64},
 }
 
 

@@ -9,6 +9,7 @@ import shutil
 import pytest
 
 from stages.curate.decontaminate import decontaminate, instance_grams, words
+from stages.curate.gather import CurateError
 from stages.curate.normalize import dedup, normalize_text
 from tests.stages.micro import MICRO_CONFIGS, micro_config, run_stage
 
@@ -114,8 +115,19 @@ def test_normalizes_dedups_and_reports_unclean_input(tmp_path: pathlib.Path, wor
     with path.open("a", encoding="utf-8") as fh:
         fh.write("{not json\n")
     lines = len(path.read_text().splitlines())
-    with pytest.raises(ValueError, match=rf"pretrain.jsonl:{lines}: not valid JSON"):
-        run_stage("curate", micro_config("curate"), {"world": world}, tmp_path / "bad")
+    # One broken line of ~300 is under reject_rate_max=0.01: rejected, counted, listed.
+    run_stage("curate", micro_config("curate"), {"world": world}, tmp_path / "tolerated")
+    rejects = load(tmp_path / "tolerated" / "rejects.jsonl")
+    assert [
+        (r["kind"], r["line"], r["file"].endswith("train/pretrain.jsonl")) for r in rejects
+    ] == [("pretrain", lines, True)]
+    assert "malformed JSON" in rejects[0]["reason"]
+    counts = json.loads((tmp_path / "tolerated" / "curation.json").read_text())["pretrain"]
+    assert counts["rejected"] == 1 and counts["sources"]["world"]["rejected"] == 1
+    # At a rate limit of 0 the same line fails the stage, naming file:line.
+    with pytest.raises(CurateError, match=rf"pretrain.jsonl:{lines}: malformed JSON"):
+        cfg = micro_config("curate") | {"reject_rate_max": 0.0}
+        run_stage("curate", cfg, {"world": world}, tmp_path / "bad")
 
 
 def test_decontaminate_false_reports_but_keeps(tmp_path: pathlib.Path, world_artifact) -> None:
@@ -130,6 +142,6 @@ def test_bitwise_deterministic(tmp_path: pathlib.Path, world_artifact: pathlib.P
     for name in ("a", "b"):
         run_stage("curate", micro_config("curate"), {"world": world_artifact}, tmp_path / name)
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.*"))
-    assert len(files) == 7  # 5 train sets + 2 reports
+    assert len(files) == 13  # 5 train sets, their 5 decision records, rejects, 2 reports
     for rel in files:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()

@@ -9,6 +9,7 @@ import pathlib
 import random
 import re
 
+import numpy as np
 import pytest
 
 from stages.curate.decontaminate import (
@@ -19,6 +20,7 @@ from stages.curate.decontaminate import (
     words,
 )
 from stages.curate.evalindex import _window_hashes
+from stages.curate.fastwords import FastWords, word_spans
 from stages.curate.normalize import normalize_text
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures"
@@ -65,7 +67,7 @@ def oracle_report(docs: list[list[str]], instances: dict, n: int, threshold: flo
 
 
 # ---------------------------------------------------------------- random corpora
-VOCAB = ["a", "b", "c", "d", "e", "f", "g", "Zoë", "42"]
+VOCAB = ["a", "b", "c", "d", "e", "f", "g", "Zoë", "42", "İ", "ß", "٣", "ﬁ"]
 
 
 def random_text(rng: random.Random, lo: int, hi: int) -> str:
@@ -161,12 +163,61 @@ def test_hash_collision_never_counts() -> None:
     assert index.scan(["the quick brown fox jumps over the lazy"]) == {("t", "q"): 8 / 9}
 
 
+# ---------------------------------------------------------------- the vectorised words()
+def test_word_spans_agree_with_words_on_every_code_point() -> None:
+    every = " ".join("a" + chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+    low, starts, ends, _ = word_spans(every)
+    assert [low[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)] == words(every)
+    assert word_spans("a\ud800b") is None  # lone surrogate: the caller falls back to words()
+
+
+def test_text_ids_match_the_vocabulary() -> None:
+    instances = random_case(3)[0]
+    index = EvalIndex.build(instances, 2)
+    assert index.fast.ok
+    rng = random.Random(1)
+    for _ in range(200):
+        text = random_text(rng, 0, 30) + rng.choice(["", " naïve Straße ", "😀x"])
+        ids = index.fast.text_ids(text)[0].tolist()
+        assert ids == [index.vocab.get(w, 0) for w in words(text)]
+
+
+def test_text_ids_with_shared_slots() -> None:
+    """A vocabulary large enough that words share lookup slots (the overflow path)."""
+    vocab = {f"w{i}": i + 1 for i in range(5000)}
+    fast = FastWords(vocab)
+    assert fast.ok and len(fast.over_hash) > 0
+    text = " ".join(f"W{i}, x{i}" for i in range(0, 6000, 3))
+    assert fast.text_ids(text)[0].tolist() == [vocab.get(w, 0) for w in words(text)]
+
+
+def test_word_hash_collision_never_counts() -> None:
+    """Make "cat" hash like "fox" in the vocabulary lookup: the ids of the document then spell
+    the eval gram, and only the comparison of the words as strings rejects it."""
+    instances = {"t": [("q", ["the quick brown fox jumps over the lazy dog"])]}
+    index = EvalIndex.build(instances, 8)
+    fast = index.fast
+    fox = int(np.flatnonzero(fast.ids == index.vocab["fox"])[0])
+    fast.hashes[fox] = word_spans("cat")[3][0]
+    order = np.argsort(fast.hashes)
+    fast.hashes, fast.ids = fast.hashes[order], fast.ids[order]
+    fast.make_slots()
+    text = "the quick brown cat jumps over the lazy dog"
+    assert (
+        fast.text_ids(text)[0].tolist()
+        == index._word_ids([words(instances["t"][0][1][0])]).tolist()
+    )
+    assert index.scan([text]) == {}
+    assert oracle_scores([text], instances, 8) == {}
+
+
 # ---------------------------------------------------------------- planted real benchmark items
 def load_benchmarks() -> dict[str, list[tuple[str, list[str]]]]:
-    gsm = [json.loads(x) for x in (FIXTURES / "gsm8k" / "test_sample.jsonl").open(encoding="utf-8")]
-    ife = [
-        json.loads(x) for x in (FIXTURES / "ifeval" / "input_sample.jsonl").open(encoding="utf-8")
-    ]
+    def rows(path: pathlib.Path) -> list[dict]:
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+    gsm = rows(FIXTURES / "gsm8k" / "test_sample.jsonl")
+    ife = rows(FIXTURES / "ifeval" / "input_sample.jsonl")
     return {
         "gsm8k": [(str(i), [row["question"]]) for i, row in enumerate(gsm)],
         "ifeval": [(str(row["key"]), [row["prompt"]]) for row in ife],
@@ -323,3 +374,21 @@ def test_to_json_round_trips_and_is_deterministic() -> None:
         dumps.append(json.dumps(state, sort_keys=True))
     assert dumps[0] == dumps[1]
     assert json.loads(dumps[0])["documents"] == len(docs)
+
+
+def test_colliding_seed_is_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seed 0 made to give every word the same value (all grams of a length collide): the
+    index moves on to seed 1 and still scores exactly."""
+    from stages.curate import evalindex
+
+    real = evalindex._word_values
+    monkeypatch.setattr(
+        evalindex,
+        "_word_values",
+        lambda count, seed: real(count, seed) * 0 if seed == 0 else real(count, seed),
+    )
+    instances, docs, n = random_case(5)
+    index = EvalIndex.build(instances, n)
+    assert index.seed == 1
+    for texts in docs:
+        assert index.scan(texts) == oracle_scores(texts, instances, n)

@@ -148,3 +148,47 @@ def test_tokenizer_identical_in_a_fresh_process_with_more_threads(
         check=True,
     )
     assert payload(tmp_path / "p") == payload(tokenize_artifact)
+
+
+def _in_memory_reference(curate: pathlib.Path, out: pathlib.Path, config: dict) -> None:
+    """The trained-BPE path as main had it before streaming (740e659): every text read into
+    lists, the BPE trained on a list, all documents encoded at once and split in memory."""
+    from transformers import PreTrainedTokenizerFast
+
+    from stages.tokenize.bpe import EOS, train_bpe, wrap
+
+    def rows(kind: str) -> list[dict]:
+        return [json.loads(line) for line in (curate / "data" / f"{kind}.jsonl").open()]
+
+    pretrain = [r["text"] for r in rows("pretrain")]
+    sft, midtrain = [r["messages"] for r in rows("sft")], [r["messages"] for r in rows("midtrain")]
+    texts = pretrain + [m["content"] for ms in sft + midtrain for m in ms]
+    keys = ("prompt", "chosen", "rejected")
+    texts += [m["content"] for r in rows("preference") for k in keys for m in r[k]]
+    bpe = train_bpe(texts, config["vocab_size"], config["min_frequency"])
+    wrap(bpe, config["model_max_length"]).save_pretrained(out / "tokenizer")
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(out / "tokenizer", local_files_only=True)
+    rendered = [tokenizer.apply_chat_template(m, tokenize=False) for m in midtrain]
+    docs = [e.ids for e in bpe.encode_batch(pretrain + rendered, add_special_tokens=False)]
+    eos, parts, size = tokenizer.convert_tokens_to_ids(EOS), [[]], 0
+    for doc in docs:
+        if parts[-1] and size + len(doc) + 1 > config["shard_tokens"]:
+            parts.append([])
+            size = 0
+        parts[-1].append(doc)
+        size += len(doc) + 1
+    (out / "shards").mkdir()
+    for number, part in enumerate(parts):
+        ids = np.array([t for doc in part for t in (*doc, eos)], dtype="<u2")
+        ids.tofile(out / "shards" / f"part-{number:05d}.npy")
+
+
+def test_streaming_keeps_the_trained_bpe_bytes(
+    tmp_path: pathlib.Path, tokenize_artifact: pathlib.Path, curate_artifact: pathlib.Path
+) -> None:
+    """Streaming the corpus changed no tokenizer or shard byte of the trained-BPE path."""
+    _in_memory_reference(curate_artifact, tmp_path, micro_config("tokenize"))
+    new = payload(tokenize_artifact)
+    old = payload(tmp_path)
+    assert set(old) == {k for k in new if not k.startswith(("order/", "shards/index.json"))}
+    assert all(new[k] == old[k] for k in old)

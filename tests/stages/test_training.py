@@ -18,6 +18,7 @@ from reprolm.recipe import validate_stage_config
 from reprolm.stagetable import TRAINING_STAGES
 from stages.common.job import JobContext, as_inputs
 from stages.common.training import TrainingInputError, clean_log_history
+from tests.stages.micro import MICRO_CONFIGS
 
 # Micro configs: a model and step counts that keep each stage to a few seconds on one thread.
 MICRO: dict[str, dict[str, Any]] = {
@@ -209,24 +210,28 @@ def test_pretrain_learns_and_reports(chain, tokenize_artifact):
     assert model.config.eos_token_id == index["eos_token_id"]
 
 
-def test_pretrain_windows_follow_the_shards_in_a_seeded_order(tokenize_artifact):
-    from itertools import islice
-
-    from stages.pretrain.data import make_dataset, open_shards, window_starts
+def test_pretrain_windows_follow_the_order_file(tokenize_artifact):
+    """Sample i is window order[i] (numbered shard by shard), the order tokenize wrote."""
+    from stages.pretrain.data import make_dataset, open_order, open_shards, window_starts
 
     shards = open_shards(Path(tokenize_artifact), 1 << 16)
-    seq_len = 32
+    seq_len = 64  # the micro tokenize.seq_len
+    order = open_order(Path(tokenize_artifact), shards, seq_len, samples=1)
     starts = window_starts(shards, seq_len)
-    dataset, windows = make_dataset(shards, seq_len, seed=3)
+    index = read_json(Path(tokenize_artifact) / "shards" / "index.json")
+    assert index["order"]["windows"] == len(starts) and len(order) == 10 * len(starts)
+    dataset, windows = make_dataset(shards, seq_len, order)
     assert windows == len(starts)
-    epoch = [item["input_ids"].numpy() for item in islice(iter(dataset), windows)]
-    expected = sorted(tuple(shards[s][o : o + seq_len]) for s, o in starts)
-    assert sorted(tuple(w) for w in epoch) == expected  # every window exactly once per epoch
-    again = [item["input_ids"].numpy() for item in islice(iter(dataset), windows)]
-    assert all((a == b).all() for a, b in zip(epoch, again, strict=True))
-    other, _ = make_dataset(shards, seq_len, seed=4)
-    reordered = [item["input_ids"].numpy() for item in islice(iter(other), windows)]
-    assert windows < 3 or any((a != b).any() for a, b in zip(epoch, reordered, strict=True))
+    served = [item["input_ids"].numpy() for item in dataset]
+    assert len(served) == len(order)
+    for position, window in enumerate(order):
+        shard, offset = starts[window]
+        assert (served[position] == shards[shard][offset : offset + seq_len]).all()
+    # The order pretrain drew itself before the file: a seeded permutation per epoch.
+    seed = MICRO_CONFIGS["tokenize"]["seed"]
+    for epoch in range(2):
+        permutation = np.random.default_rng([seed, epoch]).permutation(windows)
+        assert (order[epoch * windows : (epoch + 1) * windows] == permutation).all()
     first = next(iter(dataset))
     assert (first["labels"] == first["input_ids"]).all()
 

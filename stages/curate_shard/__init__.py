@@ -1,0 +1,1 @@
+"""curate_shard stage: curate a batch of shards (see stages/curate/shard.py)."""

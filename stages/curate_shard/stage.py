@@ -1,0 +1,27 @@
+"""curate_shard stage: curate shards [first, last) of `curate.shards` into ``shards/``.
+
+Each shard's positions are read once and checked, normalized, filtered, masked, hashed and
+scanned for eval n-grams (stages/curate/shard.py); the `curate` job gathers all shards.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+from stages.common.job import Input, JobContext
+from stages.common.jsonl import write_json
+from stages.curate.shard import curate_shards
+
+
+def run(
+    config: dict, inputs: dict[str, Input], output_dir: pathlib.Path, context: JobContext
+) -> dict:
+    """Write shards/shard-<i>/ for every shard of the batch; return the summed counts."""
+    if "world" not in inputs:
+        raise KeyError("curate_shard: needs input 'world' (a world artifact: its eval sets)")
+    first, last, shards = config["first"], config["last"], config["shards"]
+    if not 0 <= first < last <= shards:
+        raise ValueError(f"curate_shard: shard range [{first}, {last}) is not within 0..{shards}")
+    counts = curate_shards(config, inputs, output_dir / "shards", first, last)
+    write_json(output_dir / "batch.json", {"first": first, "last": last, "shards": shards})
+    return counts
