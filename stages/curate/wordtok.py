@@ -27,12 +27,18 @@ class OfflineEnglishTokenizer(WordTokenizer):
 
         self._sentences = punkt.tokenizer_for("english")
         self._words = NLTKWordTokenizer()
+        self._last: tuple[str | None, list[str]] = (None, [])
 
     def word_tokenize(self, text: str) -> list[str]:
-        tokenize = self._words.tokenize
-        return strip_strings(
-            [token for sentence in self._sentences.tokenize(text) for token in tokenize(sentence)]
-        )
+        # The last text's words are kept: filters after C4 ask again for the same text, after
+        # C4's per-line sentence splits have pushed it out of datatrove's 5-entry cache.
+        if text != self._last[0]:
+            tokenize = self._words.tokenize
+            words = [
+                tok for sentence in self._sentences.tokenize(text) for tok in tokenize(sentence)
+            ]
+            self._last = (text, strip_strings(words))
+        return self._last[1]
 
     def sent_tokenize(self, text: str) -> list[str]:
         return strip_strings(self._sentences.tokenize(text))
