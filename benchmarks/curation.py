@@ -137,13 +137,19 @@ def plan(args: argparse.Namespace) -> list[dict]:
     return sorted(runs, key=lambda r: -cost(r))
 
 
+# rough CPU seconds per MB (2 vCPU Xeon, 2026-12): to start the longest runs first
+COST = {"read": 0.01, "filters": 4.4}
+COST |= {
+    f"minhash/{i}": c for i, c in (("ours", 0.24), ("datatrove", 0.9), ("datatrove_split", 0.4))
+}
+COST |= {
+    f"decont/{i}": c for i, c in (("ours", 0.07), ("datatrove", 0.75), ("datatrove_split", 0.22))
+}
+
+
 def cost(run: dict) -> float:
-    """Rough CPU seconds of a run (for ordering: longest first packs the cores best)."""
-    per_mb = {"read": 0.01, "filters": 4.0, "minhash": 0.8, "decont": 0.6}[run["component"]]
-    if run["impl"] == "ours" and run["component"] != "filters":
-        per_mb /= 3
-    if run["impl"] == "datatrove_split":
-        per_mb /= 2
+    """Rough CPU seconds of a run (longest first packs the cores best)."""
+    per_mb = COST.get(run["component"]) or COST[f"{run['component']}/{run['impl']}"]
     return per_mb * run["size_mb"]
 
 

@@ -158,3 +158,28 @@ def write_result(
     for row in rows:
         print(json.dumps(row))
     print(f"-> {Path(args.output)}")
+
+
+def _cell(row: dict, key: str) -> str:
+    value = row.get(key)
+    return "-" if value is None else f"{value:g}"
+
+
+def markdown(result: dict) -> str:
+    """The table of a result file as Markdown (for notes): MB/s per core and peak RSS."""
+    lines = [
+        "| component | MB | instances | ours MB/s | datatrove | datatrove_split | ours/dt"
+        " | ours/split | RSS MB ours / dt / split |",
+        "|" + "---|" * 9,
+    ]
+    for row in result["table"]:
+        figures = [_cell(row, f"{n}_mb_per_cpu_s") for n in IMPLS]
+        figures += [_cell(row, f"ratio_ours_over_{n}") for n in IMPLS[1:]]
+        rss = " / ".join(_cell(row, f"{n}_peak_rss_mb") for n in IMPLS)
+        cells = [row["component"], str(row["size_mb"]), str(row["instances"] or "-")]
+        lines.append("| " + " | ".join([*cells, *figures, rss]) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown(json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))))
