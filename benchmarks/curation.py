@@ -55,6 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument("--components", nargs="+", default=list(COMPONENTS), choices=COMPONENTS)
     parser.add_argument("--impls", nargs="+", default=list(IMPLS), choices=IMPLS)
+    parser.add_argument("--why", default="", help="a note on the chosen grid, kept in the result")
     parser.add_argument("--workdir", type=Path, help="kept (and reused) instead of a temp dir")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks/results/curation.json")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)

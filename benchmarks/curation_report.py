@@ -134,6 +134,14 @@ def write_result(
             for k, info in manifest["sizes"].items()
         },
         "eval_sizes": sorted(set(args.instances)),
+        "grid": {
+            "ours_sizes_mb": sorted(set(args.sizes_mb)),
+            "filters_sizes_mb": sorted(set(args.filters_sizes_mb)),
+            "datatrove_sizes_mb": sorted(set(args.datatrove_sizes_mb)),
+            "datatrove_split_sizes_mb": sorted(set(args.split_sizes_mb)),
+            "eval_sweep": {"corpus_mb": sweep, "impls": args.eval_scaling_impls},
+            "why": args.why,
+        },
         "table": rows,
         "scaling": scaling(rows, middle(args.instances), sweep),
         "checks": checks(manifest, results),
