@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import re
 import time
 from pathlib import Path
 
@@ -72,6 +74,20 @@ def corpus(mb: float, seed: int = 0) -> list[str]:
     return docs
 
 
+def machine() -> dict:
+    from importlib.metadata import version
+
+    cpuinfo = Path("/proc/cpuinfo")
+    models = re.findall(r"model name\s*: (.*)", cpuinfo.read_text()) if cpuinfo.exists() else []
+    return {
+        "cpu": models[0] if models else platform.processor(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "datatrove": version("datatrove"),
+        "nltk": version("nltk"),
+    }
+
+
 def timed(fn, docs: list[str]) -> float:
     start = time.process_time()
     for text in docs:
@@ -87,7 +103,7 @@ def main() -> None:
     args = parser.parse_args()
     docs = corpus(args.mb)
     mb = sum(len(d.encode()) for d in docs) / 1e6
-    result = {"machine": platform.processor() or platform.machine(), "docs": len(docs), "mb": mb}
+    result = {"machine": machine(), "docs": len(docs), "mb": mb}
     rates = {}
     for name in FILTERS:
         filters = build_filters({name: True})
