@@ -48,6 +48,7 @@ from reprolm.fingerprint import fingerprint
 from reprolm.hashing import MANIFEST_NAME, PayloadError, payload_digest
 from reprolm.lineage import LINEAGE_DIR, Lineage, Node, build, display_path
 from reprolm.manifest import verify_payload
+from reprolm.rawdata import check_raw_files
 from reprolm.tracking.queries import judge_run, unavailable_store
 
 # The report model lives in reprolm.audit_report; these names stay importable from here.
@@ -84,6 +85,22 @@ def _check_manifest_and_payload(report: NodeReport) -> None:
             f"recorded digest {short(manifest.get('digest'))} is not the digest of the recorded "
             f"file hashes ({short(payload_digest(files))}): {MANIFEST_NAME} was edited"
         )
+
+
+def _check_raw_data(report: NodeReport) -> None:
+    """A source artifact: the corpus files it names, re-read (reprolm/rawdata.py)."""
+    node = report.node
+    if node.stage != "source" or node.directory is None:
+        return
+    if not (node.directory / "source.json").is_file():
+        report.check("raw_data", NOT_CHECKED, "no source.json")
+        return
+    raw = check_raw_files(node.directory)
+    report.problems += raw.problems
+    report.missing += raw.missing
+    report.bytes_hashed += raw.bytes_hashed
+    status = BROKEN if raw.problems else MISSING if raw.missing else OK
+    report.check("raw_data", status, f"{raw.files} files re-read, {len(raw.missing)} absent")
 
 
 def _check_identity(report: NodeReport) -> None:
@@ -308,6 +325,7 @@ def audit(
         report = NodeReport(node, path)
         before = time.perf_counter()
         _check_manifest_and_payload(report)
+        _check_raw_data(report)
         hash_seconds += time.perf_counter() - before
         _check_identity(report)
         _check_inputs(report, lineage)

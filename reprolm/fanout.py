@@ -11,8 +11,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from reprolm.recipe import validate_stage_config
-from reprolm.sources import check_sources
+from reprolm.recipe import RecipeError, validate_stage_config
+from reprolm.sources import check_sources, check_verifiers
 from reprolm.stagetable import stage
 
 SOURCE_KINDS = ("pretrain", "sft", "preference", "rlvr")
@@ -30,11 +30,12 @@ def source_jobs(recipe: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     that each names readable files (reprolm/sources.py)."""
     sources = recipe.get("sources") or {}
     check_sources(sources)
+    check_verifiers(sources)
     for kind, entries in sources.items():
         weighted = [e["name"] for e in entries or () if e.get("weight") is not None]
         if weighted and len(weighted) != len(entries):
             unweighted = [e["name"] for e in entries if e.get("weight") is None]
-            raise ValueError(
+            raise RecipeError(
                 f"sources.{kind}: {', '.join(weighted)} name a weight but {', '.join(unweighted)} "
                 "do not; give every source of a kind a weight (its share of the mix), or none"
             )
@@ -58,7 +59,7 @@ def shard_jobs(config: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """(label ``<first>_<last>``, config) of each batch of shards [first, last)."""
     total, size = config["shards"], shards_per_job(config)
     if math.ceil(total / size) > MAX_SHARD_JOBS:
-        raise ValueError(
+        raise RecipeError(
             f"curate.shards={total} with curate.shards_per_job={size} makes "
             f"{math.ceil(total / size)} curate_shard jobs, more than {MAX_SHARD_JOBS} (the "
             f"gather names each on its command line); set shards_per_job to at least "

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from reprolm.recipe import RecipeError
+
 KINDS = ("pretrain", "sft", "preference", "rlvr")
 SUFFIXES: dict[str, tuple[str, ...]] = {
     "jsonl": (".jsonl", ".json", ".jsonl.gz", ".jsonl.zst", ".json.gz", ".json.zst"),
@@ -25,8 +27,9 @@ MAGIC = {".gz": (b"\x1f\x8b", "gzip"), ".zst": (b"\x28\xb5\x2f\xfd", "zstd")}
 PARQUET_MAGIC = b"PAR1"
 
 
-class SourceError(ValueError):
-    """``sources`` entries cannot be read (the message names each entry and the fix)."""
+class SourceError(RecipeError):
+    """``sources`` entries cannot be read (the message names each entry and the fix); a recipe
+    error, so the workflow stops before any job with the message alone."""
 
 
 def _is_input(path: Path, fmt: str) -> bool:
@@ -117,3 +120,17 @@ def check_sources(sources: Mapping[str, Any] | None) -> None:
                 problems.append(f"{label}: missing key {error}")
     if problems:
         raise SourceError("\n".join(problems))
+
+
+def check_verifiers(sources: Mapping[str, Any]) -> None:
+    """Each `sources.rlvr` entry's ``verifier`` (when it names one) is a registered verifier:
+    a typo fails the plan, not the rlvr job after pretraining."""
+    from evals.verifiers import VERIFIERS
+
+    for index, entry in enumerate(sources.get("rlvr") or ()):
+        name = entry.get("verifier")
+        if name is not None and name not in VERIFIERS:
+            raise RecipeError(
+                f"sources.rlvr[{index}] ({entry['name']}): verifier {name!r} is not registered; "
+                f"known verifiers: {', '.join(sorted(VERIFIERS))} (evals/verifiers.py)"
+            )

@@ -16,6 +16,19 @@ from stages.rlvr.rewards import verifiable_reward
 _FIELDS = ("prompt", "verifier", "ground_truth")
 
 
+def unknown_instructions(ground_truth: str) -> list[str]:
+    """IFEval instruction ids of a ground truth without a checker (the JSON must parse)."""
+    import json
+
+    from evals.ifeval import CHECKERS
+
+    try:
+        ids = json.loads(ground_truth)["instruction_id_list"]
+    except (ValueError, TypeError, KeyError):
+        return ["<ground_truth is not JSON with instruction_id_list>"]
+    return sorted(set(map(str, ids)) - set(CHECKERS))
+
+
 def load_prompts(data_dir: Path) -> list[dict[str, Any]]:
     """Rows of data/rlvr.jsonl; every verifier must be registered."""
     path = data_dir / "data" / "rlvr.jsonl"
@@ -26,6 +39,13 @@ def load_prompts(data_dir: Path) -> list[dict[str, Any]]:
             raise TrainingInputError(
                 f"{path}:{number}: unknown verifier {row['verifier']!r}; known: {known}"
             )
+        if row["verifier"] == "ifeval":  # every instruction must have a checker before training
+            unknown = unknown_instructions(row["ground_truth"])
+            if unknown:
+                raise TrainingInputError(
+                    f"{path}:{number}: ifeval ground_truth has unknown instruction ids: "
+                    f"{', '.join(unknown)}"
+                )
     return [{key: row[key] for key in _FIELDS} for row in rows]
 
 

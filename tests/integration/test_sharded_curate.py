@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support import MICRO, SNAKEMAKE, checkout_env, make_checkout, run_snakemake
+from tests.support import MICRO, SNAKEMAKE, checkout_env, make_checkout, reprolm, run_snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -141,6 +141,22 @@ def test_one_or_three_shards_same_digests_and_decisions(corpus_checkout) -> None
     )
     assert index["sources"]["books"]["documents"] == report["sources"]["books"]["documents_out"]
 
+    # audit re-reads the corpus files behind the source artifacts, down to the raw bytes.
+    audited = reprolm(where, "audit", "--json", str(tokenize))
+    nodes = {n["id"]: n for n in json.loads(audited.stdout)["nodes"]}
+    raw = [n for n in nodes.values() if n["stage"] == "source"]
+    assert audited.returncode == 0 and len(raw) == 2
+    assert all(n["checks"]["raw_data"]["status"] == "ok" for n in raw)
+    books = where / "corpus/books.parquet"
+    original = books.read_bytes()
+    books.write_bytes(original[:100] + bytes([original[100] ^ 1]) + original[101:])
+    try:
+        tampered = reprolm(where, "audit", str(tokenize))
+    finally:
+        books.write_bytes(original)
+    assert tampered.returncode == 1
+    assert "books.parquet changed since its source job hashed it" in tampered.stdout
+
 
 def test_killed_shard_job_reruns_alone_and_ends_on_the_same_digest(corpus_checkout) -> None:
     where, recipe = corpus_checkout["where"], corpus_checkout["recipe"]
@@ -186,3 +202,16 @@ def test_killed_shard_job_reruns_alone_and_ends_on_the_same_digest(corpus_checko
     }
     assert jobs.get("curate_shard") == 4 - len(done_before)
     assert digest_of(where, "curate", four) == digest_of(where, "curate", recipe("one", 1))
+
+
+def test_a_missing_source_stops_the_workflow_naming_its_entry(corpus_checkout) -> None:
+    where, recipe = corpus_checkout["where"], corpus_checkout["recipe"]
+    path = where / recipe("missing", 2)
+    value = yaml.safe_load(path.read_text())
+    value["sources"]["pretrain"][1]["path"] = str(where / "corpus" / "gone.parquet")
+    path.write_text(yaml.safe_dump(value))
+    done = run_snakemake(where, "-n", recipe="config/missing.yaml", check=False)
+    said = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "sources.pretrain[1] (books)" in said and "gone.parquet" in said
+    assert "Traceback" not in said

@@ -157,3 +157,30 @@ def test_mix_keeps_the_scarcest_whole_and_survives_an_empty_source() -> None:
     kept_a = sum(1 for p in range(300) if p not in state.decided)
     assert 80 <= kept_a <= 120  # ~ as many bytes as b
     assert all(p not in state.decided for p in range(300, 400))
+
+
+def test_a_source_file_changed_after_its_source_job_is_refused(tmp_path, world_artifact) -> None:
+    from stages.curate.feeds import FeedError
+
+    rng = random.Random(9)
+    lines = [json.dumps({"id": i, "text": prose(rng)}) + "\n" for i in range(20)]
+    src = source_artifact(tmp_path, "moving", lines)
+    inputs = {"source_pretrain.moving": src, "world": world_artifact}
+    data = tmp_path / "moving.jsonl"
+    with data.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"id": "late", "text": prose(rng)}) + "\n")
+    with pytest.raises(FeedError, match=r"moving.jsonl changed since its source job hashed it"):
+        run_stage("curate", curate_config(1), inputs, tmp_path / "out")
+    data.unlink()
+    with pytest.raises(FeedError, match=r"moving.jsonl: No such file"):
+        run_stage("curate", curate_config(1), inputs, tmp_path / "out2")
+
+
+def test_the_gather_refuses_an_incomplete_set_of_shards(tmp_path, sources) -> None:
+    config = curate_config(4) | {"first": 0, "last": 2}
+    for key in ("dedup", "decontaminate", "reject_rate_max", "shards_per_job"):
+        config.pop(key)
+    run_stage("curate_shard", config, sources, tmp_path / "half")
+    inputs = sources | {"shard_00000_00002": tmp_path / "half"}
+    with pytest.raises(CurateError, match=r"hold shards \[0, 1\] of \[4\], not 0\.\.3 of 4"):
+        run_stage("curate", curate_config(4), inputs, tmp_path / "out")

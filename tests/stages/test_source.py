@@ -368,7 +368,7 @@ def test_to_internal_rlvr() -> None:
             dict(SOURCE, verifier="numeric_answer"),
             0,
         )["ground_truth"]
-        == "1234"
+        == "1,234"  # as written: the verifier normalizes when it scores
     )
     own = {"messages": prompt, "ground_truth": "5", "verifier": "max_words", "dataset": "gsm8k"}
     assert to_internal("rlvr", own, SOURCE, 0)["verifier"] == "max_words"
@@ -379,11 +379,7 @@ def test_to_internal_rlvr() -> None:
     cases = (
         (
             {"messages": prompt, "ground_truth": "1", "dataset": "code"},
-            "no verifier for dataset 'code'.*known verifiers: .*numeric_answer",
-        ),
-        (
-            {"messages": prompt, "ground_truth": "1", "verifier": "nope"},
-            "unknown verifier 'nope'; known verifiers: .*ifeval",
+            "no verifier for dataset 'code'.*set the source's verifier",
         ),
         (
             {"messages": prompt, "ground_truth": "\\frac{1}{2}", "dataset": "MATH"},
@@ -401,14 +397,6 @@ def test_to_internal_rlvr() -> None:
                 "dataset": "ifeval",
             },
             "open-instruct function 'validate_lowercase'",
-        ),
-        (
-            {
-                "messages": prompt,
-                "ground_truth": '{"instruction_id_list": ["x:y"], "kwargs": [{}]}',
-                "dataset": "ifeval",
-            },
-            "unknown instruction ids: x:y",
         ),
         (
             {

@@ -383,6 +383,12 @@ def test_rlvr_rejects_unknown_verifiers(tmp_path):
     (data / "rlvr.jsonl").write_text("\n".join(lines) + "\n")
     with pytest.raises(TrainingInputError, match=r"rlvr.jsonl:2: unknown verifier 'x'"):
         load_prompts(tmp_path)
+    # An ifeval row's instruction ids must all have checkers (curate passes them on unchecked).
+    truth = json.dumps({"instruction_id_list": ["punctuation:no_comma", "x:y"], "kwargs": [{}, {}]})
+    lines[1] = json.dumps({**row, "verifier": "ifeval", "ground_truth": truth})
+    (data / "rlvr.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(TrainingInputError, match=r"rlvr.jsonl:2: .*unknown instruction ids: x:y"):
+        load_prompts(tmp_path)
 
 
 @pytest.mark.slow

@@ -102,3 +102,20 @@ def test_weights_are_given_for_every_source_of_a_kind_or_none(tmp_path: Path) ->
     ]
     with pytest.raises(ValueError, match=r"sources.pretrain: web name a weight but code do not"):
         micro(sources={"pretrain": entries})
+
+
+def test_an_unregistered_rlvr_verifier_fails_the_plan(tmp_path: Path) -> None:
+    (tmp_path / "r.jsonl").write_text('{"messages": [], "ground_truth": "1"}\n')
+    entry = {"name": "math", "path": str(tmp_path / "r.jsonl"), "format": "jsonl"}
+    with pytest.raises(ValueError, match=r"sources.rlvr\[0\] \(math\): verifier 'nope' is not"):
+        micro(sources={"rlvr": [entry | {"verifier": "nope"}]})
+    assert micro(sources={"rlvr": [entry | {"verifier": "numeric_answer"}]}).by_stage("source")
+
+
+def test_curate_imports_no_evaluation_code() -> None:
+    """Editing a metric (evals/gsm8k.py, the verifiers) never reruns curation and all after it."""
+    from reprolm.codedigest import stage_source_files
+
+    for stage in ("source", "curate_shard", "curate", "tokenize"):
+        files = {p.relative_to(ROOT).as_posix() for p in stage_source_files(stage)}
+        assert not files & {"evals/gsm8k.py", "evals/verifiers.py", "evals/ifeval/__init__.py"}
