@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import pathlib
+from collections.abc import Iterator
 
 
-def read_jsonl(path: pathlib.Path, required: tuple[str, ...] = ()) -> list[dict]:
-    """Rows of a JSONL file; each must be an object holding the ``required`` keys."""
+def iter_jsonl(path: pathlib.Path, required: tuple[str, ...] = (), skip: int = 0) -> Iterator[dict]:
+    """Rows of a JSONL file, one at a time, after its first ``skip`` lines (not parsed); each
+    must be an object holding the ``required`` keys; errors name ``file:line``."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing; is the input artifact complete?")
-    rows = []
     with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
+        for lineno, line in enumerate(itertools.islice(fh, skip, None), skip + 1):
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as err:
@@ -22,8 +24,12 @@ def read_jsonl(path: pathlib.Path, required: tuple[str, ...] = ()) -> list[dict]
             missing = [key for key in required if key not in row]
             if missing:
                 raise ValueError(f"{path}:{lineno}: missing key(s) {missing}")
-            rows.append(row)
-    return rows
+            yield row
+
+
+def read_jsonl(path: pathlib.Path, required: tuple[str, ...] = ()) -> list[dict]:
+    """Rows of a JSONL file (``iter_jsonl``, all at once)."""
+    return list(iter_jsonl(path, required))
 
 
 def write_jsonl(path: pathlib.Path, rows: list[dict]) -> None:

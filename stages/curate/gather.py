@@ -51,6 +51,8 @@ class KindState:
     hits: dict[int, list] = field(default_factory=dict)
     counts: dict[str, dict[str, int]] = field(default_factory=dict)  # source -> counters
     rejects: list[dict[str, Any]] = field(default_factory=list)  # first examples per source
+    filters: dict[str, int] = field(default_factory=dict)  # filtered documents per reason
+    decontaminated: list[str] = field(default_factory=list)  # ids removed, in position order
 
 
 def shard_lines(shard_dirs: list[Path], kind: str) -> Iterator[dict[str, Any]]:
@@ -83,6 +85,8 @@ def first_pass(shard_dirs: list[Path], kind: str) -> KindState:
         if status != "ok":
             state.decided[position] = {"decision": status, "reason": line["reason"]}
             _count(state, source, status)
+            if status == "filtered":
+                state.filters[line["reason"]] = state.filters.get(line["reason"], 0) + 1
             if status == "rejected" and sum(r["source"] == source for r in state.rejects) < 5:
                 state.rejects.append({k: line[k] for k in ("source", "file", "line", "reason")})
             continue
@@ -228,16 +232,9 @@ def write_outputs(
                 _count(state, line["source"], "bytes_out", line["bytes"])
             elif decision["decision"] not in ("rejected", "empty", "filtered"):
                 _count(state, line["source"], decision["decision"])
+                if decision["decision"] == "decontaminated":
+                    state.decontaminated.append(line["id"])
     return state.counts
-
-
-def filter_counts(shard_dirs: list[Path], kind: str) -> dict[str, int]:
-    """Filtered documents per filter reason prefix (``<filter>:<rule>``)."""
-    counts: dict[str, int] = {}
-    for line in shard_lines(shard_dirs, kind):
-        if line["status"] == "filtered":
-            counts[line["reason"]] = counts.get(line["reason"], 0) + 1
-    return dict(sorted(counts.items()))
 
 
 def gather(
@@ -246,8 +243,9 @@ def gather(
     index: EvalIndex,
     weights: Mapping[str, Mapping[str, float]],
     out: Path,
-) -> tuple[dict[str, Any], Report, dict[str, dict[str, int]]]:
-    """Decide and write every kind; (curation report, decontamination report, removed per task)."""
+) -> tuple[dict[str, Any], Report, dict[str, dict[str, int]], dict[str, list[str]]]:
+    """Decide and write every kind; (curation report, decontamination report, removed documents
+    per task, ids of the decontaminated documents per kind)."""
     kinds = _kinds(shard_dirs)
     states = {kind: first_pass(shard_dirs, kind) for kind in kinds}
     for kind, state in states.items():
@@ -274,10 +272,11 @@ def gather(
         per_source = write_outputs(shard_dirs, kind, states[kind], out)
         report[kind] = kind_report(per_source)
         if kind == "pretrain":
-            report[kind]["filters"] = filter_counts(shard_dirs, kind)
+            report[kind]["filters"] = dict(sorted(states[kind].filters.items()))
         if kind in mixes:
             report[kind]["mix"] = mixes[kind]
-    return report, decont, removed_per_task
+    removed = {kind: state.decontaminated for kind, state in states.items()}
+    return report, decont, removed_per_task, removed
 
 
 COUNTERS = (

@@ -31,7 +31,10 @@ from stages.curate.feeds import (
     plan_feeds,
     shard_range,
 )
+from stages.curate.filters import apply_filters, build_filters
+from stages.curate.minhash import MinHashConfig, band_keys
 from stages.curate.normalize import MESSAGE_KEYS, REQUIRED, content_hash, normalize_row, text_fields
+from stages.curate.pii import mask_pii
 from stages.source.readers import Reject
 from stages.source.schemas import RowError, to_internal
 
@@ -76,8 +79,6 @@ class ShardCurator:
     """What every shard of a job shares: the config, feeds, eval index and filters."""
 
     def __init__(self, config: Mapping[str, Any], inputs: Mapping[str, Input]):
-        from stages.curate.minhash import MinHashConfig
-
         self.config = config
         self.feeds = plan_feeds(inputs)
         self.index = EvalIndex.build(eval_instances(inputs), config["ngram"])
@@ -90,8 +91,6 @@ class ShardCurator:
     def filters(self, feed: Feed) -> list:
         """The quality filters of a pretraining feed: its own `filters`, else curate.filters."""
         if feed.name not in self._filters:
-            from stages.curate.filters import build_filters
-
             own = feed.source.get("filters")
             spec, where = (
                 (own, f"sources.pretrain.{feed.name}.filters")
@@ -117,8 +116,6 @@ class ShardCurator:
     def _curate_kind(
         self, kind: str, feeds: list[Feed], start: int, stop: int, scan: ShardScan, out: Path
     ) -> dict[str, int]:
-        from stages.curate.minhash import band_keys
-
         counts = dict.fromkeys(("positions", "ok", "rejected", "empty", "filtered"), 0)
         bands, band_positions = [], []
         with (out / f"{kind}.jsonl").open("w", encoding="utf-8", newline="\n") as handle:
@@ -165,15 +162,11 @@ class ShardCurator:
         if row is None:
             return line | {"status": "empty", "reason": "a text is empty after normalization"}
         if kind == "pretrain":
-            from stages.curate.filters import apply_filters
-
             text, reason = apply_filters(self.filters(feed), row["text"])
             if reason is not None or not text.strip():
                 return line | {"status": "filtered", "reason": reason or "empty after filters"}
             row["text"] = text
             if self.config["pii"]:
-                from stages.curate.pii import mask_pii
-
                 row["text"], masked = mask_pii(row["text"])
                 if any(masked.values()):
                     line["pii"] = {k: v for k, v in masked.items() if v}

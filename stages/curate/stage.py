@@ -65,20 +65,13 @@ def _legacy_counts(totals: dict) -> dict[str, int]:
 
 
 def _decontamination_document(
-    config: dict, report: Report, removed_per_task: dict, inputs: dict[str, Input], out
+    config: dict,
+    report: Report,
+    removed_per_task: dict,
+    removed_ids: dict[str, list[str]],
+    inputs: dict[str, Input],
 ) -> dict:
-    removed: dict[str, dict] = {}
-    for kind in KINDS:
-        path = out / "decisions" / f"{kind}.jsonl"
-        if not path.is_file():
-            continue
-        ids = []
-        with path.open(encoding="utf-8") as handle:
-            for text in handle:
-                record = json.loads(text)
-                if record["decision"] == "decontaminated":
-                    ids.append(record["id"])
-        removed[kind] = {"documents": len(ids), "ids": ids}
+    removed = {kind: {"documents": len(ids), "ids": ids} for kind, ids in removed_ids.items()}
     world_sets = {t: v for t, v in report.tasks.items() if not t.startswith(SPEC_PREFIX)}
     document = {
         "ngram": config["ngram"],
@@ -107,19 +100,23 @@ def run(
     weights = source_weights(inputs)
     if any(name.startswith("shard_") for name in inputs):
         dirs = shard_dirs(inputs, config["shards"])
-        report, decont, removed_per_task = gather(config, dirs, index, weights, output_dir)
+        report, decont, removed_per_task, removed_ids = gather(
+            config, dirs, index, weights, output_dir
+        )
     else:
         if config["shards"] != 1:
             raise CurateError(f"curate: shards={config['shards']} but no shard_* inputs")
         with tempfile.TemporaryDirectory(prefix="reprolm-curate-") as scratch:
             curate_shards(config, inputs, pathlib.Path(scratch), 0, 1)
             dirs = sorted(pathlib.Path(scratch).iterdir())
-            report, decont, removed_per_task = gather(config, dirs, index, weights, output_dir)
+            report, decont, removed_per_task, removed_ids = gather(
+                config, dirs, index, weights, output_dir
+            )
     for kind in KINDS:
         if kind in report:
             report[kind] |= _legacy_counts(report[kind])
     write_json(output_dir / "curation.json", report)
-    document = _decontamination_document(config, decont, removed_per_task, inputs, output_dir)
+    document = _decontamination_document(config, decont, removed_per_task, removed_ids, inputs)
     write_json(output_dir / "decontamination.json", document)
     return _metrics(report, decont)
 

@@ -3,41 +3,23 @@
 from __future__ import annotations
 
 import itertools
-import json
 import pathlib
 from collections.abc import Iterable, Iterator
+
+from stages.common.jsonl import iter_jsonl
 
 BATCH_DOCS = 1000  # documents encoded and written per batch
 
 
-def iter_rows(path: pathlib.Path, required: tuple[str, ...], skip: int = 0) -> Iterator[dict]:
-    """Rows of a JSONL file, one at a time, after its first ``skip`` lines (not parsed);
-    errors name ``file:line``."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing; is the input artifact complete?")
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(itertools.islice(fh, skip, None), skip + 1):
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{path}:{lineno}: expected a JSON object per line")
-            missing = [key for key in required if key not in row]
-            if missing:
-                raise ValueError(f"{path}:{lineno}: missing key(s) {missing}")
-            yield row
-
-
 def pretrain_texts(data: pathlib.Path) -> Iterator[str]:
     """The curated pretraining documents' texts."""
-    return (row["text"] for row in iter_rows(data / "pretrain.jsonl", ("id", "text")))
+    return (row["text"] for row in iter_jsonl(data / "pretrain.jsonl", ("id", "text")))
 
 
 def pretrain_documents(data: pathlib.Path, skip: int = 0) -> Iterator[tuple[str, str]]:
     """(text, source) of each curated pretraining document (``world`` without a source), after
     the first ``skip``."""
-    for row in iter_rows(data / "pretrain.jsonl", ("id", "text"), skip):
+    for row in iter_jsonl(data / "pretrain.jsonl", ("id", "text"), skip):
         yield row["text"], row.get("source", "world")
 
 
@@ -47,7 +29,7 @@ def conversations(data: pathlib.Path, kind: str, skip: int = 0) -> Iterator[list
     path = data / f"{kind}.jsonl"
     if kind == "midtrain" and not path.is_file():
         return iter(())
-    return (row["messages"] for row in iter_rows(path, ("id", "messages"), skip))
+    return (row["messages"] for row in iter_jsonl(path, ("id", "messages"), skip))
 
 
 def bpe_texts(data: pathlib.Path) -> Iterator[str]:
@@ -57,7 +39,7 @@ def bpe_texts(data: pathlib.Path) -> Iterator[str]:
     for messages in itertools.chain(conversations(data, "sft"), conversations(data, "midtrain")):
         yield from (m["content"] for m in messages)
     keys = ("prompt", "chosen", "rejected")
-    for row in iter_rows(data / "preference.jsonl", ("id", *keys)):
+    for row in iter_jsonl(data / "preference.jsonl", ("id", *keys)):
         yield from (m["content"] for k in keys for m in row[k])
 
 
