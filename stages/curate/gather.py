@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from stages.curate.decontaminate import EvalIndex, Report, merge_scans
-from stages.curate.shard import doc_key, split_key
+from stages.curate.shard import split_key
 
 DECISIONS = (
     "kept",
@@ -298,4 +298,4 @@ def _kinds(shard_dirs: list[Path]) -> list[str]:
     return [kind for kind in KINDS if any((d / f"{kind}.jsonl").is_file() for d in shard_dirs)]
 
 
-__all__ = ["DECISIONS", "CurateError", "doc_key", "gather"]
+__all__ = ["DECISIONS", "CurateError", "gather"]
