@@ -9,7 +9,7 @@ from __future__ import annotations
 import pathlib
 
 from stages.common.job import Input, JobContext
-from stages.common.jsonl import write_json
+from stages.common.shardbatch import shard_batch, write_batch
 from stages.curate.shard import curate_shards
 
 
@@ -19,9 +19,7 @@ def run(
     """Write shards/shard-<i>/ for every shard of the batch; return the summed counts."""
     if "world" not in inputs:
         raise KeyError("curate_shard: needs input 'world' (a world artifact: its eval sets)")
-    first, last, shards = config["first"], config["last"], config["shards"]
-    if not 0 <= first < last <= shards:
-        raise ValueError(f"curate_shard: shard range [{first}, {last}) is not within 0..{shards}")
+    first, last, shards = shard_batch(config, "curate_shard")
     counts = curate_shards(config, inputs, output_dir / "shards", first, last)
-    write_json(output_dir / "batch.json", {"first": first, "last": last, "shards": shards})
+    write_batch(output_dir, first, last, shards)
     return counts

@@ -13,7 +13,7 @@ import pathlib
 import tempfile
 
 from stages.common.job import Input, JobContext
-from stages.common.jsonl import write_json
+from stages.common.shardbatch import shard_batch, write_batch
 from stages.tokenize.bpe import pin_threads
 from stages.tokenize.documents import count_documents, documents, encode_batches, shard_range
 from stages.tokenize.encoded import EncodedShardWriter
@@ -27,9 +27,7 @@ def run(
     """Write shards/shard-<i>/ for every shard of the batch and batch.json; return counts."""
     if "curate" not in inputs:
         raise KeyError("tokenize_shard: needs input 'curate' (a curate artifact directory)")
-    first, last, shards = config["first"], config["last"], config["shards"]
-    if not 0 <= first < last <= shards:
-        raise ValueError(f"tokenize_shard: shard range [{first}, {last}) is not within 0..{shards}")
+    first, last, shards = shard_batch(config, "tokenize_shard")
     if config.get("tokenizer") is None:
         raise TokenizerError("tokenize_shard: needs tokenize.tokenizer (a BPE is not sharded)")
     pin_threads(config["threads"])
@@ -68,5 +66,5 @@ def run(
             )
         counts["documents"] += record["documents"]
         counts["tokens"] += record["tokens"]
-    write_json(output_dir / "batch.json", {"first": first, "last": last, "shards": shards})
+    write_batch(output_dir, first, last, shards)
     return counts
