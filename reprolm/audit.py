@@ -75,7 +75,7 @@ def _check_manifest_and_payload(report: NodeReport) -> None:
         report.bytes_hashed = sum(
             (node.directory / rel).stat().st_size
             for rel in manifest["files"]
-            if (node.directory / rel).is_file()
+            if (node.directory / rel).is_file() and not (node.directory / rel).is_symlink()
         )
         report.problems += problems
         report.check("payload", BROKEN if problems else OK, f"{len(manifest['files'])} files")
@@ -142,6 +142,9 @@ def _check_inputs(report: NodeReport, lineage: Lineage) -> None:
     problems, missing = [], []
     for name, link in sorted(report.node.links.items()):
         record = link.record
+        if link.refused:
+            problems.append(link.refused)
+            continue
         # A link without a path is one embedded copy naming another: the node itself
         # reports its payload as not on disk, once.
         if link.target is None or (link.located == "embedded" and record.get("path")):

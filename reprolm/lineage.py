@@ -38,6 +38,7 @@ class Link:
     record: dict[str, Any]
     target: str | None = None  # node id
     located: str = ""  # "path" | "fingerprint" | "embedded" | "" (missing)
+    refused: str = ""  # why the recorded path was not followed (it leaves artifacts/)
 
 
 @dataclass
@@ -88,6 +89,14 @@ class Lineage:
                 link.target for _, link in sorted(self.nodes[key].links.items()) if link.target
             )
         return order
+
+    def hostile(self) -> list[str]:
+        """Every unreadable or malformed manifest and refused input path of the graph."""
+        found = []
+        for node in self.walk():
+            found += [node.error] if node.error else []
+            found += [link.refused for _, link in sorted(node.links.items()) if link.refused]
+        return found
 
 
 def node_id(stage: str, label: str, fingerprint: str) -> str:
@@ -241,11 +250,27 @@ def build(artifact_dir: Path, root: Path | None = None) -> Lineage:
         node = nodes[queue.popleft()]
         for name, record in sorted((node.manifest.get("inputs") or {}).items()):
             record = record if isinstance(record, dict) else {}
+            refused = outside_artifacts(record.get("path"), root)
+            if refused:
+                where = (node.directory or Path(node.id)) / MANIFEST_NAME
+                node.links[name] = Link(name, record, refused=f"{where}: inputs.{name}.{refused}")
+                continue
             target, located = locate(record)
             if target is not None and nodes[target].directory is None:
                 located = "embedded"  # also when reached before along another link
             node.links[name] = Link(name, record, target, located)
     return Lineage(top, root, nodes)
+
+
+def outside_artifacts(path: Any, root: Path) -> str:
+    """Why an input's recorded ``path`` must not be followed ("" when it may be): it has to
+    name a directory inside ``<root>/artifacts/`` once resolved (symlinks included)."""
+    if not path:
+        return ""
+    top = (root / ARTIFACTS_ROOT).resolve()
+    if not isinstance(path, str) or not (root / path).resolve().is_relative_to(top):
+        return f"path {str(path)[:200]!r} leads outside {top}: refused, not followed"
+    return ""
 
 
 def _stub(record: dict[str, Any]) -> dict[str, Any]:

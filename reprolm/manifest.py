@@ -6,26 +6,36 @@ its ``digest`` names what the job produced; ``files`` lets anyone re-hash the pa
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from reprolm.canonical import read_json
 from reprolm.hashing import DIGEST_ALGORITHM, MANIFEST_NAME, hash_payload, payload_digest
+from reprolm.jsonfile import JSONFileError, read_json
+from reprolm.manifest_schema import manifest_problems
 
 SCHEMA_VERSION = 1
 REQUIRED_FIELDS = ("stage", "fingerprint", "digest", "files")
+# A manifest lists ~100 bytes per payload file: a 10,000-shard artifact's is ~1.5 MB. 64 MiB is
+# 40x that, yet bounds what one hostile file can make a reader allocate (JSON parsing takes
+# several times the file's size in memory).
+MAX_MANIFEST_BYTES = 64 << 20
+# Real manifests nest 6-7 levels (config blocks, environment.numerics); 64 leaves room for deep
+# recipe configs and keeps every recursive reader (canonical JSON, fingerprints) far from
+# Python's recursion limit.
+MAX_MANIFEST_DEPTH = 64
 
 
 class ManifestError(ValueError):
     """A manifest is missing or malformed (the message names the file)."""
 
 
-def read_manifest(artifact_dir: Path) -> dict[str, Any]:
+def read_manifest(
+    artifact_dir: Path, required: tuple[str, ...] = REQUIRED_FIELDS
+) -> dict[str, Any]:
     """Load ``<artifact_dir>/provenance.json``; errors say which artifact and what to do."""
     path = Path(artifact_dir) / MANIFEST_NAME
     missing = f"{path}: no manifest; {artifact_dir} is not a finished artifact (run its job first)"
-    return load_manifest(path, missing=missing)
+    return load_manifest(path, required, missing=missing)
 
 
 def load_manifest(
@@ -33,18 +43,23 @@ def load_manifest(
 ) -> dict[str, Any]:
     """Parse one manifest file (``provenance.json`` or a release's ``lineage/`` copy).
 
-    Raises ManifestError when the file is absent (``missing`` is the message), is not JSON, or
-    lacks one of the ``required`` fields.
+    Raises ManifestError naming the file when it is absent (``missing`` is the message),
+    unreadable, over ``MAX_MANIFEST_BYTES``, not UTF-8 JSON, nested deeper than
+    ``MAX_MANIFEST_DEPTH``, lacks one of the ``required`` fields, or breaks the manifest shape
+    (``reprolm.manifest_schema``: every problem named by its field path).
     """
     try:
-        manifest = read_json(path)
+        manifest = read_json(path, max_bytes=MAX_MANIFEST_BYTES, max_depth=MAX_MANIFEST_DEPTH)
     except FileNotFoundError:
         raise ManifestError(missing or f"{path}: no manifest") from None
-    except json.JSONDecodeError as error:
-        raise ManifestError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
-    for key in required:
-        if not isinstance(manifest, dict) or key not in manifest:
-            raise ManifestError(f"{path}: manifest lacks the {key!r} field")
+    except JSONFileError as error:
+        raise ManifestError(str(error)) from None
+    problems = manifest_problems(manifest, required)
+    if problems:
+        shown = "; ".join(problems[:5]) + (
+            f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+        )
+        raise ManifestError(f"{path}: not a valid manifest: {shown}")
     return manifest
 
 

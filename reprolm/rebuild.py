@@ -21,7 +21,14 @@ from typing import Any
 from reprolm.canonical import canonical_json
 from reprolm.codedigest import CODE_ROOT, CODE_SCOPE, changed_sources, code_digest
 from reprolm.hashing import MANIFEST_NAME, PayloadError, hash_payload, payload_digest
-from reprolm.manifest import ManifestError, compare_payload, read_manifest, verify_payload
+from reprolm.lineage import outside_artifacts
+from reprolm.manifest import (
+    REQUIRED_FIELDS,
+    ManifestError,
+    compare_payload,
+    read_manifest,
+    verify_payload,
+)
 from reprolm.placement import (
     Placement,
     PlacementError,
@@ -62,10 +69,21 @@ def _git(root: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
 
 
-def _input_dirs(manifest: dict[str, Any], workdir: Path) -> dict[str, Path]:
-    """The recorded inputs, present and with the recorded digests."""
+# What a re-run reads beyond what every manifest has.
+REBUILD_FIELDS = (*REQUIRED_FIELDS, "config", "inputs", "code", "execution", "reproducibility")
+
+
+def _input_dirs(manifest: dict[str, Any], workdir: Path, where: Path) -> dict[str, Path]:
+    """The recorded inputs, inside ``<workdir>/artifacts/``, present, with the recorded digests."""
     dirs: dict[str, Path] = {}
     for name, record in sorted(manifest["inputs"].items()):
+        if not record.get("path") or not record.get("digest"):
+            raise RebuildError(
+                f"{where}: inputs.{name} records no path or digest: the job's input cannot be "
+                "found and checked (was this manifest written by reprolm?)"
+            )
+        if refused := outside_artifacts(record["path"], workdir):
+            raise RebuildError(f"{where}: inputs.{name}.{refused}")
         path = workdir / record["path"]
         try:
             digest = read_manifest(path)["digest"]
@@ -230,9 +248,12 @@ def rebuild(
     naming the manifest field) when this machine cannot give it.
     """
     workdir = Path.cwd()
-    manifest = read_manifest(artifact)
+    manifest = read_manifest(artifact, REBUILD_FIELDS)
+    where = Path(artifact) / MANIFEST_NAME
+    if not isinstance(manifest["code"].get("code_digest"), str):
+        raise RebuildError(f"{where}: code.code_digest is missing: the recorded code is unknown")
     tampered, tamper_report = _tampered(Path(artifact), manifest)
-    inputs = _input_dirs(manifest, workdir)
+    inputs = _input_dirs(manifest, workdir, where)
     recorded = placement_of(manifest)
     if as_recorded and (reasons := refusals(recorded)):
         raise RebuildError(

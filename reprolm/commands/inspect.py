@@ -56,20 +56,21 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         emit(manifest, True, "")
         return 0
-    code = manifest["code"]
+    code = manifest.get("code") or {}
     lines = [
         f"stage        {manifest['stage']} ({manifest.get('label')})",
         f"fingerprint  {manifest['fingerprint']}",
-        f"digest       {manifest['digest_algorithm']}:{manifest['digest']}",
+        f"digest       {manifest.get('digest_algorithm', '?')}:{manifest['digest']}",
         f"files        {len(manifest['files'])}",
         f"code         commit {code.get('commit')} dirty {code.get('dirty')}",
-        f"reproducible {manifest['reproducibility'].get('level')}",
+        f"reproducible {(manifest.get('reproducibility') or {}).get('level')}",
     ]
     lines += [
-        f"input        {name}: {rec['path']} ({rec['digest'][:16]})"
-        for name, rec in manifest["inputs"].items()
+        f"input        {name}: {rec.get('path')} ({str(rec.get('digest'))[:16]})"
+        for name, rec in (manifest.get("inputs") or {}).items()
     ]
-    lines += [f"metric       {k} = {v}" for k, v in sorted(manifest["metrics"].items())]
+    metrics = manifest.get("metrics") or {}
+    lines += [f"metric       {k} = {v}" for k, v in sorted(metrics.items())]
     print("\n".join(lines))
     return 0
 

@@ -23,11 +23,19 @@ from reprolm.commands import add_command, emit
 EXIT_BAD_INPUT = 2
 
 
+def _hostile(args: argparse.Namespace, lineage: lineage_module.Lineage) -> bool:
+    """Name every malformed manifest or refused input path of ``lineage`` on stderr."""
+    found = lineage.hostile()
+    for message in found:
+        print(f"reprolm {args.command}: {message}", file=sys.stderr)
+    return bool(found)
+
+
 def _target(args: argparse.Namespace, spec: str) -> Path | None:
     try:
         return lineage_module.resolve_target(spec, args.root)
     except lineage_module.TargetError as error:
-        print(f"reprolm: {error}", file=sys.stderr)
+        print(f"reprolm {args.command}: {error}", file=sys.stderr)
         return None
 
 
@@ -55,6 +63,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     emit(report.as_dict(), args.json, audit_module.render(report))
     for message in report.unmet_requirements:
         print(f"reprolm audit: {message}", file=sys.stderr)
+    if _hostile(args, report.lineage):
+        return EXIT_BAD_INPUT
     if report.problems or report.unmet_requirements:
         return 1
     return 1 if report.missing and not args.allow_missing else 0
@@ -84,9 +94,12 @@ def cmd_lineage(args: argparse.Namespace) -> int:
     if args.reverse:
         tree = lineage_module.dependents(artifact, args.root)
         emit(tree, args.json, "\n".join(_tree_lines(tree, "dependents")))
-    else:
-        tree = lineage_module.upstream_tree(lineage_module.build(artifact, args.root))
-        emit(tree, args.json, "\n".join(_tree_lines(tree, "inputs")))
+        return 0
+    graph = lineage_module.build(artifact, args.root)
+    if _hostile(args, graph):
+        return EXIT_BAD_INPUT
+    tree = lineage_module.upstream_tree(graph)
+    emit(tree, args.json, "\n".join(_tree_lines(tree, "inputs")))
     return 0
 
 
@@ -94,9 +107,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
     first, second = _target(args, args.a), _target(args, args.b)
     if first is None or second is None:
         return EXIT_BAD_INPUT
-    result = diff_module.diff(
-        lineage_module.build(first, args.root), lineage_module.build(second, args.root)
-    )
+    graphs = [lineage_module.build(first, args.root), lineage_module.build(second, args.root)]
+    if any([_hostile(args, graph) for graph in graphs]):
+        return EXIT_BAD_INPUT
+    result = diff_module.diff(*graphs)
     emit(result, args.json, diff_module.render(result))
     return 0
 
@@ -105,7 +119,10 @@ def cmd_export_prov(args: argparse.Namespace) -> int:
     artifact = _target(args, args.target)
     if artifact is None:
         return EXIT_BAD_INPUT
-    document = prov.export(lineage_module.build(artifact, args.root))
+    graph = lineage_module.build(artifact, args.root)
+    if _hostile(args, graph):
+        return EXIT_BAD_INPUT
+    document = prov.export(graph)
     text = dump_json(document)
     if args.output:
         args.output.write_text(text, encoding="utf-8")

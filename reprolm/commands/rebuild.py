@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,9 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
             args.artifact, scratch=args.scratch, keep=args.keep, as_recorded=args.as_recorded
         )
     except RebuildError as error:
-        emit({"artifact": str(args.artifact), "ok": False, "error": str(error)}, args.json,
-             f"rebuild refused: {error}")  # fmt: skip
+        if args.json:
+            emit({"artifact": str(args.artifact), "ok": False, "error": str(error)}, True, "")
+        print(f"reprolm rebuild: refused: {error}", file=sys.stderr)
         return 2
     if result.tampered:
         verdict = (

@@ -7,6 +7,7 @@ shape (``stage``, ``fingerprint``, ``inputs: {name: {path, fingerprint, digest}}
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pathlib
 
@@ -32,6 +33,16 @@ def tiny_model_dir(tokenize_artifact: pathlib.Path, dest: pathlib.Path) -> None:
     save_random_tiny_model(tokenize_artifact, dest)
 
 
+def fp(name: str) -> str:
+    """A fake fingerprint in the manifest format (12 hex digits), named for the test."""
+    return hashlib.sha256(name.encode()).hexdigest()[:12]
+
+
+def dg(name: str) -> str:
+    """A fake payload digest in the manifest format (64 hex digits)."""
+    return hashlib.sha256(f"digest-{name}".encode()).hexdigest()
+
+
 def write_manifest(
     artifact: str, stage: str, fingerprint: str, inputs: dict[str, tuple], run: int = 0
 ) -> None:
@@ -44,11 +55,11 @@ def write_manifest(
     manifest = {
         "stage": stage,
         "label": stage,
-        "fingerprint": fingerprint,
-        "digest": f"digest-{fingerprint}",
+        "fingerprint": fp(fingerprint),
+        "digest": dg(fingerprint),
         "files": {},  # the platform's manifest reader (the lineage walk) requires the field
         "inputs": {
-            name: {"path": p, "stage": s, "fingerprint": f, "digest": f"digest-{f}"}
+            name: {"path": p, "stage": s, "fingerprint": fp(f), "digest": dg(f)}
             for name, (p, s, f) in inputs.items()
         },
         "code": {"code_digest": f"code-{stage}", "commit": f"commit{run}", "dirty": False},
@@ -158,8 +169,8 @@ def test_model_card_front_matter(tmp_path, pipeline):
     meta = front_matter(readme)
     assert meta["license"] == "apache-2.0"
     assert meta["library_name"] == "transformers"
-    assert meta["base_model"] == "dpo-fdpo"  # the released checkpoint's parent
-    assert meta["datasets"] == ["world-fw", "curate-fc"]
+    assert meta["base_model"] == f"dpo-{fp('fdpo')}"  # the released checkpoint's parent
+    assert meta["datasets"] == [f"world-{fp('fw')}", f"curate-{fp('fc')}"]
     assert {"reprolm", "sft", "dpo", "rlvr"} <= set(meta["tags"])
     (entry,) = meta["model-index"]
     assert entry["name"] == "toy-model"
@@ -190,17 +201,17 @@ def test_eval_table_rows_in_pipeline_order(tmp_path, pipeline):
 def test_lineage_collects_every_manifest_once(tmp_path, pipeline):
     release(tmp_path / "out", pipeline)
     written = sorted(p.name for p in (tmp_path / "out" / "lineage").iterdir())
-    expected = ["curate-fc.json", "tokenize-ft.json", "world-fw.json"]
-    expected += [f"{s}-f{s}.json" for s in CHECKPOINTS]
-    expected += [f"evaluate-fe{s}.json" for s in CHECKPOINTS]
+    expected = [f"curate-{fp('fc')}.json", f"tokenize-{fp('ft')}.json", f"world-{fp('fw')}.json"]
+    expected += [f"{s}-{fp(f'f{s}')}.json" for s in CHECKPOINTS]
+    expected += [f"evaluate-{fp(f'fe{s}')}.json" for s in CHECKPOINTS]
     assert written == sorted(expected)  # curate and world are reached many times, kept once
     source = json.loads(pathlib.Path("artifacts/sft/sft/provenance.json").read_bytes())
-    copy = json.loads((tmp_path / "out" / "lineage" / "sft-fsft.json").read_bytes())
+    copy = json.loads((tmp_path / "out" / "lineage" / f"sft-{fp('fsft')}.json").read_bytes())
     # Identity and content kept; the record of one run (time, host, commit, paths) dropped.
-    assert copy["fingerprint"] == "fsft" and copy["digest"] == source["digest"]
+    assert copy["fingerprint"] == fp("fsft") and copy["digest"] == source["digest"]
     assert copy["inputs"] == {
-        "data": {"stage": "curate", "fingerprint": "fc", "digest": "digest-fc"},
-        "model": {"stage": "pretrain", "fingerprint": "fpretrain", "digest": "digest-fpretrain"},
+        "data": {"stage": "curate", "fingerprint": fp("fc"), "digest": dg("fc")},
+        "model": {"stage": "pretrain", "fingerprint": fp("fpretrain"), "digest": dg("fpretrain")},
     }
     assert copy["code"] == {"code_digest": "code-sft"}
     assert copy["environment"] == {"python": "3.11.7", "packages": {"torch": "2.13"}}
@@ -214,9 +225,9 @@ def test_broken_lineage_is_named(tmp_path, pipeline):
     pathlib.Path(bad).write_text(json.dumps(manifest), encoding="utf-8")
     with pytest.raises(lineage.LineageError, match=r"sft/provenance.json: input 'model'.*gone"):
         release(tmp_path / "a", pipeline)
-    manifest["inputs"]["model"].update(path="artifacts/pretrain/pretrain", fingerprint="stale")
+    manifest["inputs"]["model"].update(path="artifacts/pretrain/pretrain", fingerprint=fp("stale"))
     pathlib.Path(bad).write_text(json.dumps(manifest), encoding="utf-8")
-    with pytest.raises(lineage.LineageError, match="expects fingerprint stale"):
+    with pytest.raises(lineage.LineageError, match=f"expects fingerprint {fp('stale')}"):
         release(tmp_path / "b", pipeline)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from reprolm.hashing import hash_bytes
 from reprolm.plan import load_plan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,7 +69,9 @@ def _run(workdir: Path, plan, digests: dict[str, str], native: bool = False) -> 
 
 
 def _digests(plan, **changed: str) -> dict[str, str]:
-    return {key: changed.get(key.replace("/", "_"), f"d-{key}") for key in plan.jobs}
+    # Manifest-format digests (64 hex digits), named for the test.
+    named = {key: changed.get(key.replace("/", "_"), f"d-{key}") for key in plan.jobs}
+    return {key: hash_bytes(name.encode()) for key, name in named.items()}
 
 
 def test_write_then_compare_same_run(tmp_path, plan) -> None:
