@@ -70,7 +70,22 @@ def evaldata_config(base: Mapping[str, Any], evaluate: Mapping[str, Any]) -> dic
             digests[name] = dataset_digest(source)
         except ValueError as error:  # a symlink inside a directory dataset
             raise RecipeError(f"evaldata.files.{name}: {error}") from None
+        check_rows(name, source, sorted(s for s, d in specs.items() if d == name))
     return {**base, "files": used, "specs": specs, "digests": digests}
+
+
+def check_rows(name: str, source: Path, spec_ids: list[str]) -> None:
+    """The dataset's bytes and rows fit its specs (evals/rowschema.py): the plan already reads
+    every byte to hash it, so a bad row stops the plan, not the first evaluate job."""
+    from evals.rowschema import DatasetError, check_dataset
+
+    try:
+        check_dataset(source, spec_ids)
+    except DatasetError as error:
+        lines = str(error).splitlines()
+        raise RecipeError(
+            f"evaldata.files.{name} (read by {', '.join(spec_ids)}):\n  " + "\n  ".join(lines)
+        ) from None
 
 
 def pin_critics(evaluate: Mapping[str, Any]) -> dict[str, Any]:

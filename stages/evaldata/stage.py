@@ -13,7 +13,9 @@ import json
 import pathlib
 import shutil
 
+from evals.rowschema import DatasetError, check_dataset
 from reprolm.evalplan import dataset_digest, source_path
+from reprolm.runner import JobError
 from stages.common.job import Input, JobContext
 from stages.common.jsonl import write_json
 
@@ -32,19 +34,6 @@ def load_index(artifact: pathlib.Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing; input 'evaldata' must be an evaldata artifact")
     return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _rows(path: pathlib.Path) -> int:
-    count = 0
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}:{number}: not JSON ({error.msg})") from None
-        count += 1
-    return count
 
 
 def find_license(source: pathlib.Path, homes: tuple[pathlib.Path, ...]) -> pathlib.Path | None:
@@ -80,6 +69,12 @@ def run(
                 f"evaldata.files.{name}: {source} changed since the plan (blake3 {digest}, "
                 f"planned {pinned}); rerun the workflow so the plan sees the new file"
             )
+        # Checked at the user's file before copying: errors name it, never the scratch copy.
+        spec_ids = sorted(s for s, d in config["specs"].items() if d == name)
+        try:
+            rows = check_dataset(source, spec_ids)
+        except DatasetError as error:
+            raise JobError(f"evaldata.files.{name}:\n{error}") from None
         target = output_dir / "data" / name
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
@@ -89,7 +84,7 @@ def run(
         else:
             target = target.with_name(f"{name}.jsonl")
             shutil.copyfile(source, target)
-            count = {"rows": _rows(target)}
+            count = {"rows": rows}
             homes = (source.parent,)
         license_file = find_license(source, homes)
         if license_file is not None:

@@ -243,13 +243,14 @@ def test_source_stage_records_bytes_rows_and_hashes(tmp_path: pathlib.Path, copi
         "messages",
         None,
     )
-    assert metrics == {"files": 2, "rows": 29, "bytes": record["bytes"]}
+    assert metrics == {"files": 2, "rows": 29, "bytes": record["bytes"], "malformed": 6}
     assert sorted(p.name for p in out.iterdir()) == ["source.json"]  # the data is not copied
 
 
 def test_source_stage_hf_disk(tmp_path: pathlib.Path, copies) -> None:
     path = copies["hf_disk"][0]
     config = {"kind": "pretrain", "name": "wiki", "path": str(path), "format": "hf_disk"}
+    config["text_key"] = "question"  # the GSM8K copy has no 'text' column (refused without)
     run(config, {}, tmp_path, JobContext())
     (entry,) = json.loads((tmp_path / "source.json").read_text("utf-8"))["files"]
     assert entry["path"] == str(path.resolve()) and entry["rows"] == 20
