@@ -159,6 +159,7 @@ def _is_map(schema: Mapping[str, Any]) -> bool:
 
 
 JSON_SCALARS = (str, bool, int, float, type(None))
+NON_JSON_KINDS = {"date": "a date", "datetime": "a date and time", "bytes": "binary data"}
 
 
 def check_values(value: Any, source: str) -> None:
@@ -183,9 +184,10 @@ def check_values(value: Any, source: str) -> None:
                 "number such as 1e-3"
             )
         elif not isinstance(item, JSON_SCALARS):
+            kind = NON_JSON_KINDS.get(type(item).__name__, f"a {type(item).__name__}")
             raise RecipeError(
-                f"{source}: {key_path(parts)}: {item!r} is a {type(item).__name__}; recipe "
-                'values are strings, numbers, booleans, null, lists and maps (quote it: "...")'
+                f"{source}: {key_path(parts)}: {item!r} is {kind}; recipe values are strings, "
+                'numbers, booleans, null, lists and maps (quote it: "...")'
             )
 
 
@@ -207,6 +209,10 @@ def _describe(error: Any) -> str:
         return f"{key_path(path)}: {error.instance!r} {error.schema['hint'].strip()}"
     if error.validator == "required":
         return f"{key_path(path)}: {error.message}"
+    if error.validator in ("maximum", "minimum", "exclusiveMaximum", "exclusiveMinimum"):
+        bound = {"maximum": "at most", "minimum": "at least"}.get(error.validator)
+        bound = bound or ("below" if error.validator == "exclusiveMaximum" else "above")
+        return f"{key_path(path)}: {error.message}; give a value {bound} {error.validator_value}"
     del jsonschema
     return f"{key_path(path)}: {error.message}"
 

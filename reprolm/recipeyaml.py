@@ -90,8 +90,9 @@ def load_yaml_file(path: Path) -> Any:
             return None
         _check_graph(root, path)
         return loader.construct_document(root)
-    except yaml.YAMLError as error:
-        raise RecipeError(f"{path}: not valid YAML: {error}") from None
+    except yaml.YAMLError as error:  # its marks say "<unicode string>": name the file
+        where = str(error).replace('"<unicode string>"', str(path))
+        raise RecipeError(f"{path}: not valid YAML: {where}") from None
     except RecursionError:
         raise RecipeError(f"{path}: nested too deeply (more than {MAX_DEPTH} levels)") from None
     finally:

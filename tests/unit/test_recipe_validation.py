@@ -114,6 +114,8 @@ REFUSED = [
     ("files-empty", with_values(evaldata__files={"gsm8k": ""}), "evaldata.files.gsm8k"),
     ("files-dot", with_values(evaldata__files={"gsm8k": "."}), "evaldata.files.gsm8k"),
     ("files-root", with_values(evaldata__files={"gsm8k": str(ROOT)}), "evaldata.files.gsm8k"),
+    ("files-missing", with_values(evaldata__files={"gsm8k": "/nonexistent/test.jsonl"}),
+     "evaldata.files.gsm8k: /nonexistent/test.jsonl is neither a file nor a directory"),
     ("heads-divide", with_values(pretrain__model={**micro()["pretrain"]["model"], "num_heads": 3}),
      "pretrain.model.num_heads=3 does not divide"),
     ("kv-exceeds", with_values(pretrain__model={**micro()["pretrain"]["model"], "num_kv_heads": 4}),
@@ -233,23 +235,28 @@ def test_every_shipped_recipe_passes_the_loader_and_the_cross_field_checks(tmp_p
 @pytest.mark.slow
 def test_snakemake_plans_through_the_same_checked_loader(tmp_path):
     """`snakemake -n --configfile` reads the recipe files through reprolm's loader: a duplicate
-    key Snakemake's own YAML loader would accept stops the workflow, naming both lines; `1e-3`
-    plans."""
+    key Snakemake's own YAML loader would accept stops the workflow, naming both lines, an alias
+    bomb is refused in seconds (no hang), and `1e-3` plans."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     duplicate = tmp_path / "dup.yaml"
     duplicate.write_text(MICRO.read_text().replace("seed: 1234", "seed: 1234\nseed: 99"))
     exponent = tmp_path / "exp.yaml"
     exponent.write_text(MICRO.read_text().replace("learning_rate: 0.001", "learning_rate: 1e-3"))
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_bytes(alias_bomb(tmp_path))
     runs = {}
-    for recipe in (duplicate, exponent):
+    for recipe in (duplicate, exponent, bomb):
         runs[recipe.name] = subprocess.run(
             [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile", str(recipe),
              "-d", str(tmp_path / "work"), "-s", str(ROOT / "Snakefile")],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
     refused = runs["dup.yaml"]
     assert refused.returncode != 0
     assert f"{duplicate}:5: seed: duplicate key (first at line 4)" in refused.stderr
     assert "Traceback" not in refused.stderr
+    assert runs["bomb.yaml"].returncode != 0
+    assert f"{bomb}:64: evaluate.tasks" in runs["bomb.yaml"].stderr
+    assert "expands to more than 100000 values" in runs["bomb.yaml"].stderr
     planned = runs["exp.yaml"]
     assert planned.returncode == 0, planned.stderr[-3000:]

@@ -6,8 +6,8 @@ import sys
 from reprolm.codedigest import code_digest
 from reprolm.freshness import align_times, stale_artifacts
 from reprolm.containers import IMAGE_PYTHON, IMAGE_VARIABLE, snakemake_image, stage_image
-from reprolm.plan import Plan
-from reprolm.recipe import RecipeError, load_recipe, load_recipe_files
+from reprolm.plan import load_plan
+from reprolm.recipe import RecipeError, load_recipe_files
 from reprolm.report import summary_table
 from reprolm import stagetable
 from reprolm.stagetable import STAGE_TABLE
@@ -26,7 +26,7 @@ try:
     # aliases unbounded, 1e-3 a string): the plan reads the same files through reprolm's
     # checked loader, merged as Snakemake merges them, then --config on top.
     RECIPE, RECIPE_SOURCE = load_recipe_files(recipe_files(), workflow.config_settings.config)
-    PLAN = Plan(load_recipe(RECIPE, source=RECIPE_SOURCE))
+    PLAN = load_plan(RECIPE, source=RECIPE_SOURCE)
 except RecipeError as error:
     # A bad recipe stops the workflow before any job starts, naming every bad key path.
     sys.exit(f"reprolm: {error}")
