@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from reprolm import stagetable
-from reprolm.recipeyaml import RecipeError, key_path, load_yaml_file
+from reprolm.recipeyaml import MAX_NODES, RecipeError, key_path, load_yaml_file
 from reprolm.stagetable import CHECKPOINT_STAGES, STAGE_NAMES
 
 __all__ = ["RecipeError", "load_recipe", "load_recipe_files", "stage_config", "validate"]
@@ -166,8 +166,12 @@ def check_values(value: Any, source: str) -> None:
     """Refuse what no recipe key takes: non-string keys, NaN/infinity, non-JSON values (dates,
     binary, sets), naming the key path. Iterative, so any depth is fine."""
     stack: list[tuple[Any, list[Any]]] = [(value, [])]
+    seen = 0
     while stack:
         item, parts = stack.pop()
+        seen += 1
+        if seen > MAX_NODES:  # a mapping built with shared parts (a bomb made in Python)
+            raise RecipeError(f"{source}: more than {MAX_NODES} values; a recipe is small")
         if isinstance(item, Mapping):
             for key, sub in item.items():
                 if not isinstance(key, str):

@@ -197,6 +197,16 @@ def test_valid_recipes_once_refused_now_plan(make, tmp_path, capsys):
     assert evaldata["specs"]["arc_easy:rc::olmes"] == "arc_challenge"
 
 
+def test_numbers_are_read_as_users_write_them(tmp_path):
+    from reprolm.recipeyaml import load_yaml_file
+
+    path = tmp_path / "numbers.yaml"
+    path.write_text("a: 1e-3\nb: 3e4\nc: -2.5E+2\nd: .5e1\ne: 1e3x\nf: '1e-3'\ng: 12\n")
+    assert load_yaml_file(path) == {
+        "a": 0.001, "b": 30000.0, "c": -250.0, "d": 5.0, "e": "1e3x", "f": "1e-3", "g": 12,
+    }  # fmt: skip
+
+
 def test_a_null_entry_drops_a_default_and_the_rest_stay():
     recipe = micro()
     recipe["evaldata"] = {"files": {"hellaswag": None, "gsm8k": str(GSM8K)}}
