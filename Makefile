@@ -21,6 +21,7 @@ $(STAMP): pyproject.toml requirements.lock
 install: $(STAMP)
 
 demo: $(STAMP)
+	$(BIN)/reprolm plan --recipe $(RECIPE) > /dev/null  # a bad recipe: one clear message
 	$(BIN)/snakemake --profile workflow/profiles/local --cores $(CORES) --configfile $(RECIPE)
 
 test: $(STAMP)

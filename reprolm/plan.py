@@ -15,7 +15,7 @@ from reprolm.evalplan import evaldata_config, pin_critics
 from reprolm.fanout import shard_jobs, source_jobs
 from reprolm.fingerprint import fingerprint
 from reprolm.pins import pin_tokenizer
-from reprolm.recipe import load_recipe, stage_config
+from reprolm.recipe import RecipeError, load_recipe, stage_config
 from reprolm.resources import stage_resources
 from reprolm.stagetable import (
     CHECKPOINT,
@@ -191,6 +191,15 @@ def _recipe_value(recipe: Mapping[str, Any], path: str) -> Any:
     return value
 
 
-def load_plan(config: Mapping[str, Any] | Path) -> Plan:
-    """Validate a recipe and plan its jobs."""
-    return Plan(load_recipe(config))
+def load_plan(config: Mapping[str, Any] | Path, source: str | None = None) -> Plan:
+    """Validate a recipe and plan its jobs; every RecipeError names the recipe (``source``, or
+    the file), including those found while planning (sources, datasets, tokenizer)."""
+    name = str(config) if isinstance(config, Path) else source
+    recipe = load_recipe(config, source=name)
+    try:
+        return Plan(recipe)
+    except RecipeError as error:
+        if name is None or str(error).startswith(name):
+            raise
+        error.args = (f"{name}: {error}", *error.args[1:])
+        raise

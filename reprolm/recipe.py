@@ -3,20 +3,29 @@
 The recipe schema is composed from ``config/schema/recipe.schema.yaml`` (top-level keys) and one
 ``config/schema/<stage>.schema.yaml`` per stage block, so a stage's options sit beside its name.
 Errors name the key path (``sft.learning_rate``), what is wrong and what would be accepted, and
-are raised before any job starts.
+are raised before any job starts. A recipe file is read by ``reprolm.recipeyaml`` (strict UTF-8,
+no duplicate keys, bounded aliases); values that only make sense together are checked by
+``reprolm.recipecheck``. A map-valued setting whose default is a map (``evaldata.files``,
+``evaluate.spec_data``) is merged with that default: a recipe's entries add to or replace the
+default's, and an entry set to null drops it.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+import functools
+import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from reprolm import stagetable
+from reprolm.recipeyaml import MAX_NODES, RecipeError, key_path, load_yaml_file
 from reprolm.stagetable import CHECKPOINT_STAGES, STAGE_NAMES
+
+__all__ = ["RecipeError", "load_recipe", "load_recipe_files", "stage_config", "validate"]
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "config" / "schema"
 STAGES = STAGE_NAMES  # every stage, in pipeline order (reprolm/stagetable.py)
@@ -32,16 +41,21 @@ EVALUATED_CHECKPOINTS_SCHEMA = {
 }
 
 
-class RecipeError(ValueError):
-    """A recipe (or one stage's config) is invalid; the message names every bad key path."""
-
-
 def _load_yaml(path: Path) -> Any:
+    """A schema file (the project's own: plain safe YAML), read once per content version."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise RecipeError(f"{path}: file not found") from None
+    return copy.deepcopy(_read_schema(path, stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=64)
+def _read_schema(path: Path, mtime_ns: int, size: int) -> Any:
+    del mtime_ns, size  # the cache key: an edited schema is read again
     try:
         with open(path, encoding="utf-8") as handle:
             return yaml.safe_load(handle)
-    except FileNotFoundError:
-        raise RecipeError(f"{path}: file not found") from None
     except yaml.YAMLError as error:
         raise RecipeError(f"{path}: not valid YAML: {error}") from None
 
@@ -114,22 +128,71 @@ def _add_stage_keys(schema: dict[str, Any]) -> None:
     }
 
 
-def _fill_defaults(value: Any, schema: Mapping[str, Any]) -> Any:
-    """Fill missing object properties from their schema defaults, recursively."""
+def _fill_defaults(value: Any, schema: Mapping[str, Any], merge_maps: bool = False) -> Any:
+    """Fill missing object properties from their schema defaults, recursively.
+
+    ``merge_maps`` (a whole recipe): a given map whose schema default is a map of entries (no
+    fixed properties) is laid over that default, and its null entries are dropped.
+    """
     if schema.get("type") == "object" and isinstance(value, dict):
         for key, sub in schema.get("properties", {}).items():
             if key not in value and "default" in sub:
                 value[key] = copy.deepcopy(sub["default"])
+            elif merge_maps and _is_map(sub) and isinstance(value.get(key), dict):
+                merged = {**copy.deepcopy(sub["default"]), **value[key]}
+                value[key] = {name: entry for name, entry in merged.items() if entry is not None}
             if key in value:
-                value[key] = _fill_defaults(value[key], sub)
+                value[key] = _fill_defaults(value[key], sub, merge_maps)
     return value
 
 
-def _key_path(parts: list[Any]) -> str:
-    path = ""
-    for part in parts:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or "<top level>"
+def _is_map(schema: Mapping[str, Any]) -> bool:
+    """A setting of named entries (``evaldata.files``) with a default of some entries."""
+    default = schema.get("default")
+    return (
+        schema.get("type") == "object"
+        and "properties" not in schema
+        and isinstance(schema.get("additionalProperties"), dict)
+        and isinstance(default, dict)
+        and bool(default)
+    )
+
+
+JSON_SCALARS = (str, bool, int, float, type(None))
+NON_JSON_KINDS = {"date": "a date", "datetime": "a date and time", "bytes": "binary data"}
+
+
+def check_values(value: Any, source: str) -> None:
+    """Refuse what no recipe key takes: non-string keys, NaN/infinity, non-JSON values (dates,
+    binary, sets), naming the key path. Iterative, so any depth is fine."""
+    stack: list[tuple[Any, list[Any]]] = [(value, [])]
+    seen = 0
+    while stack:
+        item, parts = stack.pop()
+        seen += 1
+        if seen > MAX_NODES:  # a mapping built with shared parts (a bomb made in Python)
+            raise RecipeError(f"{source}: more than {MAX_NODES} values; a recipe is small")
+        if isinstance(item, Mapping):
+            for key, sub in item.items():
+                if not isinstance(key, str):
+                    raise RecipeError(
+                        f"{source}: {key_path(parts)}: the key {key!r} is a "
+                        f"{type(key).__name__}, not a name; quote it in the recipe"
+                    )
+                stack.append((sub, [*parts, key]))
+        elif isinstance(item, list | tuple):
+            stack.extend((sub, [*parts, index]) for index, sub in enumerate(item))
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise RecipeError(
+                f"{source}: {key_path(parts)}: {item!r} is not a finite number; give a "
+                "number such as 1e-3"
+            )
+        elif not isinstance(item, JSON_SCALARS):
+            kind = NON_JSON_KINDS.get(type(item).__name__, f"a {type(item).__name__}")
+            raise RecipeError(
+                f"{source}: {key_path(parts)}: {item!r} is {kind}; recipe values are strings, "
+                'numbers, booleans, null, lists and maps (quote it: "...")'
+            )
 
 
 def _describe(error: Any) -> str:
@@ -140,25 +203,32 @@ def _describe(error: Any) -> str:
         allowed = sorted(error.schema.get("properties", {}))
         unexpected = sorted(set(error.instance) - set(allowed))
         return "; ".join(
-            f"{_key_path([*path, key])}: unknown key (allowed here: {', '.join(allowed)})"
+            f"{key_path([*path, key])}: unknown key (allowed here: {', '.join(allowed)})"
             for key in unexpected
         )
     if error.validator == "type":
-        return f"{_key_path(path)}: {error.instance!r} is not of type {error.validator_value!r}"
+        return f"{key_path(path)}: {error.instance!r} is not of type {error.validator_value!r}"
     if error.validator == "pattern" and "hint" in error.schema:
         # A schema's `hint` says how to fix a value that does not match (e.g. an image by digest).
-        return f"{_key_path(path)}: {error.instance!r} {error.schema['hint'].strip()}"
+        return f"{key_path(path)}: {error.instance!r} {error.schema['hint'].strip()}"
     if error.validator == "required":
-        return f"{_key_path(path)}: {error.message}"
+        return f"{key_path(path)}: {error.message}"
+    if error.validator in ("maximum", "minimum", "exclusiveMaximum", "exclusiveMinimum"):
+        bound = {"maximum": "at most", "minimum": "at least"}.get(error.validator)
+        bound = bound or ("below" if error.validator == "exclusiveMaximum" else "above")
+        return f"{key_path(path)}: {error.message}; give a value {bound} {error.validator_value}"
     del jsonschema
-    return f"{_key_path(path)}: {error.message}"
+    return f"{key_path(path)}: {error.message}"
 
 
-def validate(value: Mapping[str, Any], schema: Mapping[str, Any], source: str) -> dict[str, Any]:
+def validate(
+    value: Mapping[str, Any], schema: Mapping[str, Any], source: str, merge_maps: bool = False
+) -> dict[str, Any]:
     """Return ``value`` with defaults filled; raise RecipeError listing every invalid key path."""
     import jsonschema
 
-    filled = _fill_defaults(copy.deepcopy(dict(value)), schema)
+    check_values(value, source)
+    filled = _fill_defaults(copy.deepcopy(dict(value)), schema, merge_maps)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(filled), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
@@ -172,11 +242,43 @@ def load_recipe(
 ) -> dict[str, Any]:
     """Validate a recipe (a mapping, e.g. Snakemake's ``config``, or a YAML path); ``source``
     names where a mapping came from in error messages."""
+    from reprolm.recipecheck import check_recipe
+
     source = str(config) if isinstance(config, Path) else (source or "recipe")
-    value = _load_yaml(config) if isinstance(config, Path) else config
+    value = load_yaml_file(config) if isinstance(config, Path) else config
     if not isinstance(value, Mapping):
         raise RecipeError(f"{source}: a recipe is a mapping of keys, got {type(value).__name__}")
-    return validate(value, recipe_schema(schema_dir), source)
+    recipe = validate(value, recipe_schema(schema_dir), source, merge_maps=True)
+    if schema_dir == SCHEMA_DIR:  # the cross-field checks know the real stages' keys
+        check_recipe(recipe, source)
+    return recipe
+
+
+def load_recipe_files(
+    paths: Sequence[Path], overrides: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], str]:
+    """(merged recipe, source) of recipe files read in order, each through the checked
+    loader, merged key by key as Snakemake merges ``--configfile`` files, then ``overrides``
+    (Snakemake's ``--config``); ``source`` names the files."""
+    merged: dict[str, Any] = {}
+    for path in paths:
+        value = load_yaml_file(Path(path))
+        if value is None:
+            continue
+        if not isinstance(value, Mapping):
+            raise RecipeError(f"{path}: a recipe is a mapping of keys, got {type(value).__name__}")
+        _merge_into(merged, value)
+    _merge_into(merged, overrides or {})
+    return merged, " + ".join(map(str, paths))
+
+
+def _merge_into(target: dict[str, Any], update: Mapping[str, Any]) -> None:
+    """Maps merged key by key, any other value replaced (Snakemake's update_config)."""
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(target.get(key), dict):
+            _merge_into(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
 
 
 def stage_config(recipe: Mapping[str, Any], stage: str) -> dict[str, Any]:

@@ -172,5 +172,8 @@ def test_one_tokenize_shard_or_a_base_model_plans_no_tokenize_shard_job(tmp_path
     one = micro(tokenize={"tokenizer": tokenizer})
     assert one.by_stage("tokenize_shard") == []
     assert one.get("tokenize", "tokenize").inputs == {"curate": "curate/curate"}
-    based = micro(tokenize={"shards": 3}, base_model={"path": "/models/some-model"})
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")  # the plan checks it is an HF model directory
+    based = micro(tokenize={"shards": 3}, base_model={"path": str(model)})
     assert based.by_stage("tokenize_shard") == [] and based.by_stage("tokenize") == []

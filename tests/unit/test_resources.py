@@ -63,8 +63,13 @@ def test_bad_resources_are_refused_by_key_path(block, message):
 
 
 def test_resources_leave_every_fingerprint_and_config_unchanged():
-    base = Plan(load_recipe(micro()))
-    recipe = copy.deepcopy(micro())
+    # Batches that split over the 16 training processes below (the plan refuses any other).
+    batched = micro()
+    for stage in ("pretrain", "sft", "dpo"):
+        batched[stage]["batch_size"] = 16
+    batched["rlvr"]["prompts_per_step"] = 4
+    base = Plan(load_recipe(batched))
+    recipe = copy.deepcopy(batched)
     every_key = {"gpus": 8, "nodes": 2, "tasks": 16, "cpus_per_task": 12, "mem_mb": 512000}
     every_key |= {"runtime": 2880, "slurm_partition": "h100", "slurm_account": "lab"}
     every_key |= {"slurm_extra": "--exclusive"}

@@ -99,8 +99,9 @@ def test_tiny_plan_is_the_table_walked():
         assert job.fingerprint == fingerprint(job.stage, job.config, upstream)
 
 
-def test_base_model_stands_in_for_tokenize_and_pretrain():
-    plan = recipe("micro", base_model={"path": "/models/some-model"})
+def test_base_model_stands_in_for_tokenize_and_pretrain(tmp_path):
+    (tmp_path / "config.json").write_text("{}")  # the plan checks it is an HF model directory
+    plan = recipe("micro", base_model={"path": str(tmp_path)})
     assert not plan.by_stage("tokenize") and not plan.by_stage("pretrain")
     (base,) = plan.by_stage("base_model")
     first = CHECKPOINT_STAGES[1]

@@ -6,15 +6,27 @@ import sys
 from reprolm.codedigest import code_digest
 from reprolm.freshness import align_times, stale_artifacts
 from reprolm.containers import IMAGE_PYTHON, IMAGE_VARIABLE, snakemake_image, stage_image
-from reprolm.plan import Plan
-from reprolm.recipe import RecipeError, load_recipe
+from reprolm.plan import load_plan
+from reprolm.recipe import RecipeError, load_recipe_files
 from reprolm.report import summary_table
 from reprolm import stagetable
 from reprolm.stagetable import STAGE_TABLE
 
+
+def recipe_files():
+    """The recipe files in Snakemake's merge order: the Snakefile's `configfile:` (unless
+    --replace-workflow-config), then the --configfile ones."""
+    given = [str(path) for path in workflow.config_settings.configfiles]
+    declared = [path for path in map(str, workflow.configfiles) if path not in given]
+    return ([] if workflow.config_settings.replace_workflow_config else declared) + given
+
+
 try:
-    # Name the recipe files in errors (the Snakefile's default, then --configfile ones over it).
-    PLAN = Plan(load_recipe(config, source=" + ".join(map(str, workflow.configfiles))))
+    # Snakemake's own `config` came through its plain YAML loader (last duplicate key wins,
+    # aliases unbounded, 1e-3 a string): the plan reads the same files through reprolm's
+    # checked loader, merged as Snakemake merges them, then --config on top.
+    RECIPE, RECIPE_SOURCE = load_recipe_files(recipe_files(), workflow.config_settings.config)
+    PLAN = load_plan(RECIPE, source=RECIPE_SOURCE)
 except RecipeError as error:
     # A bad recipe stops the workflow before any job starts, naming every bad key path.
     sys.exit(f"reprolm: {error}")
