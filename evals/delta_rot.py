@@ -212,7 +212,7 @@ def judge(critic: Critic, rows: list[dict], valid_label: int, batch_size: int = 
         )
     tokenizer = AutoTokenizer.from_pretrained(critic_dir, local_files_only=True)
     model = AutoModelForSequenceClassification.from_pretrained(
-        critic_dir, local_files_only=True
+        critic_dir, local_files_only=True, use_safetensors=True
     ).eval()
     n_labels = model.config.num_labels
     if not 0 <= valid_label < n_labels:

@@ -50,7 +50,10 @@ def load_model(
     if backend == "hf":
         from lm_eval.models.huggingface import HFLM
 
-        return HFLM(pretrained=str(model_dir), device=device, batch_size=batch_size, dtype=dtype)
+        return HFLM(
+            pretrained=str(model_dir), device=device, batch_size=batch_size, dtype=dtype,
+            use_safetensors=True,
+        )  # fmt: skip
     if backend == "vllm":
         try:
             import vllm  # noqa: F401
@@ -61,7 +64,10 @@ def load_model(
             ) from None
         from lm_eval.models.vllm_causallms import VLLM
 
-        return VLLM(pretrained=str(model_dir), batch_size=batch_size, dtype=dtype, seed=1234)
+        return VLLM(
+            pretrained=str(model_dir), batch_size=batch_size, dtype=dtype, seed=1234,
+            load_format="safetensors",
+        )  # fmt: skip
     raise ValueError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
 
 
