@@ -66,8 +66,9 @@ def git_state(cwd: Path | None = None, diff_dir: Path | None = None) -> dict[str
     def git(*args: str) -> str | None:
         try:
             done = subprocess.run(
-                ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=20, check=True
-            )
+                ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=20, check=True,
+                errors="surrogateescape",  # a diff may hold any bytes; they are saved as they are
+            )  # fmt: skip
         except (OSError, subprocess.SubprocessError):
             return None
         return done.stdout.strip()
@@ -82,7 +83,7 @@ def git_state(cwd: Path | None = None, diff_dir: Path | None = None) -> dict[str
     if state["dirty"]:
         diff = git("diff", "HEAD", "--binary")
         if diff is not None:
-            patch = (scrub_diff(diff).text + "\n").encode("utf-8")
+            patch = (scrub_diff(diff).text + "\n").encode("utf-8", "surrogateescape")
             state["diff_hash"] = hash_bytes(patch)
             if diff_dir is not None:
                 diff_dir.mkdir(parents=True, exist_ok=True)

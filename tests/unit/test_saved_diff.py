@@ -172,3 +172,15 @@ def test_tracking_scrub_masks_url_passwords_too(monkeypatch):
     assert scrub(event) == {
         "uri": f"https://alice:{REDACTED}@mlflow.example", "note": f"token {REDACTED}",
     }  # fmt: skip
+
+
+def test_a_change_in_a_file_that_is_not_utf8_is_saved_byte_for_byte(repo, tmp_path):
+    (repo / "notes.txt").write_bytes(b"plain text\ncaf\xe9 au lait\n")  # Latin-1, not UTF-8
+    append(repo, ".dvc/config", f"    url = https://alice:{PASSWORD}@h.example\n")
+    state = environment.git_state(repo, diff_dir=tmp_path / "diffs")
+    patch = (tmp_path / "diffs" / f"{state['diff_hash']}.patch").read_bytes()
+    assert b"+caf\xe9 au lait" in patch and PASSWORD.encode() not in patch
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    git(clone, "apply", str(tmp_path / "diffs" / f"{state['diff_hash']}.patch"))
+    assert (clone / "notes.txt").read_bytes() == b"plain text\ncaf\xe9 au lait\n"
