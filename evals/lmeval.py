@@ -31,6 +31,16 @@ from reprolm.hashing import hash_payload, payload_digest
 BACKENDS = ("hf", "vllm")
 
 
+def require_safetensors(model_dir: Path, what: str = "the model") -> None:
+    """Refuse a model directory without safetensors weights: pickled weights (``*.bin``,
+    ``*.pt``) are never loaded (SECURITY.md)."""
+    if not any(Path(model_dir).glob("*.safetensors")):
+        raise FileNotFoundError(
+            f"{model_dir}: {what} has no *.safetensors weights; pickled weights are never loaded "
+            "(SECURITY.md): convert them with save_pretrained(dir, safe_serialization=True)"
+        )
+
+
 def load_model(
     model_dir: Path,
     batch_size: int = 1,
@@ -47,6 +57,7 @@ def load_model(
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     if not (Path(model_dir) / "config.json").is_file():
         raise FileNotFoundError(f"{model_dir}/config.json is missing: the model must be an HF dir")
+    require_safetensors(Path(model_dir))
     if backend == "hf":
         from lm_eval.models.huggingface import HFLM
 

@@ -186,3 +186,12 @@ def test_environment_capture_records_allow_listed_variables_only(monkeypatch):
     assert set(captured["env"]) <= set(environment.ENV_ALLOW_LIST)
     assert captured["env"]["OMP_NUM_THREADS"] == "1"
     assert "PLANTED" not in json.dumps(captured)
+
+
+def test_a_model_with_pickled_weights_only_is_refused_naming_the_fix(tmp_path):
+    from evals.lmeval import load_model
+
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "pytorch_model.bin").write_bytes(b"a pickle")
+    with pytest.raises(FileNotFoundError, match=r"no \*\.safetensors weights.*safe_serialization"):
+        load_model(tmp_path)
