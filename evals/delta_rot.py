@@ -201,6 +201,7 @@ def judge(critic: Critic, rows: list[dict], valid_label: int, batch_size: int = 
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    from evals import lmeval
     from reprolm.hashing import hash_payload, payload_digest
 
     critic_dir = critic.path
@@ -210,9 +211,10 @@ def judge(critic: Critic, rows: list[dict], valid_label: int, batch_size: int = 
             f"{critic.source}: {critic_dir} changed since the plan (digest {digest}, pinned "
             f"{critic.digest}); plan again so that the evaluations rerun with it"
         )
+    lmeval.require_safetensors(critic_dir, f"the critic ({critic.source})")
     tokenizer = AutoTokenizer.from_pretrained(critic_dir, local_files_only=True)
     model = AutoModelForSequenceClassification.from_pretrained(
-        critic_dir, local_files_only=True
+        critic_dir, local_files_only=True, use_safetensors=True
     ).eval()
     n_labels = model.config.num_labels
     if not 0 <= valid_label < n_labels:

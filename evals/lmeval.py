@@ -31,6 +31,16 @@ from reprolm.hashing import hash_payload, payload_digest
 BACKENDS = ("hf", "vllm")
 
 
+def require_safetensors(model_dir: Path, what: str = "the model") -> None:
+    """Refuse a model directory without safetensors weights: pickled weights (``*.bin``,
+    ``*.pt``) are never loaded (SECURITY.md)."""
+    if not any(Path(model_dir).glob("*.safetensors")):
+        raise FileNotFoundError(
+            f"{model_dir}: {what} has no *.safetensors weights; pickled weights are never loaded "
+            "(SECURITY.md): convert them with save_pretrained(dir, safe_serialization=True)"
+        )
+
+
 def load_model(
     model_dir: Path,
     batch_size: int = 1,
@@ -47,10 +57,14 @@ def load_model(
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     if not (Path(model_dir) / "config.json").is_file():
         raise FileNotFoundError(f"{model_dir}/config.json is missing: the model must be an HF dir")
+    require_safetensors(Path(model_dir))
     if backend == "hf":
         from lm_eval.models.huggingface import HFLM
 
-        return HFLM(pretrained=str(model_dir), device=device, batch_size=batch_size, dtype=dtype)
+        return HFLM(
+            pretrained=str(model_dir), device=device, batch_size=batch_size, dtype=dtype,
+            use_safetensors=True,
+        )  # fmt: skip
     if backend == "vllm":
         try:
             import vllm  # noqa: F401
@@ -61,7 +75,10 @@ def load_model(
             ) from None
         from lm_eval.models.vllm_causallms import VLLM
 
-        return VLLM(pretrained=str(model_dir), batch_size=batch_size, dtype=dtype, seed=1234)
+        return VLLM(
+            pretrained=str(model_dir), batch_size=batch_size, dtype=dtype, seed=1234,
+            load_format="safetensors",
+        )  # fmt: skip
     raise ValueError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
 
 

@@ -126,7 +126,11 @@ def load_hf(model_dir: Path, batch_size: int):
 
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"{model_dir}/config.json is missing: --model must be an HF dir")
-    return HFLM(pretrained=str(model_dir), device="cpu", batch_size=batch_size, dtype="float32")
+    lmeval.require_safetensors(model_dir)
+    return HFLM(
+        pretrained=str(model_dir), device="cpu", batch_size=batch_size, dtype="float32",
+        use_safetensors=True,
+    )  # fmt: skip
 
 
 def _loglikelihoods(samples: list[dict]) -> dict[int, list[tuple[str, str, float, bool]]]:

@@ -17,6 +17,7 @@ from typing import Any
 
 from reprolm import numerics
 from reprolm.hashing import hash_bytes, hash_file
+from reprolm.saveddiff import scrub_diff
 
 KEY_PACKAGES = (
     "torch", "transformers", "trl", "datasets", "accelerate", "tokenizers", "safetensors",
@@ -55,16 +56,19 @@ def cpu_model() -> str:
 def git_state(cwd: Path | None = None, diff_dir: Path | None = None) -> dict[str, Any]:
     """Commit, dirty flag and diff hash of the code's git checkout (None when not in one).
 
-    A dirty tree is recorded, never hidden: the hash of ``git diff HEAD`` names the exact
-    uncommitted change, and with ``diff_dir`` the diff itself is saved there as
-    ``<hash>.patch`` so ``reprolm rebuild`` can re-create the tree.
+    A dirty tree is recorded, never hidden: the hash of the saved form of ``git diff HEAD``
+    names the uncommitted change, and with ``diff_dir`` that diff is saved there as
+    ``<hash>.patch`` so ``reprolm rebuild`` can re-create the tree. Credentials are taken out
+    first (``reprolm.saveddiff``) and the hash is over the saved text, so it cannot be used to
+    guess a secret that was taken out.
     """
 
     def git(*args: str) -> str | None:
         try:
             done = subprocess.run(
-                ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=20, check=True
-            )
+                ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=20, check=True,
+                errors="surrogateescape",  # a diff may hold any bytes; they are saved as they are
+            )  # fmt: skip
         except (OSError, subprocess.SubprocessError):
             return None
         return done.stdout.strip()
@@ -79,7 +83,7 @@ def git_state(cwd: Path | None = None, diff_dir: Path | None = None) -> dict[str
     if state["dirty"]:
         diff = git("diff", "HEAD", "--binary")
         if diff is not None:
-            patch = (diff + "\n").encode("utf-8")
+            patch = (scrub_diff(diff).text + "\n").encode("utf-8", "surrogateescape")
             state["diff_hash"] = hash_bytes(patch)
             if diff_dir is not None:
                 diff_dir.mkdir(parents=True, exist_ok=True)

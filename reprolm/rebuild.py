@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reprolm import saveddiff
 from reprolm.canonical import canonical_json
 from reprolm.codedigest import CODE_ROOT, CODE_SCOPE, changed_sources, code_digest
 from reprolm.hashing import MANIFEST_NAME, PayloadError, hash_payload, payload_digest
@@ -124,6 +125,7 @@ def _source_tree(manifest: dict[str, Any], workdir: Path, scratch: Path) -> tupl
     added = _git(CODE_ROOT, "worktree", "add", "--detach", str(tree), commit)
     if added.returncode != 0:
         raise RebuildError(f"cannot check out recorded commit {commit}: {added.stderr.strip()}")
+    taken_out: list[str] = []  # what the saved diff's notes say was withheld or scrubbed
     if code.get("dirty"):
         patch = workdir / DIFF_DIR / f"{code.get('diff_hash')}.patch"
         if not code.get("diff_hash") or not patch.is_file():
@@ -132,12 +134,26 @@ def _source_tree(manifest: dict[str, Any], workdir: Path, scratch: Path) -> tupl
                 f"{code.get('diff_hash')} is unavailable (looked for {patch}); the uncommitted "
                 "code cannot be recovered, so this job cannot be re-run as recorded"
             )
-        applied = _git(tree, "apply", "--whitespace=nowarn", str(patch.resolve()))
-        if applied.returncode != 0:
-            raise RebuildError(f"the saved diff {patch} does not apply: {applied.stderr.strip()}")
+        text = patch.read_text(encoding="utf-8", errors="replace")
+        taken_out = saveddiff.notes(text)[1:]
+        if saveddiff.has_changes(text):
+            applied = _git(tree, "apply", "--whitespace=nowarn", str(patch.resolve()))
+            if applied.returncode != 0:
+                raise RebuildError(
+                    f"the saved diff {patch} does not apply: {applied.stderr.strip()}"
+                )
     recorded = f"recorded commit {commit[:12]}{' + saved diff' if code.get('dirty') else ''}"
     if same_scope and code_digest(stage, tree) != code["code_digest"]:
-        raise RebuildError(f"{recorded} does not reproduce the recorded {stage} code digest")
+        why_not = (
+            "; credentials were taken out of the saved diff before it was written ("
+            + "; ".join(taken_out)
+            + "), so the job code cannot be re-created as it ran"
+            if taken_out
+            else ""
+        )
+        raise RebuildError(
+            f"{recorded} does not reproduce the recorded {stage} code digest{why_not}"
+        )
     return tree, f"{recorded} in a git worktree ({why})"
 
 

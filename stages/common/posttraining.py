@@ -70,7 +70,11 @@ def load_base(inputs: Mapping[str, Input]) -> Base:
     source = model_dir(Path(inputs["model"]))
     tokenizer = load_tokenizer(source)
     return Base(
-        source, tokenizer, AutoModelForCausalLM.from_pretrained(str(source), local_files_only=True)
+        source,
+        tokenizer,
+        AutoModelForCausalLM.from_pretrained(
+            str(source), local_files_only=True, use_safetensors=True
+        ),
     )
 
 

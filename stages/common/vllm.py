@@ -32,6 +32,9 @@ def grpo_vllm_args(config: dict[str, Any]) -> dict[str, Any]:
         return {}
     require_vllm("rlvr.use_vllm")
     args: dict[str, Any] = {"use_vllm": True, "vllm_mode": config.get("vllm_mode", "colocate")}
+    if args["vllm_mode"] == "server":
+        # The client side of `trl vllm-serve`: this machine only (start it with --host 127.0.0.1).
+        args["vllm_server_host"] = "127.0.0.1"
     if "vllm_gpu_memory_utilization" in config:
         args["vllm_gpu_memory_utilization"] = config["vllm_gpu_memory_utilization"]
     return args
@@ -48,4 +51,5 @@ def lm_eval_vllm(model_dir: Path, config: dict[str, Any]) -> Any:
         batch_size="auto",
         dtype="auto",
         seed=config["seed"],
+        load_format="safetensors",  # never a pickled checkpoint
     )

@@ -44,7 +44,9 @@ def make_trainer(
     from transformers import AutoModelForCausalLM
     from trl import DPOConfig, DPOTrainer
 
-    reference = AutoModelForCausalLM.from_pretrained(str(base.source), local_files_only=True)
+    reference = AutoModelForCausalLM.from_pretrained(
+        str(base.source), local_files_only=True, use_safetensors=True
+    )
     train, probe = split_pairs(Path(inputs["data"]), config["probe_size"], config["seed"])
     args = DPOConfig(
         **shared,

@@ -46,7 +46,10 @@ def load_lm(model_dir: pathlib.Path, batch_size: int, config: dict | None = None
 
         lm = lm_eval_vllm(hf_dir, config)
         return lm, lm.tokenizer
-    lm = HFLM(pretrained=str(hf_dir), device="cpu", batch_size=batch_size, dtype="float32")
+    lm = HFLM(
+        pretrained=str(hf_dir), device="cpu", batch_size=batch_size, dtype="float32",
+        use_safetensors=True,
+    )  # fmt: skip
     # Finished rows of a batch must be padded, not extended: lm-eval decodes responses with
     # skip_special_tokens=True, so text generated after <|im_end|> would otherwise leak in.
     tok = lm.tokenizer

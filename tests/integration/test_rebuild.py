@@ -127,6 +127,28 @@ def test_dirty_tree_needs_its_saved_diff(git_checkout):
     assert "unavailable" in result["error"]
 
 
+def test_code_with_a_secret_taken_out_of_the_saved_diff_is_refused_naming_it(
+    git_checkout, monkeypatch
+):
+    """The saved diff never holds the secret (``reprolm.saveddiff``), so the job code it was in
+    cannot be re-created: the rebuild says so and names the scrubbed file."""
+    repo = git_checkout
+    secret = "hf_rebuildPLANTED0secret"
+    monkeypatch.setenv("HF_TOKEN", secret)
+    source = repo / "stages" / "world" / "stage.py"
+    original = source.read_text()
+    source.write_text(original + f"\n# HUB_TOKEN = '{secret}'\n")
+    job = world_job(repo)
+    source.write_text(original)
+    code, result = rebuild(repo, job.artifact_dir)
+    assert code == 2, result
+    assert "credentials were taken out of the saved diff" in result["error"]
+    assert "scrubbed stages/world/stage.py: 1 secret(s)" in result["error"]
+    assert secret not in json.dumps(result)
+    patches = list((repo / ".reprolm" / "diffs").glob("*.patch"))
+    assert patches and all(secret not in p.read_text() for p in patches)
+
+
 def test_missing_input_is_named(micro_workspace, tmp_path):
     plan = load_plan(micro_workspace / MICRO)
     workspace = tmp_path / "w"

@@ -77,3 +77,13 @@ def test_vllm_options_reach_trl(monkeypatch):
     args = grpo_vllm_args({"use_vllm": True, "vllm_gpu_memory_utilization": 0.3})
     assert args == {"use_vllm": True, "vllm_mode": "colocate", "vllm_gpu_memory_utilization": 0.3}
     assert set(args) <= set(GRPOConfig.__dataclass_fields__)
+
+
+def test_vllm_server_mode_connects_to_this_machine_only(monkeypatch):
+    """TRL's client default is 0.0.0.0; reprolm talks to a `trl vllm-serve` on 127.0.0.1."""
+    from trl import GRPOConfig
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
+    args = grpo_vllm_args({"use_vllm": True, "vllm_mode": "server"})
+    assert args["vllm_server_host"] == "127.0.0.1"
+    assert set(args) <= set(GRPOConfig.__dataclass_fields__)
