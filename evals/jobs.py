@@ -8,7 +8,7 @@ call, as lm-eval batches them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,8 +47,13 @@ def _joins(last: EvalJob, job: EvalJob) -> bool:
     )
 
 
-def run_jobs(jobs: Sequence[EvalJob], model_dir: Path) -> list[tuple[EvalJob, dict[str, Any]]]:
-    """Run every job (in order); return ``(job, result)`` pairs."""
+def run_jobs(
+    jobs: Sequence[EvalJob],
+    model_dir: Path,
+    on_done: Callable[[Sequence[EvalJob]], None] | None = None,
+) -> list[tuple[EvalJob, dict[str, Any]]]:
+    """Run every job (in order); return ``(job, result)`` pairs. ``on_done`` hears of each
+    finished batch of jobs (the stage's progress)."""
     done = []
     for batch in batches(jobs):
         family = family_of(batch[0].spec)
@@ -62,4 +67,6 @@ def run_jobs(jobs: Sequence[EvalJob], model_dir: Path) -> list[tuple[EvalJob, di
                 family.evaluate(j.spec, model_dir, j.data, j.out_dir, j.options) for j in batch
             ]
         done += list(zip(batch, found, strict=True))
+        if on_done is not None:
+            on_done(batch)
     return done

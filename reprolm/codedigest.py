@@ -31,8 +31,11 @@ NOT_JOB_CODE = frozenset({PLATFORM_PACKAGE, "tests", "benchmarks"})
 PAYLOAD_PLATFORM_MODULES = frozenset({"reprolm.canonical", "reprolm.hashing", "reprolm.evalplan"})
 # Read-only or entry-point platform modules job code may import without them being code of the
 # job: the runner entry point (what runs the job, not what it computes) and the manifest /
-# lineage readers (they read upstream manifests; the bytes written are the job's own).
-JOB_SAFE_PLATFORM_MODULES = frozenset({"reprolm.runner", "reprolm.manifest", "reprolm.lineage"})
+# lineage readers (they read upstream manifests; the bytes written are the job's own), and
+# tracking (the training callback's live metrics: they go to MLflow, never into the payload).
+JOB_SAFE_PLATFORM_MODULES = frozenset(
+    {"reprolm.runner", "reprolm.manifest", "reprolm.lineage", "reprolm.tracking"}
+)
 DATA_DIR = "data"
 
 

@@ -353,8 +353,16 @@ def execute(
             shutil.rmtree(checkpoints, ignore_errors=True)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
+        _abandon_live_run()
         raise
     return manifest
+
+
+def _abandon_live_run() -> None:
+    """Mark the failed job's live MLflow run FAILED (only if it opened one; never raises)."""
+    live = sys.modules.get("reprolm.tracking.live")
+    if live is not None:
+        live.abandon()
 
 
 def main(

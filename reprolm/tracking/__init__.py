@@ -17,13 +17,15 @@ Environment (all optional):
   MLflow) or ``deferred`` (jobs only spool, ~0.01 s; the workflow's end hook replays the spool).
   Default: ``direct`` for a tracking server, ``deferred`` for the embedded SQLite store, where
   per-job logging costs seconds per job and parallel jobs contend for the database lock.
+* ``REPROLM_MLFLOW_LIVE`` (``off``: no live training metrics), ``REPROLM_MLFLOW_LIVE_INTERVAL``
+  (seconds between live batches, default 10).
 * ``REPROLM_MLFLOW_EXPERIMENT`` (default ``reprolm``), ``REPROLM_MLFLOW_SPOOL`` (spool dir),
   ``REPROLM_MLFLOW_CONNECT_TIMEOUT`` (seconds, default 2).
 
 Modules: ``config`` (settings, connection), ``scrub`` (secrets), ``events`` (event building),
-``spool``, ``sync`` (replay), ``delivery`` (the API below that jobs and hooks call), ``queries``
-(run status and what it means for ``reprolm audit``, latest runs), ``store`` (applies events
-with ``MlflowClient``; imports MLflow).
+``spool``, ``sync`` (replay), ``live`` (training metrics while a job trains), ``delivery`` (the
+API below that jobs and hooks call), ``queries`` (run status and what it means for ``reprolm
+audit``, latest runs), ``store`` (applies events with ``MlflowClient``; imports MLflow).
 """
 
 from __future__ import annotations

@@ -69,6 +69,11 @@ def log_job(manifest: dict[str, Any], log_history: list[dict] | None) -> str | N
     started = time.perf_counter()
     try:
         event = build_job_event(manifest, log_history)
+        from reprolm.tracking import live
+
+        live_id = live.take_id()
+        if live_id:  # the run the job opened while training is completed, not duplicated
+            event["live_id"] = live_id
         if mode() == "deferred":
             spool(event)
             return CLIENT_ID_PREFIX + event["event_id"]

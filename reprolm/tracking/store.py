@@ -145,6 +145,21 @@ def _dataset_input(record: dict[str, Any]) -> DatasetInput:
     return DatasetInput(dataset=dataset, tags=tags)
 
 
+def _live_run(client: MlflowClient, experiment_id: str, event: dict[str, Any]) -> str | None:
+    """The RUNNING run a job opened for its live metrics (``reprolm.tracking.live``), if any."""
+    live_id = event.get("live_id")
+    if not live_id:
+        return None
+    runs = _runs_tagged(client, experiment_id, reprolm__live_id=live_id)
+    return runs[0].info.run_id if runs else None
+
+
+def _logged_points(client: MlflowClient, run_id: str) -> set[tuple[str, int]]:
+    """``(key, step)`` of the training-curve points a live run already holds."""
+    keys = [k for k in client.get_run(run_id).data.metrics if k.startswith("train/")]
+    return {(key, m.step) for key in keys for m in client.get_metric_history(run_id, key)}
+
+
 def _apply_job(
     client: MlflowClient, experiment_id: str, event: dict[str, Any]
 ) -> str:  # one request per step; ~10 requests per job
@@ -156,9 +171,15 @@ def _apply_job(
     tags = dict(event["tags"])
     if parent:
         tags[PARENT_TAG] = parent
-    run_id = client.create_run(
-        experiment_id, start_time=event["start_time"], tags=tags, run_name=event["run_name"]
-    ).info.run_id
+    run_id = _live_run(client, experiment_id, event)
+    delivered: set[tuple[str, int]] = set()
+    if run_id is not None:  # the run the job opened while it trained: complete it
+        _set_tags(client, run_id, {**tags, "mlflow.runName": event["run_name"]})
+        delivered = _logged_points(client, run_id)
+    else:
+        run_id = client.create_run(
+            experiment_id, start_time=event["start_time"], tags=tags, run_name=event["run_name"]
+        ).info.run_id
     params = [Param(k, v) for k, v in sorted(event["params"].items())]
     for i in range(0, len(params), BATCH_PARAMS):
         client.log_batch(run_id, params=params[i : i + BATCH_PARAMS])
@@ -205,6 +226,7 @@ def _apply_job(
             model_id=metric_model if key in summary_keys else None,
         )
         for key, value, step, timestamp in event["metrics"]
+        if (key, step) not in delivered
     ]
     for i in range(0, len(metrics), BATCH_METRICS):
         client.log_batch(run_id, metrics=metrics[i : i + BATCH_METRICS])

@@ -20,6 +20,7 @@ import numpy as np
 
 from stages.common.job import Input
 from stages.common.jsonl import write_json
+from stages.common.progress import Progress
 from stages.curate.decontaminate import EvalIndex, ShardScan
 from stages.curate.evalsets import load_eval, load_spec_eval
 from stages.curate.feeds import (
@@ -100,7 +101,17 @@ class ShardCurator:
             self._filters[feed.name] = build_filters(spec, where)
         return self._filters[feed.name]
 
-    def curate(self, shard: int, out: Path) -> dict[str, dict[str, int]]:
+    def positions(self, shard: int) -> int:
+        """How many positions (documents, all kinds) shard ``shard`` holds."""
+        ranges = [
+            shard_range(sum(feed.rows for feed in feeds), shard, self.config["shards"])
+            for feeds in self.feeds.values()
+        ]
+        return sum(stop - start for start, stop in ranges)
+
+    def curate(
+        self, shard: int, out: Path, progress: Progress | None = None
+    ) -> dict[str, dict[str, int]]:
         """Write shard ``shard`` of ``config['shards']`` into ``out``; return its counts."""
         out.mkdir(parents=True)
         scan = ShardScan(self.index, self.config["threshold"])
@@ -108,14 +119,15 @@ class ShardCurator:
         for kind, feeds in self.feeds.items():
             total = sum(feed.rows for feed in feeds)
             start, stop = shard_range(total, shard, self.config["shards"])
-            counts[kind] = self._curate_kind(kind, feeds, start, stop, scan, out)
+            counts[kind] = self._curate_kind(kind, feeds, start, stop, scan, out, progress)
         (out / "scan.json").write_text(json.dumps(scan.to_json(), sort_keys=True), "utf-8")
         write_json(out / "shard.json", {"shard": shard, "shards": self.config["shards"]})
         return counts
 
     def _curate_kind(
-        self, kind: str, feeds: list[Feed], start: int, stop: int, scan: ShardScan, out: Path
-    ) -> dict[str, int]:
+        self, kind: str, feeds: list[Feed], start: int, stop: int, scan: ShardScan, out: Path,
+        progress: Progress | None = None,
+    ) -> dict[str, int]:  # fmt: skip
         counts = dict.fromkeys(("positions", "ok", "rejected", "empty", "filtered"), 0)
         bands, band_positions = [], []
         with (out / f"{kind}.jsonl").open("w", encoding="utf-8", newline="\n") as handle:
@@ -131,6 +143,8 @@ class ShardCurator:
                         bands.append(band_keys(row["text"], self.minhash))
                         band_positions.append(position.index)
                 handle.write(json.dumps(line, sort_keys=True, ensure_ascii=False) + "\n")
+                if progress is not None:
+                    progress.update()
         if kind == "pretrain":
             shape = (len(bands), self.minhash.bands)
             keys = np.stack(bands) if bands else np.zeros(shape, dtype=np.uint64)
@@ -175,15 +189,20 @@ class ShardCurator:
 
 
 def curate_shards(
-    config: Mapping[str, Any], inputs: Mapping[str, Input], out: Path, first: int, last: int
-) -> dict[str, Any]:
-    """Curate shards [first, last) into ``out/shard-<i>/``; return summed counts."""
+    config: Mapping[str, Any], inputs: Mapping[str, Input], out: Path, first: int, last: int,
+    name: str = "curate",
+) -> dict[str, Any]:  # fmt: skip
+    """Curate shards [first, last) into ``out/shard-<i>/``; return summed counts. Progress
+    (``name``: the stage) counts documents over all shards of the job."""
     curator = ShardCurator(config, inputs)
     totals: dict[str, int] = {}
-    for shard in range(first, last):
-        for kind, counts in curator.curate(shard, out / shard_dir_name(shard)).items():
-            for key, value in counts.items():
-                totals[f"{kind}_{key}"] = totals.get(f"{kind}_{key}", 0) + value
+    positions = sum(curator.positions(shard) for shard in range(first, last))
+    with Progress(name, positions, "document") as progress:
+        for shard in range(first, last):
+            counts_of = curator.curate(shard, out / shard_dir_name(shard), progress)
+            for kind, counts in counts_of.items():
+                for key, value in counts.items():
+                    totals[f"{kind}_{key}"] = totals.get(f"{kind}_{key}", 0) + value
     return totals
 
 

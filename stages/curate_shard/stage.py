@@ -20,6 +20,6 @@ def run(
     if "world" not in inputs:
         raise KeyError("curate_shard: needs input 'world' (a world artifact: its eval sets)")
     first, last, shards = shard_batch(config, "curate_shard")
-    counts = curate_shards(config, inputs, output_dir / "shards", first, last)
+    counts = curate_shards(config, inputs, output_dir / "shards", first, last, "curate_shard")
     write_batch(output_dir, first, last, shards)
     return counts

@@ -14,6 +14,7 @@ import pathlib
 from evals import world as world_tasks
 from evals.jobs import run_jobs
 from stages.common.job import Input, JobContext
+from stages.common.progress import Progress, tqdm_factory
 from stages.evaluate import document
 from stages.evaluate.specs import add_contamination, spec_jobs, world_jobs
 
@@ -50,6 +51,10 @@ def load_lm(model_dir: pathlib.Path, batch_size: int, config: dict | None = None
         pretrained=str(hf_dir), device="cpu", batch_size=batch_size, dtype="float32",
         use_safetensors=True,
     )  # fmt: skip
+    # lm-eval's request bars become this stage's progress (a bar on a terminal, lines in logs).
+    import lm_eval.models.huggingface as hf_models
+
+    hf_models.tqdm = tqdm_factory("evaluate", "request")
     # Finished rows of a batch must be padded, not extended: lm-eval decodes responses with
     # skip_special_tokens=True, so text generated after <|im_end|> would otherwise leak in.
     tok = lm.tokenizer
@@ -78,7 +83,13 @@ def run(
         )
     jobs += spec_jobs(config, inputs, output_dir, lm)
     summaries = {}
-    for job, result in run_jobs(jobs, model_dir / "model"):
+    with Progress("evaluate", len(jobs), "task") as progress:
+        done = run_jobs(
+            jobs,
+            model_dir / "model",
+            lambda batch: progress.update(len(batch), last=batch[-1].name),
+        )
+    for job, result in done:
         if job.spec.task_id in config["specs"]:
             result["decontamination"] = add_contamination(
                 job, config, pathlib.Path(inputs["curate"])

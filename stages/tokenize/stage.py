@@ -13,10 +13,11 @@ from typing import Any
 
 from stages.common.job import Input, JobContext
 from stages.common.jsonl import write_json
+from stages.common.progress import Progress
 from stages.tokenize.bpe import IM_END, pin_threads, train_bpe, wrap
 from stages.tokenize.chat import check_assistant_mask
 from stages.tokenize.corpus import bpe_texts, conversations
-from stages.tokenize.documents import count_document, documents, encode_batches
+from stages.tokenize.documents import count_document, count_documents, documents, encode_batches
 from stages.tokenize.gather import encoded_dirs, gather_encoded
 from stages.tokenize.given import (
     GENERATION_BLOCK,
@@ -77,11 +78,14 @@ def _encode(config: dict, data: pathlib.Path, tokenizer: Any, writer: ShardWrite
     # the base model has seen the chat format before SFT (the special tokens encode as such).
     chars = 0
     per_source: dict[str, dict[str, int]] = {}  # the mix as tokens: documents, tokens (+ eos)
-    for batch, encoded in encode_batches(tokenizer, documents(config, data, tokenizer)):
-        writer.add(encoded)
-        for (_, source), ids in zip(batch, encoded, strict=True):
-            count_document(per_source, source, len(ids) + 1)
-        chars += sum(len(text) for text, _ in batch)
+    stream = documents(config, data, tokenizer)
+    with Progress("tokenize", count_documents(config, data), "document") as progress:
+        for batch, encoded in encode_batches(tokenizer, stream):
+            writer.add(encoded)
+            for (_, source), ids in zip(batch, encoded, strict=True):
+                count_document(per_source, source, len(ids) + 1)
+            chars += sum(len(text) for text, _ in batch)
+            progress.update(len(batch))
     return per_source, chars
 
 

@@ -13,6 +13,7 @@ import pathlib
 import tempfile
 
 from stages.common.job import Input, JobContext
+from stages.common.progress import Progress
 from stages.common.shardbatch import shard_batch, write_batch
 from stages.tokenize.bpe import pin_threads
 from stages.tokenize.documents import count_documents, documents, encode_batches, shard_range
@@ -41,6 +42,7 @@ def run(
     # The batch's positions are read once, in order; each shard takes its share of them.
     begin, end = shard_range(first, shards, total)[0], shard_range(last - 1, shards, total)[1]
     stream = documents(config, data, tokenizer, begin, end)
+    progress = Progress("tokenize_shard", end - begin, "document")
     for shard in range(first, last):
         start, stop = shard_range(shard, shards, total)
         writer = EncodedShardWriter(output_dir / "shards" / f"shard-{shard:06d}", dtype, eos)
@@ -48,6 +50,7 @@ def run(
         for batch, encoded in encode_batches(tokenizer, share):
             chars = sum(len(text) for text, _ in batch)
             writer.add(encoded, [source for _, source in batch], chars)
+            progress.update(len(batch))
         record = writer.close(
             {
                 "shard": shard,
@@ -66,5 +69,6 @@ def run(
             )
         counts["documents"] += record["documents"]
         counts["tokens"] += record["tokens"]
+    progress.close()
     write_batch(output_dir, first, last, shards)
     return counts

@@ -184,6 +184,43 @@ def test_bitwise_deterministic(chain, tmp_path, stage):
     assert metrics == chain["metrics"][stage]
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", TRAINING_STAGES)
+def test_progress_and_live_metrics_change_no_payload_byte(
+    chain, tmp_path, monkeypatch, capfd, stage
+):
+    """The chain ran with progress lines (stderr is no terminal here); without the progress
+    callback, and with a tqdm bar and a live MLflow sender (its server away), every payload byte
+    is the same."""
+    from transformers import TrainerCallback
+
+    from reprolm.tracking import live
+    from stages.common import trainprogress
+    from tests.integration.mlflow_server import free_port
+
+    inputs = stage_inputs(stage, chain["artifacts"], chain["curate"])
+    callback = trainprogress.progress_callback
+    monkeypatch.setattr(trainprogress, "progress_callback", lambda context: TrainerCallback())
+    run_stage(stage, stage_config(stage), inputs, tmp_path / "without")
+    monkeypatch.setattr(trainprogress, "progress_callback", callback)
+    for name, value in {
+        "REPROLM_PROGRESS": "bar", "REPROLM_MLFLOW": "on", "REPROLM_MLFLOW_LIVE_INTERVAL": "0.1",
+        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}",
+    }.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    capfd.readouterr()
+    context = JobContext(stage=stage, fingerprint="0" * 12)
+    run_stage(stage, stage_config(stage), inputs, tmp_path / "bar", context)
+    err = capfd.readouterr().err
+    assert f"{stage}: " in err and "\r" in err, err[-2000:]  # the bar was drawn
+    assert live.take_id() is not None, "the live sender ran"
+    reference = payload_files(chain["artifacts"][stage])
+    for variant in ("without", "bar"):
+        files = payload_files(tmp_path / variant)
+        assert files.keys() == reference.keys()
+        assert [name for name in files if files[name] != reference[name]] == [], variant
+
+
 def test_clean_log_history_drops_wall_clock_fields():
     history = [
         {"loss": 1.0, "step": 1, "step_time": 0.3},
