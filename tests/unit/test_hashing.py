@@ -52,7 +52,12 @@ def test_verify_payload_names_each_difference(tmp_path):
 
     root = _payload(tmp_path / "a")
     files = hash_payload(root)
-    manifest = {"stage": "x", "fingerprint": "f", "digest": payload_digest(files), "files": files}
+    manifest = {
+        "stage": "world",
+        "fingerprint": "0123456789ab",
+        "digest": payload_digest(files),
+        "files": files,
+    }
     (root / "provenance.json").write_text(json.dumps(manifest))
     assert verify_payload(root) == []
     (root / "a.txt").write_bytes(b"tampered")
