@@ -128,7 +128,7 @@ from reprolm.runner import main
 def run(config, inputs, output_dir, context):
     (output_dir / "half.txt").write_text("partial")
     if os.environ.get("FAULT") == "wait":
-        (output_dir.parent / "started").write_text(str(os.getpid()))
+        (output_dir.parent / f"started-{os.environ.get('RANK', '0')}").write_text("")
         time.sleep(300)
     if os.environ.get("FAULT") == "quota":
         raise OSError(errno.EDQUOT, os.strerror(errno.EDQUOT), str(output_dir / "half.txt"))
@@ -156,7 +156,7 @@ def test_ctrl_c_during_a_running_job_exits_130_with_one_line(tmp_path):
     assert first.wait(timeout=120) == 0, first.stderr.read()
     before = read_manifest(output)["digest"]
     job = stand_in(tmp_path, output, config, "wait")
-    started = output.parent / "started"
+    started = output.parent / "started-0"
     deadline = time.monotonic() + 120
     while not started.exists() and job.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -223,3 +223,39 @@ def test_ctrl_c_during_a_cli_command_exits_130_with_one_line(tmp_path):
     _, stderr = job.communicate(timeout=60)
     assert job.returncode == 130, stderr
     assert stderr.strip() == "reprolm verify: interrupted", stderr
+
+
+def test_ctrl_c_during_a_two_process_torchrun_job_leaves_no_traceback(tmp_path):
+    """Real torchrun (2 ranks, each the real runner) under the launcher's wait; SIGINT to the
+    whole process group, as a terminal's Ctrl-C: torchrun's own traceback is left out."""
+    config = world_config()
+    output = output_for(tmp_path / "artifacts", config)
+    assert stand_in(tmp_path, output, config).wait(timeout=120) == 0
+    before = read_manifest(output)["digest"]
+    script = tmp_path / "rank.py"
+    script.write_text(STAND_IN)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2",
+                "--standalone", "--nnodes=1", str(script), "--config-json", json.dumps(config),
+                "--output", str(output)]  # fmt: skip
+    driver = (
+        "import os, sys; from pathlib import Path; from reprolm.launch import run_and_judge; "
+        "sys.exit(run_and_judge(sys.argv[2:], dict(os.environ), Path(sys.argv[1])))"
+    )
+    job = subprocess.Popen([sys.executable, "-c", driver, str(output), *torchrun],
+                           cwd=tmp_path, env={**job_env(), "FAULT": "wait"}, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 180
+    markers = [output.parent / f"started-{rank}" for rank in (0, 1)]
+    while not all(m.exists() for m in markers) and job.poll() is None:
+        assert time.monotonic() < deadline, "the ranks did not start"
+        time.sleep(0.1)
+    os.killpg(job.pid, signal.SIGINT)
+    _, stderr = job.communicate(timeout=120)
+    assert job.returncode == 130, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    assert stderr.count("interrupted: stage world stopped; nothing installed") == 2, stderr
+    assert stderr.rstrip().endswith("rerun to continue")
+    for marker in markers:
+        marker.unlink()
+    assert_left_whole(output, before)
