@@ -84,17 +84,16 @@ def check_remote(remote: Remote | None, *, writing: bool) -> None:
     if needed.is_dir():
         return
     missing = _missing_part(needed)
-    what = (
-        "is a regular file where a directory should be"
-        if missing.exists()
-        else "does not exist (missing directory)"
-    )
+    if missing.exists():
+        what, fix = "is a regular file where a directory should be", f"Move {missing} away"
+    else:
+        what = "does not exist (missing directory)"
+        fix = f"Mount the disk that holds it or create the directory (`mkdir -p {needed}`)"
     raise StorageError(
         f"{remote}: {missing} {what}, so {remote.path} cannot be "
         + ("written" if writing else "read")
-        + ". Mount the disk that holds it or create the directory (`mkdir -p "
-        + f"{needed if not missing.exists() else remote.path}`), or point the remote at the "
-        f"right place: `dvc remote modify --local {remote.name} url DIR`."
+        + f". {fix}, or point the remote at the right place: "
+        f"`dvc remote modify --local {remote.name} url DIR`."
     )
 
 

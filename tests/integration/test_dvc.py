@@ -391,6 +391,7 @@ def test_remote_under_a_missing_path_or_a_file_is_named(world_project):
     regular.write_text("not a directory\n")
     message = _fails_clearly(project, env, str(regular / "remote"), "push")
     assert f"{regular} is a regular file where a directory should be" in message
+    assert f"Move {regular} away" in message
 
 
 @pytest.mark.slow
