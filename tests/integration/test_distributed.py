@@ -4,9 +4,9 @@ The micro recipe's pretrain job runs through its Snakemake rule, so the shell li
 (reprolm.launch -> torchrun), the generated DeepSpeed config and the stage entry point are the
 ones a cluster job uses; only the accelerator differs (CPU here, GPUs on clusters).
 
-``REPROLM_DISTRIBUTED_REPEATS=N`` runs each test N times in one session (the micro workspace is
-built once): CI repeats them so that a rank aborting at exit, which once failed a finished job
-at random (issue 13), fails CI instead of a user's run.
+``REPROLM_DISTRIBUTED_REPEATS=N`` runs the ZeRO-2 test N times in the session (the micro
+workspace is built once): CI repeats it so that a rank aborting at exit, which once failed this
+finished job at random (issue 13), fails CI instead of a user's run.
 """
 
 from __future__ import annotations
@@ -81,8 +81,7 @@ def test_zero2_on_two_cpu_processes_trains_pretrain_reproducibly(
 
 
 @pytest.mark.slow
-@repeated
-def test_zero3_gathers_the_partitioned_model_for_the_checkpoint(micro_workspace, tmp_path, attempt):
+def test_zero3_gathers_the_partitioned_model_for_the_checkpoint(micro_workspace, tmp_path):
     from transformers import AutoModelForCausalLM
 
     workspace = clone_workspace(micro_workspace, tmp_path / "ws")
