@@ -8,7 +8,10 @@ leaves the previous artifact of the same path whole (it still verifies against i
 * File size limit: the same job under ``RLIMIT_FSIZE`` (EFBIG), without namespaces.
 * Disk quota (EDQUOT) cannot be set up without a quota-enabled file system: it is raised by a
   stage inside the real runner, the one place it is faked.
-* Ctrl-C: SIGINT sent to a running job process (the real runner, a stage that waits).
+* Ctrl-C: SIGINT sent to a running job process (the real runner, a stage that waits), to a
+  two-rank torchrun job's process group under the launcher's wait, and to ``reprolm verify``.
+* A rank aborting (SIGABRT) at exit after rank 0 installed the artifact, as the flaky ZeRO-2
+  rank did: real torchrun, the launcher counts the job done; aborting before the install fails.
 """
 
 from __future__ import annotations
@@ -127,6 +130,8 @@ from reprolm.runner import main
 
 def run(config, inputs, output_dir, context):
     (output_dir / "half.txt").write_text("partial")
+    if os.environ.get("FAULT") == "abort-early" and context.rank == 1:
+        os.abort()  # before rank 0 could install anything
     if os.environ.get("FAULT") == "wait":
         (output_dir.parent / f"started-{os.environ.get('RANK', '0')}").write_text("")
         time.sleep(300)
@@ -138,6 +143,12 @@ def run(config, inputs, output_dir, context):
 
 import errno
 main("world", run, uses_torch=False, argv=sys.argv[1:])
+if os.environ.get("FAULT") == "abort-at-exit" and os.environ.get("RANK") == "1":
+    # As the flaky ZeRO-2 rank did: die at exit, once rank 0 has installed the artifact.
+    manifest = os.path.join(sys.argv[sys.argv.index("--output") + 1], "provenance.json")
+    while not os.path.exists(manifest):
+        time.sleep(0.05)
+    os.abort()
 """
 
 
@@ -225,13 +236,9 @@ def test_ctrl_c_during_a_cli_command_exits_130_with_one_line(tmp_path):
     assert stderr.strip() == "reprolm verify: interrupted", stderr
 
 
-def test_ctrl_c_during_a_two_process_torchrun_job_leaves_no_traceback(tmp_path):
-    """Real torchrun (2 ranks, each the real runner) under the launcher's wait; SIGINT to the
-    whole process group, as a terminal's Ctrl-C: torchrun's own traceback is left out."""
-    config = world_config()
-    output = output_for(tmp_path / "artifacts", config)
-    assert stand_in(tmp_path, output, config).wait(timeout=120) == 0
-    before = read_manifest(output)["digest"]
+def torchrun_job(tmp_path: Path, output: Path, config: dict, fault: str, **popen):
+    """The launcher's wait (reprolm.launch.run_and_judge) on real torchrun with 2 ranks, each
+    the real runner with the stand-in stage."""
     script = tmp_path / "rank.py"
     script.write_text(STAND_IN)
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2",
@@ -241,10 +248,35 @@ def test_ctrl_c_during_a_two_process_torchrun_job_leaves_no_traceback(tmp_path):
         "import os, sys; from pathlib import Path; from reprolm.launch import run_and_judge; "
         "sys.exit(run_and_judge(sys.argv[2:], dict(os.environ), Path(sys.argv[1])))"
     )
-    job = subprocess.Popen([sys.executable, "-c", driver, str(output), *torchrun],
-                           cwd=tmp_path, env={**job_env(), "FAULT": "wait"}, text=True,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           start_new_session=True)  # fmt: skip
+    return subprocess.Popen([sys.executable, "-c", driver, str(output), *torchrun],
+                            cwd=tmp_path, env={**job_env(), "FAULT": fault}, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)  # fmt: skip
+
+
+def test_a_rank_aborting_at_exit_after_the_install_is_a_finished_job(tmp_path):
+    config = world_config()
+    output = output_for(tmp_path / "artifacts", config)
+    job = torchrun_job(tmp_path, output, config, "abort-early")
+    _, stderr = job.communicate(timeout=300)
+    assert job.returncode != 0, stderr
+    assert not (output / "provenance.json").exists()
+    job = torchrun_job(tmp_path, output, config, "abort-at-exit")
+    _, stderr = job.communicate(timeout=300)
+    assert job.returncode == 0, stderr
+    assert "exitcode  : -6" in stderr, "rank 1 really aborted (SIGABRT)"
+    assert f"rank 0 had installed {output} and its payload verifies" in stderr
+    assert stderr.rstrip().endswith("a rank died at exit: the job counts as done")
+    assert verify_payload(output) == []
+
+
+def test_ctrl_c_during_a_two_process_torchrun_job_leaves_no_traceback(tmp_path):
+    """Real torchrun (2 ranks, each the real runner) under the launcher's wait; SIGINT to the
+    whole process group, as a terminal's Ctrl-C: torchrun's own traceback is left out."""
+    config = world_config()
+    output = output_for(tmp_path / "artifacts", config)
+    assert stand_in(tmp_path, output, config).wait(timeout=120) == 0
+    before = read_manifest(output)["digest"]
+    job = torchrun_job(tmp_path, output, config, "wait", start_new_session=True)
     deadline = time.monotonic() + 180
     markers = [output.parent / f"started-{rank}" for rank in (0, 1)]
     while not all(m.exists() for m in markers) and job.poll() is None:
