@@ -57,11 +57,14 @@ def no_room(error: BaseException) -> tuple[str, Path | None] | None:
 def no_room_message(stage: str, cause: str, path: Path | None, output: Path, scratch: Path) -> str:
     """The paragraph of a job that ran out of room (``scratch``: where it was writing)."""
     written = path or scratch
+    fix = {
+        NO_ROOM[errno.EFBIG]: "Raise the file size limit (`ulimit -f`)",
+        NO_ROOM[errno.EDQUOT]: "Free space within your quota on that disk, or raise the quota",
+    }.get(cause, "Free space on that disk")
     return (
         f"error: stage {stage}: {cause} writing {written} ({free_space(written)} on its disk). "
         f"Nothing was installed: the partial output was removed and any previous artifact at "
-        f"{output} is untouched. Free space on that disk (or raise the quota / file size "
-        "limit), then rerun the job."
+        f"{output} is untouched. {fix}, then rerun the job."
     )
 
 
