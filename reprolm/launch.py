@@ -13,6 +13,12 @@ so a job moved to more GPUs is not rerun. This module picks the command and ``ex
 
 With a DeepSpeed SPEC the job's DeepSpeed JSON is generated here (reprolm.deepspeed_config),
 written beside the artifact directory and handed to the stage in ``REPROLM_DEEPSPEED_CONFIG``.
+
+A multi-process job runs as this module's child, not by ``exec``, so that its exit can be
+judged (``judge_exit``): a rank that dies after rank 0 installed a complete artifact (a new
+manifest, the payload verifies against it) is a finished job with a warning in the log, since
+Snakemake would otherwise delete a correct output; an incomplete or old artifact never is.
+Ctrl-C waits for torchrun to stop its workers, then exits 130.
 """
 
 from __future__ import annotations
@@ -20,16 +26,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from reprolm.canonical import dump_json
 from reprolm.deepspeed_config import DeepSpeedConfigError, batch_split, deepspeed_config
+from reprolm.hashing import MANIFEST_NAME
 from reprolm.numerics import NumericsError, pin
+
+EXIT_INTERRUPTED = 130
 
 DEEPSPEED_ENV = "REPROLM_DEEPSPEED_CONFIG"
 LAUNCH_ENV = "REPROLM_LAUNCH"
@@ -199,7 +211,127 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"reprolm.launch: {shlex.join(command)}", file=sys.stderr, flush=True)
     if options.dry_run:
         return
-    os.execvpe(command[0], command, env)
+    if world == 1:
+        os.execvpe(command[0], command, env)
+    sys.exit(run_and_judge(command, env, Path(_job_option(args, "--output"))))
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of a file, or None: an install writes a new manifest file, while a
+    manifest put back from its kept hard link (reprolm.keep) is the old one."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+def judge_exit(returncode: int, output: Path, before: tuple[int, int] | None) -> tuple[int, str]:
+    """The launcher's exit code for a job whose processes exited ``returncode``, and a log line.
+
+    ``before``: ``file_identity`` of the artifact's kept manifest link when the job started
+    (the previous artifact's manifest, None if none). A failure counts as success only when
+    this job installed the artifact (its manifest is another file than ``before``, for the
+    fingerprint the directory is named after) and the payload verifies against it.
+    """
+    if returncode == 0:
+        return 0, ""
+    from reprolm.manifest import ManifestError, read_manifest, verify_payload
+
+    now = file_identity(output / MANIFEST_NAME)
+    if now is None or now == before:
+        return returncode, ""
+    try:
+        manifest = read_manifest(output)
+        problems = verify_payload(output, manifest)
+    except (ManifestError, OSError):
+        return returncode, ""
+    if problems or not output.name.endswith(f"-{manifest.get('fingerprint')}"):
+        return returncode, ""
+    return 0, (
+        f"reprolm.launch: warning: the job's processes exited {returncode} after rank 0 had "
+        f"installed {output} and its payload verifies against its manifest (digest "
+        f"{str(manifest.get('digest'))[:16]}); a rank died at exit: the job counts as done"
+    )
+
+
+TORCHRUN_LOG_LINE = re.compile(r"^[EWI]\d{4} \d\d:\d\d:\d\d")  # torch.distributed.elastic's
+# torchrun's first word on a Ctrl-C; it may reach the log before this process's own SIGINT
+# handler has run, so the reader starts holding lines back from here.
+TORCHRUN_SIGINT = re.compile(r"Received (2|SIGINT) death signal")
+
+
+def without_torchrun_report(lines: Sequence[str]) -> list[str]:
+    """``lines`` without torchrun's own account of a stop: its log lines, the traceback of its
+    ``SignalException`` or ``ChildFailedError`` and that error's ``====`` failure table."""
+    kept: list[str] = []
+    skipping, rules = "", 0
+    for line in lines:
+        if skipping == "traceback":
+            if line.startswith("torch.distributed.elastic"):
+                skipping, rules = ("table", 0) if "ChildFailedError" in line else ("", 0)
+            continue
+        if skipping == "table":
+            rules += line.startswith("=====")
+            skipping = "" if rules == 2 else "table"
+            continue
+        if line.startswith("Traceback (most recent call last):"):
+            skipping = "traceback"
+        elif not TORCHRUN_LOG_LINE.match(line):
+            kept.append(line)
+    return kept
+
+
+def run_and_judge(command: Sequence[str], env: Mapping[str, str], output: Path) -> int:
+    """Run a multi-process job, wait for it (through Ctrl-C: torchrun stops its workers) and
+    return the exit code ``judge_exit`` gives it.
+
+    The job's stderr passes through this process: after a Ctrl-C it is held back and printed
+    without torchrun's traceback, so the log ends with the ranks' one-line messages and ours.
+    """
+    from reprolm.keep import manifest_link
+
+    before = file_identity(manifest_link(output))  # the manifest Snakemake deleted, if any
+    process = subprocess.Popen(list(command), env=dict(env), stderr=subprocess.PIPE, text=True)
+    # Snakemake or SLURM stopping the job signals this process: pass it on to torchrun.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda number, frame: process.send_signal(number))
+    held: list[str] = []
+    interrupted = threading.Event()
+
+    def forward() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if TORCHRUN_SIGINT.search(line):
+                interrupted.set()
+            if interrupted.is_set():
+                held.append(line)
+            else:
+                sys.stderr.write(line)
+                sys.stderr.flush()
+
+    reader = threading.Thread(target=forward, daemon=True)
+    reader.start()
+    while True:
+        try:
+            returncode = process.wait()
+            reader.join()
+            break
+        except KeyboardInterrupt:
+            interrupted.set()  # torchrun got the same SIGINT: wait for it to stop the ranks
+    code, line = judge_exit(returncode, output, before)
+    if interrupted.is_set():
+        sys.stderr.writelines(without_torchrun_report(held))
+        if code != 0:
+            print(
+                f"interrupted: the job stopped; nothing installed (any previous artifact at "
+                f"{output} is untouched); rerun to continue",
+                file=sys.stderr,
+            )
+            return EXIT_INTERRUPTED
+    if line:
+        print(line, file=sys.stderr, flush=True)
+    return code
 
 
 if __name__ == "__main__":

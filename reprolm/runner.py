@@ -16,8 +16,10 @@ import contextlib
 import json
 import os
 import random
+import re
 import resource
 import shutil
+import signal
 import socket
 import sys
 import time
@@ -32,8 +34,17 @@ from reprolm.canonical import dump_json
 from reprolm.codedigest import CODE_ROOT, code_digest, code_record
 from reprolm.fingerprint import fingerprint
 from reprolm.hashing import MANIFEST_NAME
+from reprolm.jobfaults import (
+    EXIT_INTERRUPTED,
+    JobInterrupted,
+    interrupted_message,
+    no_room,
+    no_room_message,
+    sigint_deferred,
+)
 from reprolm.manifest import ManifestError, build_manifest, read_manifest
 from reprolm.recipe import RecipeError, validate_stage_config
+from reprolm.teardown import leave_process_group
 
 # The job side of the run() contract: a standard-library dataclass module, the only job code
 # the runner imports (it builds the objects; see its docstring).
@@ -45,6 +56,20 @@ from stages.common.job import Input, JobContext
 # CLI imports this module too.
 with contextlib.suppress(numerics.NumericsError):
     numerics.pin()
+
+
+def _interrupted_while_loading(signum: int, frame: Any) -> None:
+    print("interrupted: the job stopped while loading its code; nothing was written; rerun it",
+          file=sys.stderr)  # fmt: skip
+    raise SystemExit(EXIT_INTERRUPTED)
+
+
+# ``python -m stages.<stage>`` imports this module, then its stage module (torch: seconds): a
+# Ctrl-C meanwhile ends the job with one line, not an import traceback. ``main`` restores Python's
+# handler (KeyboardInterrupt) before the job starts.
+_MAIN_SPEC = getattr(sys.modules.get("__main__"), "__spec__", None)
+if _MAIN_SPEC is not None and re.fullmatch(r"stages\.\w+\.__main__", _MAIN_SPEC.name or ""):
+    signal.signal(signal.SIGINT, _interrupted_while_loading)
 
 # run(config, inputs, output_dir, context) -> metrics (stages.common.job: Input, JobContext)
 StageFn = Callable[[dict[str, Any], dict[str, Input], Path, JobContext], dict[str, Any] | None]
@@ -331,6 +356,7 @@ def execute(
     determinism = pin_threads_and_seeds(config["threads"], config["seed"], uses_torch)
     scratch = _make_scratch(output)
     started, clocks = datetime.now(UTC), (time.perf_counter(), time.process_time())
+    installed = False
     try:
         with resume.checkpointing(
             output, job_fingerprint, code_digest(stage), checkpoint_every, checkpoint_keep
@@ -348,9 +374,14 @@ def execute(
             stage, label, job_fingerprint, config, records, scratch, execution,
             determinism, reproducibility, metrics,
         )  # fmt: skip
-        _install(scratch, output)
-        if checkpoints is not None:  # done: nothing left to resume
-            shutil.rmtree(checkpoints, ignore_errors=True)
+        with sigint_deferred():  # a Ctrl-C now lands after the install, never between renames
+            _install(scratch, output)
+            installed = True
+            if checkpoints is not None:  # done: nothing left to resume
+                shutil.rmtree(checkpoints, ignore_errors=True)
+    except KeyboardInterrupt:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise JobInterrupted(installed) from None
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         _abandon_live_run()
@@ -374,12 +405,14 @@ def main(
     argv: list[str] | None = None,
 ) -> None:
     """Entry point of ``python -m stages.<stage>``; exits 2 on bad input (or a CPU that cannot run
-    the pinned numerics, reprolm.numerics), 1 on a failed job.
+    the pinned numerics, reprolm.numerics), 1 on a failed job (a full disk: one paragraph naming
+    the path and the free space, no traceback), 130 on Ctrl-C (one line, no traceback).
 
     The manifest's reproducibility level is the stage table's, unless ``reproducibility`` is given.
     """
     from reprolm.stagetable import reproducibility as declared
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     args = _parse_args(stage, argv)
     try:
         manifest = execute(
@@ -397,10 +430,22 @@ def main(
     except (JobError, RecipeError, ManifestError, numerics.NumericsError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
-    except Exception:
+    except KeyboardInterrupt as error:
+        installed = isinstance(error, JobInterrupted) and error.installed
+        checkpoints = resume.checkpoint_dir(args.output).is_dir()
+        print(interrupted_message(stage, args.output, installed, checkpoints), file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception as error:
+        if (room := no_room(error)) is not None:  # a full disk is not a bug: no traceback
+            scratch = args.output.with_name(f".{args.output.name}.partial-{os.getpid()}")
+            print(no_room_message(stage, *room, args.output, scratch), file=sys.stderr)
+            sys.exit(1)
         traceback.print_exc()
         print(f"error: stage {stage} failed; nothing was written to {args.output}", file=sys.stderr)
         sys.exit(1)
+    # Every rank of a multi-process job: wait for rank 0's install, then leave the process group
+    # before exiting (an abort at interpreter exit would fail a finished job; reprolm.teardown).
+    leave_process_group()
     if not manifest:  # a torchrun worker other than rank 0 wrote nothing
         return
     summary = ", ".join(f"{k}={v:.4g}" for k, v in manifest["metrics"].items() if _is_number(v))

@@ -9,26 +9,29 @@ from typing import Any
 
 from reprolm.commands import add_command, emit
 from reprolm.dvc import pipeline, storage
+from reprolm.dvc.failures import StorageError
 from reprolm.plan import load_plan
+from reprolm.tracking.config import masked_uri
 
 ROOT = Path(".")
+EXIT_FAILED_STORAGE = 2  # as bad input (reprolm.cli): the user must fix the remote or the disk
 
 
 def _dvc_errors(handler):
-    """DVC's own errors become exit 1 with its message (a failed operation, not bad input)."""
+    """A failed DVC operation exits 2 with one paragraph naming the remote (or cache), the path,
+    the cause and the fix (``reprolm.dvc.failures``), never a traceback."""
 
     def wrapped(args: argparse.Namespace) -> int:
-        from dvc.exceptions import DvcException
-
         try:
             return handler(args)
-        except DvcException as error:
-            print(f"reprolm dvc: {error}", file=sys.stderr)
-            return 1
+        except StorageError as error:
+            print(f"reprolm dvc {args.dvc_command}: {error}", file=sys.stderr)
+            return EXIT_FAILED_STORAGE
 
     return wrapped
 
 
+@_dvc_errors
 def cmd_sync(args: argparse.Namespace) -> int:
     plan = load_plan(args.recipe)
     if args.check:
@@ -50,7 +53,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 @_dvc_errors
 def cmd_init(args: argparse.Namespace) -> int:
-    url = storage.init(ROOT, args.url, name=args.name, local=args.local)
+    url = masked_uri(storage.init(ROOT, args.url, name=args.name, local=args.local))
     emit({"remote": args.name, "url": url}, args.json, f"default remote {args.name}: {url}")
     return 0
 

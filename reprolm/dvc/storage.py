@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from reprolm.codedigest import code_digest
+from reprolm.dvc.failures import check_remote, explained
 from reprolm.dvc.pipeline import DVC_YAML, read_stages, stage_name
 from reprolm.dvc.records import open_repo, status_in_repo
 from reprolm.hashing import MANIFEST_NAME, payload_files
@@ -55,7 +56,11 @@ def init(
         resolved = os.fspath(path if path.is_absolute() else (root / path).resolve())
         # RelPath: DVC saves it relative to the config file; an absolute path stays absolute.
         url = RelPath(resolved) if not Path(url).expanduser().is_absolute() else resolved
-    with open_repo(root) as repo, repo.config.edit("local" if local else "repo") as conf:
+    with (
+        explained(root),
+        open_repo(root) as repo,
+        repo.config.edit("local" if local else "repo") as conf,
+    ):
         conf["remote"][name] = {"url": url}
         conf["core"]["remote"] = name
     return resolved
@@ -99,7 +104,7 @@ def _commit_stages(root: Path, names: list[str]) -> None:
     """
     from dvc.repo import lock_repo
 
-    with open_repo(root) as repo, lock_repo(repo):
+    with explained(root), open_repo(root) as repo, lock_repo(repo):
         by_name = {stage.name: stage for stage in repo.index.stages if stage.name}
         stages = [by_name[name] for name in names]
         for stage in stages:
@@ -110,8 +115,10 @@ def _commit_stages(root: Path, names: list[str]) -> None:
 
 def push(root: Path, remote: str | None = None) -> int:
     """``dvc push`` of every committed artifact; returns the number of files transferred."""
-    with open_repo(Path(root)) as repo:
-        return int(repo.push(remote=remote) or 0)
+    with explained(Path(root), remote) as target:
+        check_remote(target, writing=True)
+        with open_repo(Path(root)) as repo:
+            return int(repo.push(remote=remote) or 0)
 
 
 def restore_mtimes(root: Path) -> list[str]:
@@ -188,8 +195,10 @@ def pull(
     "metadata": whether Snakemake metadata was recorded}``.
     """
     root = Path(root)
-    with open_repo(root) as repo:
-        stats = repo.pull(remote=remote)
+    with explained(root, remote) as target:
+        check_remote(target, writing=False)
+        with open_repo(root) as repo:
+            stats = repo.pull(remote=remote)
     touched = restore_mtimes(root)
     stale = stale_code(root)
     recipe = recipe or recorded_recipe(root)
@@ -203,7 +212,7 @@ def status(root: Path, plan: Plan, remote: str | None = None) -> list[dict[str, 
     """``artifact_status`` of every job of ``plan``, with its stage and artifact dir."""
     root = Path(root)
     rows = []
-    with open_repo(root) as repo:
+    with explained(root, remote), open_repo(root) as repo:
         for job in plan.jobs.values():
             row = {"job": job.key, "dvc_stage": stage_name(job), "artifact": job.artifact_dir}
             row.update(status_in_repo(repo, root / job.artifact_dir, remote=remote))

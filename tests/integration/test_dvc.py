@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from tests.integration.dvc_project import (
     run,
     snakemake,
 )
+from tests.integration.namespaces import needs_namespaces, with_tmpfs
 
 MICRO = "config/micro.yaml"
 
@@ -304,3 +306,119 @@ def test_fresh_clone_audits_clean_and_an_unreachable_remote_is_not_checkable(pus
     code, report, _ = audit_clone()
     assert code == 1
     assert any(": dvc: DVC record " in p and "workspace modified" in p for p in report["problems"])
+
+
+# --- Remote failures: real DVC, real remote directories, real file systems --------------------
+# As root (CI), chmod does not stop a write: tests.integration.namespaces says how these tests
+# get real "permission denied", "read-only file system" and "disk full" errors anyway.
+
+
+@pytest.fixture(scope="module")
+def world_project(tmp_path_factory):
+    """A git + DVC project whose real world job ran and was committed to the DVC cache."""
+    base = tmp_path_factory.mktemp("dvc-faults")
+    project = make_project(base / "project")
+    env = {**environment(project, base), "REPROLM_MLFLOW": "off"}
+    run(project, env, "git", "init", "-q", "-b", "main")
+    reprolm(project, env, "dvc", "sync", "--recipe", MICRO)
+    reprolm(project, env, "dvc", "init")
+    manifest = load_plan(project / MICRO).get("world", "world").manifest
+    snakemake_world = [sys.executable, "-m", "snakemake", "--profile", "workflow/profiles/local",
+                       "--cores", "1", manifest, "--configfile", MICRO]  # fmt: skip
+    done = run(project, env, *snakemake_world)
+    assert "reprolm dvc: committed 1 artifact(s)" in done.stdout + done.stderr
+    return project, base, env
+
+
+def _fails_clearly(project, env, url: str, command: str, *prefix: str) -> str:
+    """Point the remote at ``url``, run ``reprolm dvc <command>`` (under ``prefix``): exit 2,
+    one paragraph naming the remote and its URL, no traceback; returns that paragraph."""
+    reprolm(project, env, "dvc", "init", "--local", "--url", url)
+    done = run(project, env, *prefix, sys.executable, "-m", "reprolm.cli", "dvc", command,
+               check=False)  # fmt: skip
+    assert done.returncode == 2, (done.returncode, done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr + done.stdout, done.stderr
+    (paragraph,) = [line for line in done.stderr.splitlines() if line.startswith("reprolm dvc")]
+    assert paragraph.startswith(f"reprolm dvc {command}: remote local (")
+    assert "ERROR" not in done.stderr, "DVC's per-file errors are folded into the paragraph"
+    return paragraph
+
+
+@pytest.mark.slow
+@needs_namespaces
+def test_push_to_a_read_only_remote_names_remote_cause_and_fix(world_project):
+    project, base, env = world_project
+    parent = base / "read-only"
+    parent.mkdir()
+    parent.chmod(0o555)
+    # As root, chmod alone does not stop the write: drop the privilege in a user namespace.
+    prefix = ("unshare", "-U") if os.geteuid() == 0 else ()
+    message = _fails_clearly(project, env, str(parent / "remote"), "push", *prefix)
+    remote = parent / "remote"
+    assert f"remote local ({remote}): permission denied at {remote}" in message
+    assert f"Make {parent} writable" in message and "dvc remote modify --local local url" in message
+
+
+@pytest.mark.slow
+@needs_namespaces
+def test_push_to_a_read_only_file_system_and_a_full_disk(world_project):
+    project, base, env = world_project
+    read_only = base / "ro-fs"
+    read_only.mkdir()
+    in_namespace = with_tmpfs(read_only, "ro")
+    message = _fails_clearly(project, env, str(read_only / "remote"), "push", *in_namespace)
+    assert f"read-only file system at {read_only / 'remote'}" in message
+    assert f"The file system holding {read_only} is mounted read-only" in message
+    small = base / "small-fs"
+    small.mkdir()  # 64 KiB: the world artifact's cache holds ~200 KiB
+    in_namespace = with_tmpfs(small, "size=64k")
+    message = _fails_clearly(project, env, str(small), "push", *in_namespace)
+    assert re.search(r"disk full \([\d.]+ (B|KiB) free\) at " + re.escape(str(small)), message)
+    assert f"Free space on the disk holding {small}" in message
+
+
+@pytest.mark.slow
+def test_remote_under_a_missing_path_or_a_file_is_named(world_project):
+    project, base, env = world_project
+    gone = base / "unmounted" / "disk" / "remote"
+    message = _fails_clearly(project, env, str(gone), "push")
+    assert f"{base / 'unmounted'} does not exist (missing directory)" in message
+    assert f"mkdir -p {gone.parent}" in message and "dvc remote modify" in message
+    message = _fails_clearly(project, env, str(gone), "pull")
+    assert f"{base / 'unmounted'} does not exist" in message and "cannot be read" in message
+    assert not gone.exists(), "nothing created where a disk may be missing"
+    regular = base / "a-file"
+    regular.write_text("not a directory\n")
+    message = _fails_clearly(project, env, str(regular / "remote"), "push")
+    assert f"{regular} is a regular file where a directory should be" in message
+    assert f"Move {regular} away" in message
+
+
+@pytest.mark.slow
+def test_pull_from_an_empty_remote_and_a_credentialed_url(world_project):
+    project, base, env = world_project
+    empty = base / "empty-remote"
+    empty.mkdir()
+    # A clone's state: neither the cache nor the artifact here (moved aside, then back).
+    aside = [(project / ".dvc" / "cache", base / "cache-aside"),
+             (project / "artifacts", base / "artifacts-aside")]  # fmt: skip
+    for place, away in aside:
+        shutil.move(place, away)
+    try:
+        message = _fails_clearly(project, env, str(empty), "pull")
+    finally:
+        for place, away in aside:
+            shutil.rmtree(place, ignore_errors=True)
+            shutil.move(away, place)
+    assert "artifact(s) are neither in the DVC cache nor on the remote" in message
+    assert "reprolm dvc push" in message
+    secret = "hunter2-not-for-logs"
+    url = f"s3://AKIAEXAMPLE:{secret}@bucket/reprolm"
+    done = reprolm(project, env, "dvc", "init", "--local", "--url", url)
+    assert secret not in done.stdout + done.stderr and "s3://***@bucket/reprolm" in done.stdout
+    message = _fails_clearly(project, env, url, "push")
+    assert secret not in message and "remote local (s3://***@bucket/reprolm)" in message
+    assert "dvc-s3" in message
+    # A reachable remote again: the same push succeeds (nothing above broke the project).
+    reprolm(project, env, "dvc", "init", "--local", "--url", str(base / "reprolm-dvc-remote"))
+    assert re.match(r"\d+ file\(s\) pushed", reprolm(project, env, "dvc", "push").stdout)

@@ -145,3 +145,97 @@ def test_launcher_writes_the_deepspeed_config_and_names_bad_batches(tmp_path):
         capture_output=True, text=True, cwd=ROOT,
     )  # fmt: skip
     assert plain.returncode == 2 and "micro_batch_size=3 does not divide" in plain.stderr
+
+
+# --- The launcher's verdict on a multi-process job's exit (reprolm.launch.judge_exit) ---------
+
+
+def _installed(tmp_path, monkeypatch):
+    """A complete artifact installed by the real runner (as rank 0 does), and its directory."""
+    from reprolm.fingerprint import fingerprint
+    from reprolm.recipe import load_recipe, stage_config
+    from reprolm.runner import execute
+
+    monkeypatch.chdir(tmp_path)
+    config = stage_config(load_recipe({"name": "t", "threads": 1}), "world")
+    out = tmp_path / "artifacts" / "world" / f"x-{fingerprint('world', config, {})}"
+
+    def write(config, inputs, output_dir, context):
+        (output_dir / "model.bin").write_bytes(b"weights")
+        return {}
+
+    def install():
+        execute("world", write, config, {}, out, reproducibility={"level": "bitwise"},
+                uses_torch=False)  # fmt: skip
+
+    install()
+    return out, install
+
+
+def test_a_rank_dying_after_a_verified_install_is_success_with_a_warning(tmp_path, monkeypatch):
+    from reprolm.launch import judge_exit
+
+    out, _ = _installed(tmp_path, monkeypatch)
+    assert judge_exit(0, out, None) == (0, "")
+    code, line = judge_exit(1, out, None)  # torchrun's exit when a rank aborted (SIGABRT)
+    assert code == 0
+    assert f"installed {out} and its payload verifies" in line and "a rank died at exit" in line
+
+
+def test_a_failed_job_with_an_incomplete_or_old_artifact_stays_failed(tmp_path, monkeypatch):
+    from reprolm.keep import manifest_link, restore_manifest
+    from reprolm.launch import file_identity, judge_exit
+
+    assert judge_exit(1, tmp_path / "artifacts" / "world" / "x-0123456789ab", None) == (1, "")
+    out, install = _installed(tmp_path, monkeypatch)
+    # The previous artifact, its manifest put back from the kept link: not this job's install.
+    before = file_identity(manifest_link(out))
+    (out / "provenance.json").unlink()  # what Snakemake does before the job
+    assert restore_manifest(out)
+    assert judge_exit(1, out, before) == (1, "")
+    # This job installed anew over it: success even though a rank then died.
+    install()
+    assert judge_exit(-6, out, before)[0] == 0
+    # Installed, but the payload no longer matches its manifest: never success.
+    (out / "model.bin").write_bytes(b"truncated")
+    assert judge_exit(-6, out, None) == (-6, "")
+    (out / "model.bin").write_bytes(b"weights")
+    (out / "provenance.json").unlink()
+    assert judge_exit(1, out, None) == (1, ""), "no manifest: incomplete"
+
+
+def test_torchruns_own_report_of_a_ctrl_c_is_left_out_of_the_log():
+    from reprolm.launch import without_torchrun_report
+
+    lines = [
+        "step 3 loss 2.1\n",
+        "W1202 14:12:57.577000 31199 torch/distributed/elastic/agent/server/api.py:753] "
+        "Received 2 death signal, shutting down workers\n",
+        "interrupted: stage pretrain stopped; nothing installed\n",
+        "Traceback (most recent call last):\n",
+        '  File "torch/distributed/run.py", line 1032, in <module>\n',
+        "torch.distributed.elastic.multiprocessing.errors.ChildFailedError: \n",
+        "=" * 60 + "\n",
+        "stages.pretrain FAILED\n",
+        "=" * 60 + "\n",
+        "after the report\n",
+    ]
+    assert without_torchrun_report(lines) == [
+        "step 3 loss 2.1\n",
+        "interrupted: stage pretrain stopped; nothing installed\n",
+        "after the report\n",
+    ]
+
+
+def test_every_rank_leaves_the_process_group_before_exit(tmp_path):
+    """reprolm.teardown on a real gloo group (one process): barrier, destroy, nothing left."""
+    import torch.distributed as dist
+
+    from reprolm.teardown import leave_process_group
+
+    assert leave_process_group() is False  # no group: nothing to do
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}",
+                            rank=0, world_size=1)  # fmt: skip
+    assert dist.is_initialized()
+    assert leave_process_group() is True
+    assert not dist.is_initialized()
