@@ -33,7 +33,7 @@ def build_table(run: Run) -> dict[str, Any] | None:
 
     try:
         table = build(evals, CHECKPOINT_STAGES)
-    except (ValueError, KeyError, TypeError) as error:  # a malformed results.json
+    except (OSError, ValueError, KeyError, TypeError) as error:  # a malformed results.json
         raise ReportInputError(f"an evaluate artifact of {run.name}: {error}") from None
     curate = run.one("curate")
     record = curate.json(DECONTAMINATION) if curate else None

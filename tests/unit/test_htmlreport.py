@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -77,9 +78,9 @@ def _evaluate(root, checkpoint, model, world, curate, score):
     return make_artifact(root, "evaluate", checkpoint, files, inputs)
 
 
-@pytest.fixture
-def tree(tmp_path):
-    root = tmp_path / "run"
+def build_tree(root: Path) -> tuple[Path, list[Path]]:
+    """A finished run's artifacts under ``root``: world, curate, the four training stages, two
+    evaluations and a release."""
     world = make_artifact(root, "world", "world", {"index.json": {"tasks": ["arith_mc"]}})
     decon = {
         "ngram": 8, "threshold": 0.5,
@@ -123,13 +124,25 @@ def tree(tmp_path):
     return root, artifacts
 
 
-def test_writes_every_page_deterministically_and_changes_no_payload(tree, tmp_path):
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    """One tree and its pages for the read-only tests (drawing costs a second or two)."""
+    return build_tree(tmp_path_factory.mktemp("tree") / "run")
+
+
+@pytest.fixture(scope="module")
+def pages(tree, tmp_path_factory):
+    out = tmp_path_factory.mktemp("pages")
+    write_report(load_run(tree[1], "unit"), out)
+    return out
+
+
+def test_writes_every_page_deterministically_and_changes_no_payload(tree, pages, tmp_path):
     _, artifacts = tree
-    first = write_report(load_run(artifacts, "unit"), tmp_path / "a")
-    second = write_report(load_run(artifacts, "unit"), tmp_path / "b")
+    first = write_report(load_run(artifacts, "unit"), tmp_path / "again")
     assert [p.name for p in first] == list(OUTPUTS)
-    for a, b in zip(first, second, strict=True):
-        assert a.read_bytes() == b.read_bytes(), a.name
+    for path in first:
+        assert path.read_bytes() == (pages / path.name).read_bytes(), path.name
     for artifact in artifacts:
         assert verify_payload(artifact) == [], artifact
     for path in first:  # self-contained: nothing is fetched from anywhere
@@ -137,10 +150,8 @@ def test_writes_every_page_deterministically_and_changes_no_payload(tree, tmp_pa
         assert not EXTERNAL.findall(text), path.name
 
 
-def test_eval_table_has_spec_hashes_and_contamination_beside_each_score(tree, tmp_path):
-    _, artifacts = tree
-    write_report(load_run(artifacts, "unit"), tmp_path)
-    page = (tmp_path / "eval_table.html").read_text(encoding="utf-8")
+def test_eval_table_has_spec_hashes_and_contamination_beside_each_score(pages):
+    page = (pages / "eval_table.html").read_text(encoding="utf-8")
     header = page.split("<thead>", 1)[1].split("</thead>", 1)[0]
     assert header.index("pretrain") < header.index("sft")  # checkpoints in pipeline order
     gsm8k = page.split("<td>gsm8k:cot::tulu</td>", 1)[1].split("</tr>", 1)[0]
@@ -151,12 +162,12 @@ def test_eval_table_has_spec_hashes_and_contamination_beside_each_score(tree, tm
     # The world eval set's figure comes from the curate artifact (evaluate records none).
     arith = page.split("<td>arith_mc</td>", 1)[1].split("</tr>", 1)[0]
     assert arith.count("contam. 5.0% (1/20)") == 2 and "world set" in arith
-    landing = (tmp_path / "landing.html").read_text(encoding="utf-8")
+    landing = (pages / "landing.html").read_text(encoding="utf-8")
     assert landing.startswith("<style>") and "<html" not in landing  # a fragment
     assert '<span class="score">0.375</span>' in landing
 
 
-def test_training_curves_show_every_signal_of_every_stage(tree, tmp_path):
+def test_training_curves_show_every_signal_of_every_stage(tree, pages):
     _, artifacts = tree
     run = load_run(artifacts, "unit")
     drawn = curves.curves(run)
@@ -166,32 +177,30 @@ def test_training_curves_show_every_signal_of_every_stage(tree, tmp_path):
     assert drawn["DPO reward margin"]["dpo"][1] == [0.1, 0.75]
     assert drawn["RLVR reward"]["rlvr"][1] == [0.25, 0.5]
     assert sorted(drawn["grad norm"]) == ["dpo", "pretrain", "sft"]  # rlvr logged none
-    svg = curves.svg(run)
+    svg = (pages / "training_curves.svg").read_text(encoding="utf-8")
     root = ET.fromstring(svg)  # well-formed SVG, text kept as text
     texts = {t.text for t in root.iter(f"{SVG}text")}
     assert {"loss", "learning rate", "grad norm", "DPO reward margin", "RLVR reward"} <= texts
     assert "Date" not in svg
 
 
-def test_decontamination_and_jobs_pages(tree, tmp_path):
+def test_decontamination_and_jobs_pages(tree, pages):
     _, artifacts = tree
-    write_report(load_run(artifacts, "unit"), tmp_path)
-    decon = (tmp_path / "decontamination.html").read_text(encoding="utf-8")
+    decon = (pages / "decontamination.html").read_text(encoding="utf-8")
     row = decon.split("<td>arith_mc</td>", 1)[1].split("</tr>", 1)[0]
     assert ">20<" in row and ">1<" in row and "5.0%" in row and "pretrain: 3, sft: 1" in row
     assert "8-gram" in decon
     kinds = decon.split("Documents per data kind", 1)[1]
     assert ">274<" in kinds and ">269<" in kinds and "fuzzy_clusters" not in kinds
-    jobs = (tmp_path / "jobs.html").read_text(encoding="utf-8")
+    jobs = (pages / "jobs.html").read_text(encoding="utf-8")
     assert jobs.count("<tr>") == len(artifacts) + 1  # header + one row per job
     assert "evaluate/sft" in jobs and ">2.5<" in jobs and ">1.2<" in jobs and ">321<" in jobs
     assert f"Total: {2.5 * len(artifacts):,.1f} s wall" in jobs
 
 
-def test_lineage_graph_has_every_artifact_and_link(tree, tmp_path):
+def test_lineage_graph_has_every_artifact_and_link(tree, pages):
     _, artifacts = tree
-    write_report(load_run(artifacts, "unit"), tmp_path)
-    root = ET.fromstring((tmp_path / "lineage.svg").read_text(encoding="utf-8"))
+    root = ET.fromstring((pages / "lineage.svg").read_text(encoding="utf-8"))
     titles = [g.find(f"{SVG}title").text for g in root.iter(f"{SVG}g")]
     assert len(titles) == len(artifacts)
     for artifact in artifacts:
@@ -214,13 +223,19 @@ def test_before_a_release_the_pages_say_what_is_missing(tmp_path):
     assert "No curate artifact" in (tmp_path / "out/decontamination.html").read_text()
 
 
-def test_bad_inputs_exit_2_naming_the_file(tree, tmp_path, capsys):
-    _, artifacts = tree
+def test_bad_inputs_exit_2_naming_the_file(tmp_path, capsys):
+    _, artifacts = build_tree(tmp_path / "run")
     history = next(a for a in artifacts if a.parent.name == "sft") / "training/log_history.json"
     history.write_bytes(b'[{"loss": 1.0, "loss": 2.0}]')
     assert main(["--name", "x", "--output", str(tmp_path / "o"), *map(str, artifacts)]) == 2
     err = capsys.readouterr().err
     assert str(history) in err and "twice" in err and "Traceback" not in err
+    history.write_text("[]", encoding="utf-8")
+    results = next(a for a in artifacts if a.parent.name == "evaluate") / "results.json"
+    results.write_text('{"checkpoint": "pretrain", "tasks": {"arith_mc": {"acc": ', "utf-8")
+    assert main(["--name", "x", "--output", str(tmp_path / "o"), *map(str, artifacts)]) == 2
+    err = capsys.readouterr().err
+    assert str(results) in err and "not valid JSON" in err and "Traceback" not in err
     missing = tmp_path / "artifacts" / "sft" / "sft-000000000000"
     assert main(["--name", "x", "--output", str(tmp_path / "o"), str(missing)]) == 2
     assert "no manifest" in capsys.readouterr().err
