@@ -75,7 +75,8 @@ def body(curate: Artifact | None) -> str:
         f'<p class="note">From <code>{html.text(curate.directory)}</code>: every eval set and '
         f"spec dataset against the curated training data, {html.text(ngram)}-gram overlap; a "
         f"training document covering at least {html.text(threshold)} of an instance's "
-        "n-grams is removed; <b>flagged</b> instances are those still matched.</p>"
+        "n-grams matches it; <b>flagged</b>: the instances some training document matched "
+        "(those documents are removed unless <code>curate.decontaminate</code> is false).</p>"
     )
     out += "<h2>Eval sets</h2>" + html.table(
         ["eval set", "kind", "instances", "flagged", "contamination", "documents removed"],

@@ -75,9 +75,13 @@ class Run:
         return found[0] if found else None
 
 
-def _order(artifact: Artifact) -> tuple[int, str]:
-    stage = artifact.stage
-    return (STAGE_ORDER.index(stage) if stage in STAGE_ORDER else len(STAGE_ORDER), artifact.label)
+def _rank(name: str) -> int:
+    return STAGE_ORDER.index(name) if name in STAGE_ORDER else len(STAGE_ORDER)
+
+
+def _order(artifact: Artifact) -> tuple[int, int, str]:
+    """Pipeline order; an evaluate job's label is its checkpoint, so those follow it too."""
+    return (_rank(artifact.stage), _rank(artifact.label), artifact.label)
 
 
 def load_run(paths: Iterable[Path], name: str) -> Run:

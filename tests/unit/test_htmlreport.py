@@ -194,6 +194,7 @@ def test_decontamination_and_jobs_pages(tree, pages):
     assert ">274<" in kinds and ">269<" in kinds and "fuzzy_clusters" not in kinds
     jobs = (pages / "jobs.html").read_text(encoding="utf-8")
     assert jobs.count("<tr>") == len(artifacts) + 1  # header + one row per job
+    assert jobs.index(">rlvr<") < jobs.index("evaluate/pretrain") < jobs.index("evaluate/sft")
     assert "evaluate/sft" in jobs and ">2.5<" in jobs and ">1.2<" in jobs and ">321<" in jobs
     assert f"Total: {2.5 * len(artifacts):,.1f} s wall" in jobs
 
