@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from reprolm.htmlreport import html
-from reprolm.htmlreport.inputs import Artifact, Run
+from reprolm.htmlreport.inputs import Artifact, Run, mapping
 
 DECONTAMINATION = "decontamination.json"
 CURATION = "curation.json"
@@ -29,15 +29,15 @@ def _number(value: Any) -> str:
 
 def eval_set_rows(record: dict[str, Any]) -> list[list[str]]:
     """One row per eval set and spec dataset: instances, flagged, share, documents removed."""
-    removed = record.get("removed_per_eval_set") or {}
+    removed = mapping(record.get("removed_per_eval_set"))
     rows = []
     for group, kind in (("eval_sets", "world eval set"), ("spec_sets", "spec dataset")):
-        for name, entry in sorted((record.get(group) or {}).items()):
+        for name, entry in sorted(mapping(record.get(group)).items()):
             if not isinstance(entry, dict):
                 continue
             share = entry.get("contamination")
             share_text = "–" if not isinstance(share, (int, float)) else f"{100 * share:.1f}%"
-            by_kind = removed.get(name) or {}
+            by_kind = mapping(removed.get(name))
             removed_text = ", ".join(f"{k}: {v}" for k, v in sorted(by_kind.items())) or "none"
             rows.append(
                 [
@@ -68,8 +68,8 @@ def flow_rows(curation: dict[str, Any]) -> list[list[str]]:
 def body(curate: Artifact | None) -> str:
     if curate is None:
         return '<p class="note">No curate artifact has finished yet.</p>'
-    record = curate.json(DECONTAMINATION) or {}
-    curation = curate.json(CURATION) or {}
+    record = mapping(curate.json(DECONTAMINATION))
+    curation = mapping(curate.json(CURATION))
     ngram, threshold = record.get("ngram", "?"), record.get("threshold", "?")
     out = (
         f'<p class="note">From <code>{html.text(curate.directory)}</code>: every eval set and '

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from reprolm.htmlreport import html
-from reprolm.htmlreport.inputs import ReportInputError, Run
+from reprolm.htmlreport.inputs import ReportInputError, Run, mapping
 from reprolm.stagetable import CHECKPOINT_STAGES
 
 EVAL_RESULTS = "results.json"
@@ -48,7 +48,7 @@ def fill_world_contamination(table: dict[str, Any], record: dict[str, Any]) -> N
     The evaluate job records the figure only for spec tasks; for the world's eval sets it is in
     ``decontamination.json`` (``eval_sets``), one figure per set, the same for every checkpoint
     (all trained on the one curated data)."""
-    eval_sets = record.get("eval_sets") or {}
+    eval_sets = mapping(record.get("eval_sets"))
     for row in table["rows"]:
         found = eval_sets.get(row["task"]) if row["spec_hash"] is None else None
         if not isinstance(found, dict) or not isinstance(found.get("contamination"), (int, float)):

@@ -75,6 +75,12 @@ class Run:
         return found[0] if found else None
 
 
+def mapping(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else empty (a payload file of another shape shows
+    nothing rather than failing the page)."""
+    return value if isinstance(value, dict) else {}
+
+
 def _rank(name: str) -> int:
     return STAGE_ORDER.index(name) if name in STAGE_ORDER else len(STAGE_ORDER)
 

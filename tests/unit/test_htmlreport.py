@@ -224,6 +224,17 @@ def test_before_a_release_the_pages_say_what_is_missing(tmp_path):
     assert "No curate artifact" in (tmp_path / "out/decontamination.html").read_text()
 
 
+def test_payload_files_of_another_shape_show_nothing_rather_than_fail(tmp_path):
+    _, artifacts = build_tree(tmp_path / "run")
+    curate = next(a for a in artifacts if a.parent.name == "curate")
+    (curate / "decontamination.json").write_text('{"eval_sets": [1], "removed_per_eval_set": 2}')
+    (curate / "curation.json").write_text("[]")
+    write_report(load_run(artifacts, "unit"), tmp_path / "out")
+    decon = (tmp_path / "out/decontamination.html").read_text(encoding="utf-8")
+    assert "<td>arith_mc</td>" not in decon and "Eval sets" in decon
+    assert "contam. –" in (tmp_path / "out/eval_table.html").read_text(encoding="utf-8")
+
+
 def test_bad_inputs_exit_2_naming_the_file(tmp_path, capsys):
     _, artifacts = build_tree(tmp_path / "run")
     history = next(a for a in artifacts if a.parent.name == "sft") / "training/log_history.json"
