@@ -18,6 +18,11 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/tracking.smk"
 include: "workflow/rules/dvc.smk"
 include: "workflow/rules/stages.smk"
+include: "workflow/rules/report.smk"
+
+
+# `snakemake --report report.html`: the results of rule report, this page first.
+report: "workflow/report/workflow.rst"
 
 
 check_artifact_times()
@@ -27,6 +32,7 @@ rule all:
     default_target: True
     input:
         PLAN.targets(),
+        rules.report.output,
 
 
 # Snakemake keeps one handler per hook: these run every end-of-run step.

@@ -106,7 +106,7 @@ def test_changed_sft_value_reruns_sft_and_downstream_only(first_run):
     recipe.setdefault("sft", {})["learning_rate"] = 0.5 * old_rate
     (checkout / "config/micro.yaml").write_text(yaml.safe_dump(recipe))
     assert planned_jobs(checkout) == {
-        "all": 1, "sft": 1, "dpo": 1, "rlvr": 1, "evaluate": 3, "release": 1,
+        "all": 1, "sft": 1, "dpo": 1, "rlvr": 1, "evaluate": 3, "release": 1, "report": 1,
     }  # fmt: skip
     snakemake(checkout)
     new = load_plan(checkout / "config/micro.yaml")
@@ -123,7 +123,7 @@ def test_edited_stage_source_reruns_that_stage(first_run):
     checkout, _ = first_run
     source = checkout / "stages" / "release" / "__init__.py"
     source.write_text(source.read_text() + "\n# an edit that changes the stage's code digest\n")
-    assert planned_jobs(checkout) == {"all": 1, "release": 1}
+    assert planned_jobs(checkout) == {"all": 1, "release": 1, "report": 1}
     os.utime(source, (1, 1))  # mtime is irrelevant: content decides
     snakemake(checkout)
     assert planned_jobs(checkout) == {}
@@ -137,7 +137,9 @@ def test_edited_metric_reruns_exactly_the_jobs_that_import_it(first_run):
     text = source.read_text()
     assert "def extract_answer" in text
     source.write_text(text.replace("def extract_answer", "# edited rule\ndef extract_answer", 1))
-    assert planned_jobs(checkout) == {"all": 1, "rlvr": 1, "evaluate": 4, "release": 1}
+    assert planned_jobs(checkout) == {
+        "all": 1, "rlvr": 1, "evaluate": 4, "release": 1, "report": 1,
+    }  # fmt: skip
     source.write_text(text)
     assert planned_jobs(checkout) == {}
 
