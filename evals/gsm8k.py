@@ -1,9 +1,24 @@
-"""GSM8K (``gsm8k:cot::tulu``): gold parsing, answer extraction, the 8-shot CoT chat prompt,
-and exact-match scoring of responses produced anywhere (no model needed)."""
+r"""GSM8K: gold parsing, answer extraction, the 8-shot CoT chat prompt, and exact-match scoring
+of responses produced anywhere (no model needed).
+
+Two answer rules, each the spec's first normalization (so the spec hash names the rule):
+
+* ``tulu_last_number_string`` (``gsm8k:cot::tulu``): Tulu 3's rule. Follows OLMES
+  ``oe_eval/tasks/oe_eval_tasks/gsm8k.py`` (``GSM8K._extract_answer`` without answer regexes and
+  ``_clean_short_answer`` for the gold) and open-instruct ``open_instruct/ground_truth_utils.py``
+  (``verify_gsm8k_sample``, later ``GSM8KVerifier.__call__``, as of the Tulu 3 release): drop
+  commas between digits, take the LAST match of ``[-+]?\d*\.\d+|\d+`` (a sign is kept only on
+  a decimal: that alternation binds ``[-+]?`` to the decimal branch), compare as lower-cased
+  strings; no number: the response itself is compared. So ``12.0`` != ``12``.
+* ``answer_is_else_last_number`` (``gsm8k:cot::answer_is``): the number after "answer is", else
+  the last number, compared numerically (``12.0`` == ``12``, signs kept). Our earlier rule.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +46,7 @@ def normalize_number(text: str) -> str:
 
 
 def extract_answer(response: str) -> str | None:
-    """Tulu 3 / OLMES extraction: the number after "answer is", else the last number."""
+    """``answer_is_else_last_number``: the number after "answer is", else the last number."""
     match = _ANSWER_IS.search(response)
     if match:
         return normalize_number(match.group(1))
@@ -39,12 +54,67 @@ def extract_answer(response: str) -> str | None:
     return normalize_number(numbers[-1]) if numbers else None
 
 
-def gold_answer(solution: str) -> str:
-    """The gold number of a GSM8K solution: what follows ``####``, commas removed."""
+def gold_answer(solution: str, rule: str = "tulu_last_number_string") -> str:
+    """The gold of a GSM8K solution under ``rule``: what follows ``####``, normalized."""
     match = _GOLD.search(solution.strip())
     if not match:
         raise ValueError(f"GSM8K solution has no '#### <answer>' line: {solution[-60:]!r}")
-    return normalize_number(match.group(1))
+    return RULES[rule].gold(match.group(1))
+
+
+# --- Tulu 3's rule (see the module docstring for the references it follows) ---
+_DIGIT_COMMA = re.compile(r"(\d),(\d)")
+# One alternation, as in the references: the optional sign belongs to the decimal branch only.
+_TULU_NUMBER = re.compile(r"[-+]?\d*\.\d+|\d+")
+
+
+def tulu_last_number(text: str) -> str | None:
+    """The last number of ``text`` after dropping commas between digits (None: no number)."""
+    numbers = _TULU_NUMBER.findall(_DIGIT_COMMA.sub(r"\1\2", text))
+    return numbers[-1] if numbers else None
+
+
+def tulu_gold(text: str) -> str:
+    """OLMES's cleaned gold: the same last-number extraction on the short answer."""
+    text = text.strip()
+    number = tulu_last_number(text)
+    return text if number is None else number
+
+
+def tulu_match(response: str, extracted: str | None, gold: str) -> bool:
+    """String equality, case-insensitive; with no number the whole response is compared."""
+    prediction = response if extracted is None else extracted
+    return prediction.lower() == gold.lower()
+
+
+def _numeric_match(response: str, extracted: str | None, gold: str) -> bool:
+    return extracted == gold
+
+
+@dataclass(frozen=True)
+class Rule:
+    """An answer rule: extraction from a response, gold normalization, and the comparison."""
+
+    extract: Callable[[str], str | None]
+    gold: Callable[[str], str]
+    match: Callable[[str, str | None, str], bool]
+
+
+RULES: dict[str, Rule] = {
+    "tulu_last_number_string": Rule(tulu_last_number, tulu_gold, tulu_match),
+    "answer_is_else_last_number": Rule(extract_answer, normalize_number, _numeric_match),
+}
+
+
+def rule_of(spec: TaskSpec | dict[str, Any]) -> str:
+    """The answer rule a GSM8K spec names (its first normalization)."""
+    norms = spec.normalizations if isinstance(spec, TaskSpec) else spec["normalizations"]
+    if not norms or norms[0] not in RULES:
+        raise ValueError(
+            f"GSM8K spec {getattr(spec, 'task_id', '')!r} names no known answer rule in "
+            f"normalizations {list(norms)}; known: {', '.join(RULES)}"
+        )
+    return norms[0]
 
 
 def user_turn(question: str) -> str:
@@ -62,20 +132,22 @@ def chat_messages(question: str, shots: list[dict]) -> list[dict[str, str]]:
     return messages
 
 
-def score_rows(predictions: list[dict], gold: dict[str, str]) -> list[dict]:
+def score_rows(
+    predictions: list[dict], gold: dict[str, str], rule: str = "tulu_last_number_string"
+) -> list[dict]:
     """Per-instance records ``{question, response, gold, extracted, exact_match}``.
 
-    ``gold`` maps question text to its gold number; a prediction row may carry its own
-    ``gold`` (a number) or ``answer`` (a GSM8K solution) instead.
+    ``gold`` maps question text to its gold (normalized by ``rule``); a prediction row may
+    carry its own ``gold`` (a number) or ``answer`` (a GSM8K solution) instead.
     """
     rows = []
     for number, pred in enumerate(predictions, 1):
         if "question" not in pred or "response" not in pred:
             raise ValueError(f"predictions line {number}: needs 'question' and 'response'")
         if "gold" in pred:
-            target = normalize_number(str(pred["gold"]))
+            target = RULES[rule].gold(str(pred["gold"]))
         elif "answer" in pred:
-            target = gold_answer(pred["answer"])
+            target = gold_answer(pred["answer"], rule)
         elif pred["question"] in gold:
             target = gold[pred["question"]]
         else:
@@ -84,13 +156,15 @@ def score_rows(predictions: list[dict], gold: dict[str, str]) -> list[dict]:
                 "and no 'gold'/'answer' field"
             )
         rows.append({"question": pred["question"], "response": pred["response"], "gold": target})
-    return [rescore(row) for row in rows]
+    return [rescore(row, rule) for row in rows]
 
 
-def rescore(row: dict) -> dict:
+def rescore(row: dict, rule: str = "tulu_last_number_string") -> dict:
     """A record with ``extracted`` and ``exact_match`` (re)computed from its response."""
-    extracted = extract_answer(row["response"])
-    return {**row, "extracted": extracted, "exact_match": float(extracted == row["gold"])}
+    chosen = RULES[rule]
+    extracted = chosen.extract(row["response"])
+    hit = chosen.match(row["response"], extracted, row["gold"])
+    return {**row, "extracted": extracted, "exact_match": float(hit)}
 
 
 def metrics(records: list[dict]) -> dict[str, float]:
@@ -107,7 +181,8 @@ def metrics(records: list[dict]) -> dict[str, float]:
 def recompute_metrics(rows: list[dict], spec: dict[str, Any]) -> dict[str, float]:
     """Metrics from saved rows: only question, response and gold are read."""
     fields = ("question", "response", "gold")
-    return metrics([rescore({k: r[k] for k in fields}) for r in rows])
+    rule = rule_of(spec)
+    return metrics([rescore({k: r[k] for k in fields}, rule) for r in rows])
 
 
 def score_file(
@@ -117,8 +192,9 @@ def score_file(
     from evals import results, sources
 
     data_rows = sources.read_jsonl(data) if data else []
-    gold = {row["question"]: gold_answer(row["answer"]) for row in data_rows}
-    rows = score_rows(sources.read_jsonl(predictions), gold)
+    rule = rule_of(spec)
+    gold = {row["question"]: gold_answer(row["answer"], rule) for row in data_rows}
+    rows = score_rows(sources.read_jsonl(predictions), gold, rule)
     return results.scored_result(
         spec, "gsm8k", rows, predictions=predictions, data=data, data_rows=len(data_rows),
         out_dir=out_dir,
@@ -137,6 +213,7 @@ def evaluate(
         if "question" not in row or "answer" not in row:
             raise ValueError(f"{data}:{number}: GSM8K row needs 'question' and 'answer'")
     resolved = resolve(spec, data, len(data_rows))
+    rule = rule_of(spec)
     shots = sources.read_jsonl(sources.bundled(spec.fewshot.file))[: spec.fewshot.n]
     indices = generative.sampled(spec, len(data_rows), options.limit)
     requests, texts, harness = generative.run(
@@ -152,8 +229,9 @@ def evaluate(
                 "index": r["index"],
                 "question": data_rows[r["index"]]["question"],
                 "response": text,
-                "gold": gold_answer(data_rows[r["index"]]["answer"]),
-            }
+                "gold": gold_answer(data_rows[r["index"]]["answer"], rule),
+            },
+            rule,
         )
         for r, text in zip(requests, texts, strict=True)
     ]

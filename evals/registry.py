@@ -47,8 +47,20 @@ SPECS: dict[str, TaskSpec] = {
             ARC_CHALLENGE_SHOTS,
             "acc_uncond",
         ),
+        # Tulu 3's answer rule (evals/gsm8k.py names the OLMES / open-instruct functions).
         TaskSpec(
             task_id="gsm8k:cot::tulu",
+            dataset="openai/gsm8k:main",
+            split="test",
+            fewshot=GSM8K_SHOTS,
+            prompt_format="tulu_gsm8k_cot_chat",
+            normalizations=("tulu_last_number_string",),
+            primary_metric="exact_match",
+            version=2,
+        ),
+        # The same prompt with our earlier rule ("answer is" N, else the last number; numeric).
+        TaskSpec(
+            task_id="gsm8k:cot::answer_is",
             dataset="openai/gsm8k:main",
             split="test",
             fewshot=GSM8K_SHOTS,

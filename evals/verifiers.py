@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 # The GSM8K / Tulu 3 answer extraction lives with the evaluation specs (evals), so the
 # RLVR reward and every numeric metric share one implementation.
-from evals.gsm8k import extract_answer, normalize_number
+from evals.gsm8k import extract_answer, normalize_number, tulu_gold, tulu_last_number, tulu_match
 from evals.ifeval import strict_fraction
 
 Verifier = Callable[[str, str], float]
@@ -44,8 +44,18 @@ def get_verifier(name: str) -> Verifier:
 
 @register("numeric_answer")
 def numeric_answer(response: str, ground_truth: str) -> float:
-    """1.0 when the extracted number equals the ground truth number."""
+    """1.0 when the number after "answer is" (else the last number) equals the ground truth
+    numerically (``gsm8k:cot::answer_is``'s rule; the tiny world's arithmetic rows)."""
     return float(extract_answer(response) == normalize_number(ground_truth))
+
+
+@register("gsm8k_tulu")
+def gsm8k_tulu(response: str, ground_truth: str) -> float:
+    """Tulu 3's GSM8K reward, the rule of ``gsm8k:cot::tulu``: the last number (commas between
+    digits dropped) equals the ground truth as a string (open-instruct
+    ``ground_truth_utils.py``, ``verify_gsm8k_sample`` / ``GSM8KVerifier``). The ground truth is
+    cleaned as OLMES cleans the gold, which leaves a plain number as written."""
+    return float(tulu_match(response, tulu_last_number(response), tulu_gold(ground_truth)))
 
 
 @register("lowercase")

@@ -128,9 +128,13 @@ def check_verifiers(sources: Mapping[str, Any]) -> None:
     from evals.verifiers import VERIFIERS
 
     for index, entry in enumerate(sources.get("rlvr") or ()):
-        name = entry.get("verifier")
-        if name is not None and name not in VERIFIERS:
-            raise RecipeError(
-                f"sources.rlvr[{index}] ({entry['name']}): verifier {name!r} is not registered; "
-                f"known verifiers: {', '.join(sorted(VERIFIERS))} (evals/verifiers.py)"
-            )
+        named = {"verifier": entry.get("verifier")}
+        for dataset, verifier in (entry.get("dataset_verifiers") or {}).items():
+            named[f"dataset_verifiers.{dataset}"] = verifier
+        for key, name in named.items():
+            if name is not None and name not in VERIFIERS:
+                raise RecipeError(
+                    f"sources.rlvr[{index}] ({entry['name']}): {key} {name!r} is not "
+                    f"registered; known verifiers: {', '.join(sorted(VERIFIERS))} "
+                    "(evals/verifiers.py)"
+                )

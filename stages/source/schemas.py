@@ -15,8 +15,10 @@ from typing import Any
 
 KINDS = ("pretrain", "sft", "preference", "rlvr")
 ROLES = ("system", "user", "assistant")
-# open-instruct's `dataset` column (lower case) -> the registry verifier for it.
-DATASET_VERIFIERS = {"gsm8k": "numeric_answer", "math": "numeric_answer", "ifeval": "ifeval"}
+# open-instruct's `dataset` column (lower case) -> the registry verifier for it: gsm8k rows get
+# Tulu 3's rule (open-instruct's GSM8K verifier, = gsm8k:cot::tulu); a source's
+# `dataset_verifiers` replaces entries (e.g. {gsm8k: numeric_answer}, the "answer is" rule).
+DATASET_VERIFIERS = {"gsm8k": "gsm8k_tulu", "math": "numeric_answer", "ifeval": "ifeval"}
 
 
 class RowError(ValueError):
@@ -121,16 +123,23 @@ def _verifier_name(row: dict, source: Mapping[str, Any]) -> str:
     """
     name = source.get("verifier") or row.get("verifier")
     if not name:
+        mapping = dataset_verifiers(source)
         dataset = row.get("dataset")
-        name = DATASET_VERIFIERS.get(str(dataset).lower()) if isinstance(dataset, str) else None
+        name = mapping.get(str(dataset).lower()) if isinstance(dataset, str) else None
         if name is None:
             raise RowError(
-                f"no verifier for dataset {dataset!r} (mapped: {', '.join(DATASET_VERIFIERS)});"
-                " set the source's verifier"
+                f"no verifier for dataset {dataset!r} (mapped: {', '.join(mapping)});"
+                " set the source's verifier or dataset_verifiers"
             )
     if not isinstance(name, str):
         raise RowError(f"verifier is {type(name).__name__}; expected a verifier name")
     return name
+
+
+def dataset_verifiers(source: Mapping[str, Any]) -> dict[str, str]:
+    """DATASET_VERIFIERS with the source's ``dataset_verifiers`` entries (keys lower-cased)."""
+    own = source.get("dataset_verifiers") or {}
+    return {**DATASET_VERIFIERS, **{str(k).lower(): v for k, v in own.items()}}
 
 
 def _single(value: Any) -> Any:
@@ -152,7 +161,7 @@ def _plain_truth(value: Any) -> str:
 
 def _numeric_truth(value: Any) -> str:
     """A number (GSM8K's ``#### N`` solutions give their gold number), kept as written: the
-    numeric_answer verifier normalizes it (commas, a trailing '.') when it scores."""
+    numeric verifiers (numeric_answer, gsm8k_tulu) normalize it when they score."""
     text = _plain_truth(value)
     if "####" in text:
         text = text.rsplit("####", 1)[1]
@@ -161,7 +170,8 @@ def _numeric_truth(value: Any) -> str:
         float(number.replace(",", "").rstrip("."))
     except ValueError:
         raise RowError(
-            f"ground_truth {text[:60]!r} is not a number; numeric_answer cannot verify it"
+            f"ground_truth {text[:60]!r} is not a number; numeric verifiers (numeric_answer, "
+            "gsm8k_tulu) cannot verify it"
         ) from None
     return number
 
@@ -192,4 +202,8 @@ def _ifeval_truth(value: Any) -> str:
 
 
 CONVERTERS = {"pretrain": _pretrain, "sft": _sft, "preference": _preference, "rlvr": _rlvr}
-GROUND_TRUTHS = {"numeric_answer": _numeric_truth, "ifeval": _ifeval_truth}
+GROUND_TRUTHS = {
+    "numeric_answer": _numeric_truth,
+    "gsm8k_tulu": _numeric_truth,
+    "ifeval": _ifeval_truth,
+}

@@ -54,6 +54,8 @@ def describe_file(path: Path, fmt: str, source: dict) -> dict:
 def source_record(config: dict) -> dict:
     """The content of source.json for a job config (files hashed and counted)."""
     record = {key: config.get(key) for key in COPIED}
+    if config.get("dataset_verifiers"):  # only when set: records of other sources are unchanged
+        record["dataset_verifiers"] = dict(config["dataset_verifiers"])
     for key, default in DEFAULTS.items():
         record[key] = config.get(key, default)
     fmt, source = config["format"], {**DEFAULTS, **config}

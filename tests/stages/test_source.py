@@ -347,12 +347,15 @@ def test_to_internal_rlvr() -> None:
     rows = rows_of(FIXTURES / "rlvr_mixed.jsonl")
     out = [to_internal("rlvr", row, SOURCE, i) for i, row in enumerate(rows)]
     assert [o["verifier"] for o in out] == [
-        "numeric_answer",
-        "numeric_answer",
+        "gsm8k_tulu",  # open-instruct's gsm8k rows: Tulu 3's rule
+        "gsm8k_tulu",
         "numeric_answer",
         "ifeval",
         "ifeval",
     ]
+    chosen = dict(SOURCE, dataset_verifiers={"GSM8K": "numeric_answer"})
+    assert to_internal("rlvr", rows[0], chosen, 0)["verifier"] == "numeric_answer"
+    assert get_verifier("gsm8k_tulu")("So the answer is 18.", out[0]["ground_truth"]) == 1.0
     assert [o["ground_truth"] for o in out[:3]] == ["18", "3", "15"]
     assert [o["id"] for o in out] == [f"src/{i}" for i in range(5)]
     assert out[0]["prompt"] == rows[0]["messages"]
@@ -380,7 +383,7 @@ def test_to_internal_rlvr() -> None:
     cases = (
         (
             {"messages": prompt, "ground_truth": "1", "dataset": "code"},
-            "no verifier for dataset 'code'.*set the source's verifier",
+            "no verifier for dataset 'code'.*set the source's verifier or dataset_verifiers",
         ),
         (
             {"messages": prompt, "ground_truth": "\\frac{1}{2}", "dataset": "MATH"},

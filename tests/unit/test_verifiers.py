@@ -45,3 +45,28 @@ def test_registry_refuses_duplicates_and_names_known_verifiers():
     with pytest.raises(KeyError, match=r"known verifiers: .*numeric_answer"):
         get_verifier("nope")
     assert {"numeric_answer", "lowercase", "max_words"} <= set(VERIFIERS)
+
+
+def test_gsm8k_tulu_reward_equals_the_tulu_eval_rule_row_by_row():
+    """The RLVR reward of a Tulu 3 recipe is gsm8k:cot::tulu's rule on every varied response;
+    numeric_answer stays the earlier rule (gsm8k:cot::answer_is)."""
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "evals" / "data" / "gsm8k_varied_responses.jsonl"
+    cases = [json.loads(line) for line in path.open()]
+    tulu, numeric = get_verifier("gsm8k_tulu"), get_verifier("numeric_answer")
+    assert [tulu(c["response"], c["gold"]) for c in cases] == [c["tulu"] for c in cases]
+    assert [numeric(c["response"], c["gold"]) for c in cases] == [c["answer_is"] for c in cases]
+    assert tulu("So the answer is 12.0.", "12") == 0.0 and numeric("So the answer is 12.0.", "12")
+
+
+def test_plan_refuses_an_unregistered_dataset_verifier():
+    from reprolm.recipe import RecipeError
+    from reprolm.sources import check_verifiers
+
+    entry = {"name": "mix", "dataset_verifiers": {"gsm8k": "gsm8k_tulu"}}
+    check_verifiers({"rlvr": [entry]})
+    typo = dict(entry, dataset_verifiers={"gsm8k": "gsm8k_tuluu"})
+    with pytest.raises(RecipeError, match=r"dataset_verifiers.gsm8k 'gsm8k_tuluu' is not regi"):
+        check_verifiers({"rlvr": [typo]})
