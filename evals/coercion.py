@@ -3,12 +3,15 @@
 paired t-test across items, a table and a bar plot.
 
 Region surprisal = -log2 P(region | sentence start + preceding regions), summed over the
-region's tokens. The log-probabilities come from lm-eval (``lmeval.loglikelihoods`` with
-context = the prefix, continuation = the region) and are converted to bits. Every context starts
-with the model's own sentence-start token (the one lm-eval itself puts before an empty context),
-so the first region and the later ones are conditioned alike. Regions after the first must begin
-with a space and none may end with one: then the region boundary is a token boundary for
-space-splitting tokenizers, and lm-eval's continuation tokens are exactly the region's tokens.
+region's tokens. The context is conditioned on the start token's *id* (lm-eval's prefix token:
+the tokenizer's bos id, else its eos id, e.g. ``<|endoftext|>``), prepended to the encoded text;
+it is never written into the text (``"<s>The editor"`` would make a SentencePiece/Unigram
+tokenizer encode ``The`` without its ``▁`` word-start marker). Each region's tokens are those the
+tokenizer gives the sentence up to the region's end after those it gives the preceding regions
+(encoded without special tokens); the log-probabilities come from lm-eval's own token-level
+scorer (``_loglikelihood_tokens``) and are converted to bits. Regions after the first must begin
+with a space and none may end with one, so a region boundary is a token boundary; a tokenizer
+for which it is not is refused, naming the sentence and region.
 
 Stimuli: ``evals/data/complement_coercion_stimuli.jsonl`` (written for this project,
 same license as the project); the published stimuli are under publisher copyright.
@@ -34,10 +37,10 @@ SPECS = [
         dataset="reprolm:complement_coercion_stimuli",
         split="all",
         fewshot=None,
-        prompt_format="region_surprisal_after_sentence_start",
+        prompt_format="region_surprisal_after_start_token_id",
         normalizations=("sum_log2_over_region_tokens",),
         primary_metric="effect_post_noun",  # the effect is expected after the noun
-        version=1,
+        version=2,  # 2: conditioned on the start token id, not its text
         sample_threshold=10**9,
     )
 ]
@@ -180,58 +183,79 @@ def bar_plot(rows: list[dict], names: list[str], path: Path) -> None:
     plt.close(fig)
 
 
-def sentence_start(lm: Any) -> str:
-    """The text of lm-eval's prefix token (what it conditions an empty context on)."""
-    tok = lm.tokenizer
-    text = tok.convert_ids_to_tokens(lm.prefix_token_id)
-    if lm.tok_encode(text) != [lm.prefix_token_id]:
-        raise ValueError(
-            f"the tokenizer does not encode its sentence-start token {text!r} back to one id"
-        )
-    return text
+def start_token(lm: Any) -> tuple[int, str]:
+    """lm-eval's prefix token (bos id, else eos id) and its text, for the record."""
+    token_id = lm.prefix_token_id
+    if token_id is None:
+        raise ValueError("the tokenizer has neither a bos nor an eos token to start a sentence on")
+    return int(token_id), str(lm.tokenizer.convert_ids_to_tokens(token_id))
+
+
+def encode(lm: Any, text: str) -> list[int]:
+    """``text``'s token ids without special tokens (the start id is added separately)."""
+    return list(lm.tok_encode(text, add_special_tokens=False)) if text else []
 
 
 def region_requests(
-    stimuli: list[dict[str, Any]], start: str
+    lm: Any, stimuli: list[dict[str, Any]], start_id: int
 ) -> tuple[list[dict[str, Any]], list[tuple[int, int]]]:
-    """One loglikelihood request per region (context: the sentence so far), and where each is."""
+    """One token-level request per region: ``context_ids`` = the start id + the tokens of the
+    sentence so far, ``continuation_ids`` = the region's tokens; and where each request is."""
     requests, where = [], []
     for r, row in enumerate(stimuli):
-        prefix = start
+        prefix, before = "", []
         for k, region in enumerate(row["regions"]):
+            whole = encode(lm, prefix + region["text"])
+            if whole[: len(before)] != before:
+                raise ValueError(
+                    f"item {row['item']!r} ({row['condition']}): region {region['name']!r} "
+                    "does not start on a token boundary for this tokenizer; region surprisal "
+                    "would split a token"
+                )
             requests.append(
-                {"doc_id": len(requests), "context": prefix, "continuations": [region["text"]]}
+                {
+                    "doc_id": len(requests),
+                    "context": prefix,
+                    "continuation": region["text"],
+                    "context_ids": [start_id, *before],
+                    "continuation_ids": whole[len(before) :],
+                }
             )
             where.append((r, k))
-            prefix += region["text"]
+            prefix, before = prefix + region["text"], whole
     return requests, where
 
 
+def score_requests(lm: Any, requests: list[dict[str, Any]]) -> list[float]:
+    """Natural-log likelihood of each request's continuation ids given its context ids."""
+    batch = [
+        ((r["context"], r["continuation"]), r["context_ids"], r["continuation_ids"])
+        for r in requests
+    ]
+    return [float(loglik) for loglik, _ in lm._loglikelihood_tokens(batch, disable_tqdm=True)]
+
+
 def scored_rows(
-    lm: Any,
     stimuli: list[dict[str, Any]],
     requests: list[dict[str, Any]],
     where: list[tuple[int, int]],
-    scored: Any,
+    logliks: list[float],
 ) -> list[dict[str, Any]]:
     """The prediction rows: each sentence's regions with their loglik and surprisal."""
-    from evals import lmeval
-
     rows = [
         {"doc_id": r, "item": row["item"], "condition": row["condition"], "regions": []}
         for r, row in enumerate(stimuli)
     ]
-    for request, (r, k) in zip(requests, where, strict=True):
-        (hit,) = scored[request["doc_id"]]
+    for request, (r, k), loglik in zip(requests, where, logliks, strict=True):
         region = stimuli[r]["regions"][k]
         rows[r]["regions"].append(
             {
                 "name": region["name"],
                 "text": region["text"],
                 "context": request["context"],
-                "loglik": hit["loglik"],
-                "n_tokens": lmeval.n_tokens(lm, request["context"], region["text"]),
-                "surprisal_bits": bits(hit["loglik"]),
+                "loglik": loglik,
+                "n_tokens": len(request["continuation_ids"]),
+                "surprisal_bits": bits(loglik),
             }
         )
     return rows
@@ -253,10 +277,9 @@ def evaluate(
         kept = list(dict.fromkeys(row["item"] for row in stimuli))[: options.limit]
         stimuli = [row for row in stimuli if row["item"] in kept]
     lm = generative.load(model_dir, options)
-    start = sentence_start(lm)
-    requests, where = region_requests(stimuli, start)
-    scored = lmeval.loglikelihoods(lm, requests, seed=options.seed)
-    rows = scored_rows(lm, stimuli, requests, where, scored)
+    start_id, start_text = start_token(lm)
+    requests, where = region_requests(lm, stimuli, start_id)
+    rows = scored_rows(stimuli, requests, where, score_requests(lm, requests))
 
     out_dir.mkdir(parents=True, exist_ok=True)
     requests_path = out_dir / "requests.jsonl"
@@ -272,7 +295,10 @@ def evaluate(
     result = results.envelope(
         spec, "complement_coercion", resolved, values, instances=len(rows),
         fallback=f"effect_{names[-1]}", limit=None, model=lmeval.model_block(model_dir),
-        harness=generative.harness_block(options, sentence_start=start, regions=names),
+        harness=generative.harness_block(
+            options, engine="lm_eval TemplateLM._loglikelihood_tokens", sentence_start=start_text,
+            sentence_start_id=start_id, regions=names,
+        ),
         files=files,
     )  # fmt: skip
     results.write_result(out_dir, result, rows)

@@ -34,22 +34,23 @@ def test_bundled_stimuli_are_valid_and_paired():
 def test_region_surprisal_equals_the_sum_of_token_surprisals_from_logits(run, chat_lm):
     import torch
 
-    _, out = run
+    result, out = run
     rows = sources.read_jsonl(out / "predictions.jsonl")
     lm = chat_lm
+    start_id = result["harness"]["sentence_start_id"]
+    assert start_id == lm.prefix_token_id
     for row in rows[:6]:
-        start = row["regions"][0]["context"]
-        sentence = start + "".join(g["text"] for g in row["regions"])
-        ids = lm.tok_encode(sentence)
+        sentence = "".join(g["text"] for g in row["regions"])
+        ids = [start_id, *lm.tok_encode(sentence, add_special_tokens=False)]
         with torch.no_grad():
             logits = lm.model(torch.tensor([ids])).logits[0].double()
         token_bits = -torch.log_softmax(logits, dim=-1) / math.log(2)
-        prefix = start
+        prefix = ""
         for region in row["regions"]:
-            lo = len(lm.tok_encode(prefix))
+            lo = 1 + len(coercion.encode(lm, prefix))
             prefix += region["text"]
-            hi = len(lm.tok_encode(prefix))
-            assert ids[:hi] == lm.tok_encode(prefix)  # the region boundary is a token boundary
+            hi = 1 + len(coercion.encode(lm, prefix))
+            assert ids[:hi] == [start_id, *coercion.encode(lm, prefix)]  # a token boundary
             direct = sum(float(token_bits[i - 1, ids[i]]) for i in range(lo, hi))
             assert region["surprisal_bits"] == pytest.approx(direct, abs=1e-4)
             assert region["n_tokens"] == hi - lo
