@@ -130,3 +130,21 @@ def test_the_text_prefix_loses_the_word_start_marker_on_unigram():
     assert by_text[0] == tok.bos_token_id
     assert tok.convert_ids_to_tokens(by_id[0]).startswith("▁")
     assert by_text[1:] != by_id and not tok.convert_ids_to_tokens(by_text[1]).startswith("▁")
+
+
+class _CharLM:
+    """A stand-in whose tokenizer glues "ab" into one token across a region boundary."""
+
+    prefix_token_id = None
+
+    def tok_encode(self, text, add_special_tokens=False):
+        return [ord(c) for c in text.replace("a b", "\0")]
+
+
+def test_bad_tokenizers_are_refused_with_the_item_and_region():
+    rows = [{"item": 7, "condition": "control", "regions": [
+        {"name": "subject", "text": "a"}, {"name": "verb", "text": " b"}]}]  # fmt: skip
+    with pytest.raises(ValueError, match=r"item 7 \(control\): region 'verb' does not start on"):
+        coercion.region_requests(_CharLM(), rows, 1)
+    with pytest.raises(ValueError, match="neither a bos nor an eos"):
+        coercion.start_token(_CharLM())
