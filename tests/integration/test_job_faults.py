@@ -208,6 +208,10 @@ def test_edquot_is_no_room():
     assert os.strerror(errno.ENOSPC) == "No space left on device"
 
 
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_during_a_cli_command_exits_130_with_one_line(tmp_path):
     """``reprolm verify`` re-hashing a 16 GiB payload file (sparse: no disk used) gets SIGINT
     once it is reading; it says so in one line and exits 130."""
@@ -216,8 +220,11 @@ def test_ctrl_c_during_a_cli_command_exits_130_with_one_line(tmp_path):
     assert stand_in(tmp_path, output, config).wait(timeout=120) == 0
     os.truncate(output / "half.txt", 16 * 1024**3)
     command = [sys.executable, "-m", "reprolm.cli", "verify", str(output)]
+    # A shell without job control starts background commands (CI scripts, `pytest &`) with
+    # SIGINT ignored, and Python keeps an ignored SIGINT ignored: restore it, as a terminal has.
     job = subprocess.Popen(command, cwd=tmp_path, env=job_env(), text=True,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           preexec_fn=_sigint_default)  # fmt: skip
     io = Path(f"/proc/{job.pid}/io")
     deadline = time.monotonic() + 120
     while job.poll() is None and time.monotonic() < deadline:
