@@ -10,17 +10,26 @@ shots (spec ``arc_easy:rc::olmes``). Measures, best of ``--repeats``, with the m
 * ``project``: the full spec (44 conditional + 44 unconditional requests);
 * the full spec at batch size 1 and 8: requests/s, and whether metrics and log-likelihoods change;
 * generation (``gsm8k:cot::tulu``, ``ifeval::tulu``) on the tiny chat model (ChatML, 256-token
-  context, ``--gen-limit`` instances, ``--gen-toks`` new tokens), once at batch 1 and once at 8:
-  requests/s and whether every generated text is identical across the two batch sizes.
+  context, ``--gen-limit`` instances, ``--gen-toks`` new tokens) at batch 1 and 8: the project's
+  run against plain lm-eval's ``generate_until`` on the same rendered requests (same contexts,
+  ``until``, ``max_gen_toks``, greedy; same model object), interleaved, best of ``--repeats``:
+  requests/s, generated tokens/s (new tokens of ``model.generate``'s output, up to the first end
+  token), the ratio project/plain (target >= 0.95), ``generate_until_s`` / ``generation_share``
+  (lm-eval's generation inside the project's run: its overhead without cross-run noise), and
+  whether the texts are identical project vs plain and batch 1 vs 8.
 
-Writes JSON to benchmarks/results/eval.json.   python benchmarks/eval.py [--threads 1]
+Writes JSON to benchmarks/results/eval.json.   python benchmarks/eval.py [--threads 1] [--small]
+(``--small``: 1 repeat, 2 instances x 16 tokens per generative spec; the CI size).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
+import os
+import platform
 import shutil
 import sys
 import tempfile
@@ -30,11 +39,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from evals import generative as generative_mod  # noqa: E402
 from evals import sources  # noqa: E402
 from evals.families import RunOptions, family_of  # noqa: E402
 from evals.multiple_choice import evaluate_mc, load_hf  # noqa: E402
 from evals.registry import get_spec  # noqa: E402
 from reprolm.canonical import dump_json  # noqa: E402
+from reprolm.environment import cpu_model  # noqa: E402
 from tests.evals.chat_model import build_chat_model  # noqa: E402
 from tests.evals.conftest import (  # noqa: E402
     ARC_CHALLENGE,
@@ -51,8 +62,84 @@ GENERATIVE = {
 }
 
 
-def generative(model: Path, tmp: Path, limit: int, gen_toks: int) -> dict:
-    """Per generative spec: req/s at batch 1 and 8 (one timed run each, model loaded before)."""
+def plain_generate(lm, requests: list[dict], generation: dict) -> list[str]:
+    """The same requests through lm-eval's model API directly (``lm.generate_until`` on
+    ``Instance`` objects): the plain lm-eval baseline, no task, dataset or metrics."""
+    from lm_eval.api.instance import Instance
+
+    kwargs = {
+        "until": list(generation["until"]),
+        "max_gen_toks": generation["max_gen_toks"],
+        "do_sample": False,
+    }
+    instances = [
+        Instance("generate_until", {}, (r["context"], dict(kwargs)), i)
+        for i, r in enumerate(requests)
+    ]
+    return lm.generate_until(instances, disable_tqdm=True)
+
+
+@contextlib.contextmanager
+def counting_tokens(lm, counts: list[int]):
+    """Append to ``counts`` the new tokens of each row ``lm.model.generate`` returns while
+    inside: up to and including the first end token, else all (a row that passed a stop
+    string keeps generating until its batch stops: that is generated work too)."""
+    import torch
+
+    model, ends = lm.model, lm.model.generation_config.eos_token_id
+    ends = torch.tensor(ends if isinstance(ends, list) else [ends])
+    original = model.generate
+
+    def generate(*args, **kwargs):
+        out = original(*args, **kwargs)
+        new = out[:, kwargs["input_ids"].shape[1] :]
+        for row in new:
+            hit = torch.isin(row, ends).nonzero()
+            counts.append(int(hit[0]) + 1 if len(hit) else len(row))
+        return out
+
+    model.generate = generate
+    try:
+        yield
+    finally:
+        del model.generate
+
+
+@contextlib.contextmanager
+def timing_generate_until(lm, spent: list[float]):
+    """Append to ``spent`` the seconds of each ``lm.generate_until`` call while inside: the
+    generation inside a project run, so its own overhead is measured within the same run."""
+    original = lm.generate_until
+
+    def generate_until(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent.append(time.perf_counter() - start)
+
+    lm.generate_until = generate_until
+    try:
+        yield
+    finally:
+        del lm.generate_until
+
+
+def timing(seconds: float, n_requests: int, tokens: int) -> dict:
+    return {
+        "seconds": seconds,
+        "requests": n_requests,
+        "req_per_s": n_requests / seconds,
+        "generated_tokens": tokens,
+        "tokens_per_s": tokens / seconds,
+    }
+
+
+def generative(model: Path, tmp: Path, limit: int, gen_toks: int, repeats: int) -> dict:
+    """Per generative spec and batch size (1, 8), best of ``repeats`` (model loaded before):
+    the project's run (``family.evaluate``) and plain lm-eval's ``generate_until`` on the same
+    rendered requests, interleaved; requests/s, generated tokens/s, ratio project/plain, and
+    whether the texts are identical between project and plain and between batch sizes."""
     from evals import lmeval
 
     chat = build_chat_model(model, tmp / "chat")
@@ -60,22 +147,42 @@ def generative(model: Path, tmp: Path, limit: int, gen_toks: int) -> dict:
     out = {}
     for task_id, data in GENERATIVE.items():
         spec = get_spec(task_id)
-        entry, texts = {}, {}
+        entry, texts, plain_texts = {}, {}, {}
+        entry["plain_lm_eval"], entry["tokens_per_s_ratio"], entry["overhead_s"] = {}, {}, {}
         for bs, lm in lms.items():
             options = RunOptions(limit=limit, batch_size=bs, max_gen_toks=gen_toks, lm=lm)
             where = tmp / f"{task_id.replace(':', '_')}_{bs}"
-            start = time.perf_counter()
-            result = family_of(spec).evaluate(spec, chat, data, where, options)
-            seconds = time.perf_counter() - start
+            t_project = t_plain = float("inf")
+            t_inner = 0.0
+            for _ in range(repeats):  # interleaved: machine load hits both sides alike
+                counts, plain_counts, inner = [], [], []
+                with counting_tokens(lm, counts), timing_generate_until(lm, inner):
+                    start = time.perf_counter()
+                    result = family_of(spec).evaluate(spec, chat, data, where, options)
+                    seconds = time.perf_counter() - start
+                if seconds < t_project:
+                    t_project, t_inner = seconds, sum(inner)
+                requests = sources.read_jsonl(where / generative_mod.REQUESTS)
+                generation = result["harness"]["generation"]
+                with counting_tokens(lm, plain_counts):
+                    start = time.perf_counter()
+                    plain_texts[bs] = plain_generate(lm, requests, generation)
+                    t_plain = min(t_plain, time.perf_counter() - start)
             texts[bs] = [r["response"] for r in sources.read_jsonl(where / "predictions.jsonl")]
+            tokens, plain_tokens = sum(counts), sum(plain_counts)
             entry[f"bs{bs}"] = {
-                "seconds": seconds,
-                "requests": result["instances"],
-                "req_per_s": result["instances"] / seconds,
+                **timing(t_project, result["instances"], tokens),
                 "primary": result["primary"],
+                "generate_until_s": t_inner,  # lm-eval's generate_until inside this run
+                "generation_share": t_inner / t_project,
             }
+            entry["plain_lm_eval"][f"bs{bs}"] = timing(t_plain, len(requests), plain_tokens)
+            entry["tokens_per_s_ratio"][f"bs{bs}"] = (tokens / t_project) / (plain_tokens / t_plain)
+            entry["overhead_s"][f"bs{bs}"] = t_project - t_plain
         entry["outputs_identical"] = texts[1] == texts[8]
+        entry["identical_texts"] = all(texts[bs] == plain_texts[bs] for bs in lms)
         entry["max_gen_toks"] = gen_toks
+        entry["until"] = generation["until"]
         out[task_id] = entry
     return out
 
@@ -93,10 +200,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--gen-limit", type=int, default=8)
-    parser.add_argument("--gen-toks", type=int, default=64)
+    parser.add_argument("--gen-limit", type=int, default=32)
+    parser.add_argument("--gen-toks", type=int, default=128)
+    parser.add_argument("--small", action="store_true", help="CI size: 1 repeat, 2 x 16 tokens")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "eval.json")
     args = parser.parse_args()
+    if args.small:
+        args.repeats, args.gen_limit, args.gen_toks = 1, 2, 16
 
     import lm_eval
     import torch
@@ -142,7 +252,7 @@ def main() -> None:
             for r1, r8 in zip(p1, p8, strict=True)
             for a, b in zip(r1["choices"], r8["choices"], strict=True)
         ]
-        gen = generative(model, tmp, args.gen_limit, args.gen_toks)
+        gen = generative(model, tmp, args.gen_limit, args.gen_toks, args.repeats)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -181,6 +291,24 @@ def main() -> None:
         "batch_size_max_abs_loglik_diff": max(diffs),
         "plain_acc_equals_project": plain_acc == r_no_pmi["metrics"]["acc_raw"],
         "generative": gen,
+        "generation_target_ratio": 0.95,
+        "generation_min_tokens_per_s_ratio": min(
+            r for entry in gen.values() for r in entry["tokens_per_s_ratio"].values()
+        ),
+        "generation_min_share": min(
+            entry[f"bs{bs}"]["generation_share"] for entry in gen.values() for bs in (1, 8)
+        ),
+        "generation_tokens": "new tokens per row of the model's generate() output, up to and "
+        "including the first end token (rows past a stop string count until their batch stops)",
+        "generation_identical_texts": all(e["identical_texts"] for e in gen.values()),
+        "small": args.small,
+        "machine": {
+            "cpu_model": cpu_model(),
+            "cpu_count": os.cpu_count(),
+            "torch_threads": args.threads,
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
         "versions": r_bs1["harness"]["versions"],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

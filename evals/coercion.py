@@ -14,11 +14,18 @@ with a space and none may end with one, so a region boundary is a token boundary
 for which it is not is refused, naming the sentence and region.
 
 Stimuli: ``evals/data/complement_coercion_stimuli.jsonl`` (written for this project,
-same license as the project); the published stimuli are under publisher copyright.
+same license as the project); the published stimuli are under publisher copyright. Besides this
+JSONL (one sentence per line, its ``regions`` as ``{name, text}``), :func:`read_stimuli` reads
+the two layouts region-by-region stimuli are shared in: a SyntaxGym test-suite JSON
+(``region_meta``, ``items[].conditions[].regions[].content``) and a wide CSV/TSV sentence-frame
+table (``item``, ``condition``, one column per region in order, optionally ``sentence``); their
+region contents are joined with single spaces.
 """
 
 from __future__ import annotations
 
+import csv
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -29,6 +36,8 @@ from evals.spec import TaskSpec
 CONDITIONS = ("coercion", "control")
 STIMULI = "complement_coercion_stimuli.jsonl"
 TABLE = "effects.md"
+WIDE_KEYS = ("item", "condition")
+WIDE_OPTIONAL = ("sentence",)  # the whole sentence, checked against its regions when present
 PLOT = "effects.png"
 
 SPECS = [
@@ -46,12 +55,108 @@ SPECS = [
 ]
 
 
+def read_stimuli(path: Path) -> list[dict[str, Any]]:
+    """Stimulus rows ``{item, condition, regions: [{name, text}]}`` (and ``where``, a row's
+    place in the file, for messages) from the JSONL, a SyntaxGym suite (``.json``) or a wide
+    CSV/TSV; not yet validated (:func:`check_stimuli`)."""
+    from evals import sources
+
+    path = Path(path)
+    if path.suffix == ".json":
+        return _syntaxgym_rows(path)
+    if path.suffix in (".csv", ".tsv"):
+        return _wide_rows(path)
+    return sources.read_jsonl(path)
+
+
+def _joined(path: str, where: str, names: list[str], contents: list[Any]) -> list[dict]:
+    """Regions from bare contents: stripped, every one after the first with one leading space."""
+    regions = []
+    for k, (name, content) in enumerate(zip(names, contents, strict=True)):
+        text = " ".join(str(content if content is not None else "").split())
+        if not text:
+            raise ValueError(
+                f"{path}: {where}: region {name!r} is empty; every region needs text (merge an "
+                "empty region into its neighbour in every row)"
+            )
+        regions.append({"name": name, "text": text if k == 0 else " " + text})
+    return regions
+
+
+def _syntaxgym_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows of a SyntaxGym test suite: region names from ``region_meta``; one row per item and
+    condition (``condition_name``), regions ordered by ``region_number``."""
+    try:
+        suite = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}:{error.lineno}: not JSON ({error.msg})") from None
+    missing = [k for k in ("region_meta", "items") if k not in suite]
+    if not isinstance(suite, dict) or missing:
+        raise ValueError(
+            f"{path}: a SyntaxGym test suite needs 'region_meta' and 'items' (missing: "
+            f"{', '.join(missing) or 'not an object'})"
+        )
+    meta = {int(k): v for k, v in suite["region_meta"].items()}
+    numbers = sorted(meta)
+    rows = []
+    for i, item in enumerate(suite["items"], 1):
+        number = item.get("item_number", i)
+        for condition in item.get("conditions", []):
+            name = condition.get("condition_name")
+            where = f"item {number} condition {name!r}"
+            by_number = {int(r["region_number"]): r.get("content") for r in condition["regions"]}
+            if sorted(by_number) != numbers:
+                raise ValueError(
+                    f"{path}: {where}: region numbers {sorted(by_number)} differ from "
+                    f"region_meta's {numbers}"
+                )
+            rows.append({
+                "item": number, "condition": name, "where": f"{path}: {where}",
+                "regions": _joined(str(path), where, [meta[n] for n in numbers],
+                                   [by_number[n] for n in numbers]),
+            })  # fmt: skip
+    return rows
+
+
+def _wide_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows of a sentence-frame table: ``item``, ``condition``, then one column per region (in
+    header order); a ``sentence`` column must equal the regions joined (spacing aside)."""
+    delimiter = "\t" if path.suffix == ".tsv" else ","
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle, delimiter=delimiter)
+        header = reader.fieldnames or []
+        missing = [k for k in WIDE_KEYS if k not in header]
+        names = [h for h in header if h not in WIDE_KEYS + WIDE_OPTIONAL]
+        if missing or len(names) < 2:
+            raise ValueError(
+                f"{path}:1: a stimulus table needs columns {', '.join(WIDE_KEYS)} and at least "
+                f"two region columns (missing: {', '.join(missing) or 'region columns'}; header: "
+                f"{header})"
+            )
+        rows = []
+        for row in reader:
+            line = f"line {reader.line_num}"
+            if None in row or any(row[h] is None for h in header):
+                raise ValueError(f"{path}:{reader.line_num}: not {len(header)} fields")
+            regions = _joined(str(path), line, names, [row[n] for n in names])
+            sentence = row.get("sentence")
+            joined = "".join(r["text"] for r in regions)
+            if sentence is not None and " ".join(sentence.split()) != joined:
+                raise ValueError(
+                    f"{path}:{reader.line_num}: 'sentence' {sentence!r} is not its regions "
+                    f"joined ({joined!r})"
+                )
+            rows.append({"item": row["item"], "condition": row["condition"],
+                         "where": f"{path}:{reader.line_num}", "regions": regions})  # fmt: skip
+    return rows
+
+
 def check_stimuli(path: Path, rows: list[dict]) -> list[str]:
     """Validate the stimulus rows; return the region names (the same for every sentence)."""
     names: list[str] | None = None
     pairs: dict[Any, set[str]] = {}
     for number, row in enumerate(rows, 1):
-        where = f"{path}:{number}"
+        where = row.get("where") or f"{path}:{number}"
         if row.get("condition") not in CONDITIONS or "item" not in row:
             raise ValueError(f"{where}: needs 'item' and 'condition' (one of {CONDITIONS})")
         regions = row.get("regions")
@@ -72,7 +177,7 @@ def check_stimuli(path: Path, rows: list[dict]) -> list[str]:
         if names is None:
             names = row_names
         elif row_names != names:
-            raise ValueError(f"{where}: regions {row_names} differ from {names} (line 1)")
+            raise ValueError(f"{where}: regions {row_names} differ from {names} (the first row)")
         seen = pairs.setdefault(row["item"], set())
         if row["condition"] in seen:
             raise ValueError(f"{where}: item {row['item']!r} has two {row['condition']} rows")
@@ -270,15 +375,19 @@ def evaluate(
     from evals.spec import resolve
     from reprolm.canonical import canonical_json
 
-    stimuli = sources.read_jsonl(data)
+    stimuli = read_stimuli(data)
     names = check_stimuli(data, stimuli)
     resolved = resolve(spec, data, len(stimuli))
+    positions = list(range(len(stimuli)))  # row index in the data file (contamination)
     if options.limit is not None:  # whole items (both conditions), so no pair is broken
         kept = list(dict.fromkeys(row["item"] for row in stimuli))[: options.limit]
-        stimuli = [row for row in stimuli if row["item"] in kept]
+        positions = [i for i in positions if stimuli[i]["item"] in kept]
+        stimuli = [stimuli[i] for i in positions]
     lm = generative.load(model_dir, options)
     start_id, start_text = start_token(lm)
     requests, where = region_requests(lm, stimuli, start_id)
+    for request, (r, _) in zip(requests, where, strict=True):
+        request["index"] = positions[r]
     rows = scored_rows(stimuli, requests, where, score_requests(lm, requests))
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -305,4 +414,13 @@ def evaluate(
     return results.load_result(out_dir)
 
 
-FAMILY = Family(kind="complement_coercion", metrics=recompute_metrics, evaluate=evaluate)
+def texts(data: Path) -> list[str]:
+    """Each stimulus row's whole sentence (its regions joined): what the model reads."""
+    rows = read_stimuli(data)
+    check_stimuli(data, rows)
+    return ["".join(region["text"] for region in row["regions"]) for row in rows]
+
+
+FAMILY = Family(
+    kind="complement_coercion", metrics=recompute_metrics, evaluate=evaluate, texts=texts
+)

@@ -30,6 +30,7 @@ SPEC_RESULTS = "specs/*/" + RESULT
 RELEASE_TABLE = "comparison/comparison.json"
 SPEC_TYPE = "spec"  # results.json task_types value of a task whose result is under specs/
 MANIFEST = "provenance.json"
+EXTERNAL = "external.json"  # a score artifact: responses produced outside the recipe
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -117,6 +118,7 @@ def spec_entry(result: dict[str, Any], column: str, where: str = RESULT) -> Entr
         n=result.get("instances"),
         spec_hash=result["spec_hash"],
         decontamination=decontamination(result.get("decontamination"), where),
+        variant=result.get("variant"),
     )
 
 
@@ -201,6 +203,8 @@ def _input(path: Path, label: str | None) -> tuple[str, list[Entry]]:
         return "release", [
             Entry.from_dict({**e.__dict__, "column": f"{prefix}/{e.column}"}) for e in entries
         ]
+    if (path / EXTERNAL).is_file():  # a score artifact: its column is its label (entry name)
+        return "external", evaluate_entries(path, label or _manifest(path).get("label", path.name))
     if (path / RESULTS).is_file() or any(path.glob(SPEC_RESULTS)):
         return "evaluate", evaluate_entries(path, label or _checkpoint(path))
     raise ValueError(
@@ -215,12 +219,23 @@ def load_inputs(paths: list[Path], labels: list[str] | None = None) -> list[Entr
     Spec results of one model share a column; a column that two evaluate or release inputs
     both claim is an error (label them with ``--label``).
     """
+    return load_marked(paths, labels)[0]
+
+
+def load_marked(
+    paths: list[Path], labels: list[str] | None = None
+) -> tuple[list[Entry], list[str]]:
+    """``(entries, external columns)`` of the inputs (:func:`load_inputs`); a score artifact's
+    column (responses produced outside the recipe) is external."""
     if labels and len(labels) != len(paths):
         raise ValueError(f"--label given {len(labels)} times for {len(paths)} inputs: one each")
     owner: dict[str, tuple[str, Path]] = {}  # column -> (kind, first input giving it)
     entries: list[Entry] = []
+    external: list[str] = []
     for i, path in enumerate(paths):
         kind, found = _input(Path(path), labels[i] if labels else None)
+        if kind == "external":
+            external += [e.column for e in found if e.column not in external]
         for column in dict.fromkeys(e.column for e in found):
             first = owner.setdefault(column, (kind, path))
             if first[1] != path and (kind, first[0]) != ("result", "result"):
@@ -229,4 +244,4 @@ def load_inputs(paths: list[Path], labels: list[str] | None = None) -> list[Entr
                     "with --label, once per input in order"
                 )
         entries += found
-    return entries
+    return entries, external

@@ -9,14 +9,18 @@ decontamination figure of the training data against the task's dataset.
 row's spec is the first column's that has the task; a number computed under another spec is
 **not put in the row** (OLMES: a different prompt, shot set, normalization or sample makes a
 different number): its cell says ``≠ spec`` and a note under the table gives the number with
-its own spec hash. Renderers: :func:`markdown`, :func:`csv_text` (one line per cell, exact
-float repr), ``evals.plot.write_plot``. Pure Python; nothing heavy is imported.
+its own spec hash. A base model's number on a chat spec's base variant (``gsm8k::olmes`` for
+``gsm8k:cot::tulu``) sits in the variant's row; ``variants`` (and a list under the Markdown
+table) says which column ran it for which requested spec and why. Renderers: :func:`markdown`,
+:func:`csv_text` (one line per cell, exact float repr), ``evals.plot.write_plot``. Pure Python;
+nothing heavy is imported.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -24,6 +28,7 @@ SCHEMA = "reprolm.eval.comparison/1"
 OK, MISSING, MISMATCH = "ok", "missing", "spec_mismatch"
 NONE = "–"
 VARIES = "per cell"  # a row attribute (n, decontamination) that differs between its cells
+EXTERNAL_MARK = "(external)"  # after the header of a column produced outside the recipe
 HASH_CHARS = 8
 CSV_FIELDS = (
     "task", "metric", "row_spec_hash", "column", "status", "value", "stderr", "n", "spec_hash",
@@ -43,6 +48,7 @@ class Entry:
     n: int | None = None
     spec_hash: str | None = None
     decontamination: dict[str, Any] | None = None  # {"contamination", "flagged", "instances"}
+    variant: dict[str, str] | None = None  # a base variant run for a chat spec: requested, ran, why
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> Entry:
@@ -68,12 +74,15 @@ def decontamination(value: Any, where: str) -> dict[str, Any] | None:
     return value
 
 
-def build(entries: list[Entry], columns: list[str] | None = None) -> dict[str, Any]:
+def build(
+    entries: list[Entry], columns: list[str] | None = None, external: Sequence[str] = ()
+) -> dict[str, Any]:
     """The comparison table (a JSON-ready dict) of ``entries``.
 
     ``columns`` fixes the column order (default: first appearance); a column without entries
     is kept (all cells missing). Two entries of one column for the same task and metric are
-    an error.
+    an error. ``external``: columns scored from responses produced outside the recipe (an API
+    model's); the table lists them under ``external`` (absent when none) and renderers mark them.
     """
     order = list(columns or [])
     for entry in entries:
@@ -116,13 +125,29 @@ def build(entries: list[Entry], columns: list[str] | None = None) -> dict[str, A
                 "cells": cells,
             }
         )
-    return {
+    variants = [
+        f"{e.column}, {e.task}: the base-model variant of {e.variant['requested']} "
+        f"({e.variant['reason']})"
+        for e in sorted(entries, key=_entry_key(order))
+        if e.variant
+    ]
+    table = {
         "schema": SCHEMA,
         "columns": order,
         "rows": rows,
         "notes": notes,
+        "variants": variants,
         "entries": [asdict(e) for e in sorted(entries, key=_entry_key(order))],
     }
+    marked = [column for column in order if column in set(external)]
+    if marked:
+        table["external"] = marked
+    return table
+
+
+def column_title(table: dict[str, Any], column: str) -> str:
+    """A column's header: its label, ``(external)`` after an external one."""
+    return f"{column} {EXTERNAL_MARK}" if column in table.get("external", ()) else column
 
 
 def entries_of(table: dict[str, Any]) -> list[Entry]:
@@ -177,7 +202,9 @@ def markdown(table: dict[str, Any]) -> str:
     """The table as Markdown, followed by its legend and notes."""
     columns = table["columns"]
     lines = [
-        "| task | metric | spec | n | decontamination | " + " | ".join(columns) + " |",
+        "| task | metric | spec | n | decontamination | "
+        + " | ".join(column_title(table, c) for c in columns)
+        + " |",
         "|---|---|---|---:|---|" + "---:|" * len(columns),
     ]
     for row in table["rows"]:
@@ -212,10 +239,19 @@ def markdown(table: dict[str, Any]) -> str:
         "and one evaluate config only). Decontamination: share of the task's instances flagged "
         "in the training data."
     )
+    if table.get("external"):
+        legend += (
+            f" {EXTERNAL_MARK}: scored from responses produced outside the recipe (see "
+            "`reprolm audit` of its score artifact for what produced them)."
+        )
     out = "\n".join(lines) + "\n\n" + legend + "\n"
     if table["notes"]:
         out += "\nNot comparable (different spec):\n\n" + "".join(
             f"* {note}\n" for note in table["notes"]
+        )
+    if table.get("variants"):
+        out += "\nRun in place of the requested spec (base models):\n\n" + "".join(
+            f"* {line}\n" for line in table["variants"]
         )
     return out
 

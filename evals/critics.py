@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-NAMES = ("delta_rot",)  # the families that take a critic (config/schema/evaluate.schema.yaml)
+# the families that take a critic (config/schema/evaluate.schema.yaml)
+NAMES = ("delta_rot", "xstest")
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,13 @@ defeasible moral reasoning — contexts that make an action more (strengthener) 
   (" strengthener", " weakener"); ``accuracy``.
 
 Items (JSONL, or a TSV with the same columns): ``id``, ``action``, ``update`` (the context),
-``update_type`` (``strengthener``/``weakener``), ``rationale``. ``data`` is such a file, or a
-directory holding ``items.jsonl`` (or ``items.tsv``) and optionally the critic in ``critic/``.
+``update_type`` (``strengthener``/``weakener``), ``rationale``. The release's TSVs
+(HF ``kavelrao/d-Rules-of-Thumb``) are read as they are: ``d-rules-of-thumb.tsv`` (a leading
+unnamed pandas index column, ``action``, ``moral-variance`` 1/-1, ``context``, ``rationale``
+and Social-Chem-101 columns) and ``critic-gold-data.tsv`` (the same plus ``context-quality``
+1/0 and ``split``; its human-validated ``test`` rows are the items). ``data`` is such a file, or
+a directory holding ``items.jsonl``, ``items.tsv`` or a release TSV, and optionally the critic
+in ``critic/``.
 A critic named in the recipe (``evaluate.critics.delta_rot``, its digest pinned by the plan;
 ``evals/critics.py``) or on the command line (``--critic``) replaces that folder.
 """
@@ -20,6 +25,7 @@ A critic named in the recipe (``evaluate.critics.delta_rot``, its digest pinned 
 from __future__ import annotations
 
 import csv
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +38,10 @@ from evals.spec import TaskSpec
 LABELS = ("strengthener", "weakener")
 DIRECTION = {"strengthener": "more", "weakener": "less"}
 REQUESTS = "requests.jsonl"
+RELEASE_FILES = ("d-rules-of-thumb.tsv", "critic-gold-data.tsv")
+RELEASE_COLUMNS = ("action", "moral-variance", "context", "rationale")
+VARIANCE = {"1": "strengthener", "-1": "weakener"}
+DATA_FILES = ("items.jsonl", "items.tsv", "critic-gold-data.tsv", "d-rules-of-thumb.tsv")
 _WORD = re.compile(r"\w+|[^\w\s]")
 _CONTEXT = re.compile(r"^\s*Context:\s*(.*?)\s*(?:\n|Rationale:|$)", re.DOTALL)
 _RATIONALE = re.compile(r"Rationale:\s*(.*?)\s*$", re.DOTALL)
@@ -78,9 +88,9 @@ def locate(data: Path, critic: Critic | None = None) -> tuple[Path, Critic | Non
     data = Path(data)
     bundled = None
     if data.is_dir():
-        found = [data / n for n in ("items.jsonl", "items.tsv") if (data / n).is_file()]
+        found = [data / n for n in DATA_FILES if (data / n).is_file()]
         if not found:
-            raise ValueError(f"{data}: a δ-RoT data directory needs items.jsonl or items.tsv")
+            raise ValueError(f"{data}: a δ-RoT data directory needs one of {', '.join(DATA_FILES)}")
         bundled = Critic(data / "critic", source="data") if (data / "critic").is_dir() else None
         data = found[0]
     critic = critic or bundled
@@ -90,12 +100,17 @@ def locate(data: Path, critic: Critic | None = None) -> tuple[Path, Critic | Non
 
 
 def read_items(path: Path) -> list[dict[str, str]]:
-    """Items from JSONL or TSV; a row without an action or with another label is refused."""
+    """Items from JSONL, an items TSV, or a release TSV (recognised by its ``moral-variance``
+    column); a row without an action or with another label is refused, naming file and line."""
     from evals import sources
 
+    path = Path(path)
     if path.suffix == ".tsv":
         with open(path, encoding="utf-8", newline="") as handle:
-            rows = list(csv.DictReader(handle, delimiter="\t"))
+            reader = csv.DictReader(handle, delimiter="\t")
+            if "moral-variance" in (reader.fieldnames or []):
+                return _release_items(path, reader)
+            rows = list(reader)
     else:
         rows = sources.read_jsonl(path)
     for number, row in enumerate(rows, 1):
@@ -106,6 +121,62 @@ def read_items(path: Path) -> list[dict[str, str]]:
             )
         row.setdefault("id", str(number))
     return rows
+
+
+def _release_items(path: Path, reader: csv.DictReader) -> list[dict[str, str]]:
+    """Items of a release TSV: ``moral-variance`` 1 -> strengthener, -1 -> weakener,
+    ``context`` -> ``update``; in ``critic-gold-data.tsv`` only rows with ``context-quality`` 1
+    and (when the file has a ``split`` column) ``split`` test. The id is the leading pandas
+    index column's value when there is one, else the data row's number."""
+    header = reader.fieldnames or []
+    missing = [c for c in RELEASE_COLUMNS if c not in header]
+    if missing:
+        raise ValueError(
+            f"{path}:1: the δ-RoT release TSV lacks column(s) {', '.join(missing)} (it needs "
+            f"{', '.join(RELEASE_COLUMNS)}, as in kavelrao/d-Rules-of-Thumb's "
+            f"{' and '.join(RELEASE_FILES)}); restore the header or convert the file to items "
+            "(id, action, update, update_type, rationale)"
+        )
+    gold = "context-quality" in header
+    index = header[0] if header[0] in ("", "Unnamed: 0") else None
+    items = []
+    for number, row in enumerate(reader, 1):
+        where = f"{path}:{reader.line_num}"
+        if None in row or any(v is None for v in row.values()):
+            fields = sum(v is not None for k, v in row.items() if k is not None)
+            raise ValueError(
+                f"{where}: has {fields + len(row.get(None) or [])} fields where the header has "
+                f"{len(header)} (a tab or newline inside an unquoted field?)"
+            )
+        label = _signed(row["moral-variance"], where, "moral-variance", ("1", "-1"))
+        if gold:
+            quality = _signed(row["context-quality"], where, "context-quality", ("1", "0"))
+            if quality != "1" or row.get("split", "test") != "test":
+                continue
+        if not row["action"].strip() or not row["context"].strip():
+            raise ValueError(f"{where}: empty 'action' or 'context'; drop the row or fill it in")
+        items.append({
+            "id": row[index] if index is not None and row[index] else str(number),
+            "action": row["action"],
+            "update": row["context"],
+            "update_type": VARIANCE[label],
+            "rationale": row["rationale"],
+        })  # fmt: skip
+    if not items:
+        raise ValueError(f"{path}: no δ-RoT items (a critic-gold file keeps valid test rows)")
+    return items
+
+
+def _signed(value: str, where: str, column: str, allowed: tuple[str, ...]) -> str:
+    """``value`` as one of ``allowed`` integer strings (pandas may write ``1.0``)."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    text = str(int(number)) if number.is_integer() else value
+    if text not in allowed:
+        raise ValueError(f"{where}: {column} is {value!r}, not one of {', '.join(allowed)}")
+    return text
 
 
 # ---------------------------------------------------------------- prompts, parsing, metrics
@@ -303,7 +374,8 @@ def evaluate(
     if spec.prompt_format == "delta_rot_classify":
         for doc_id, item in enumerate(items):
             prompt, chat = _render(tokenizer, classify_prompt(item))
-            requests.append({"doc_id": doc_id, "id": item["id"], "context": prompt + "Answer:",
+            requests.append({"doc_id": doc_id, "index": doc_id, "id": item["id"],
+                             "context": prompt + "Answer:",
                              "continuations": [f" {label}" for label in LABELS]})  # fmt: skip
         scored = lmeval.loglikelihoods(lm, requests, seed=options.seed)
         rows = [
@@ -317,7 +389,14 @@ def evaluate(
         for doc_id, item in enumerate(items):
             prompt, chat = _render(tokenizer, generate_prompt(item))
             # The answer starts with "Context:" so the first line is the context.
-            requests.append({"doc_id": doc_id, "id": item["id"], "context": prompt + "Context:"})
+            requests.append(
+                {
+                    "doc_id": doc_id,
+                    "index": doc_id,
+                    "id": item["id"],
+                    "context": prompt + "Context:",
+                }
+            )
         outputs = lmeval.generate(
             lm, requests, until=["\n\n", "<|im_end|>"], max_gen_toks=gen_toks, seed=options.seed
         )
@@ -386,11 +465,20 @@ def score_file(
 
 
 def resolve_data(spec: DeltaRoTSpec, data: Path) -> dict[str, Any]:
-    """The resolved spec of an items file or a data folder (items.jsonl / items.tsv)."""
+    """The resolved spec of an items file or a data folder (``DATA_FILES``, first found)."""
     items_file, _ = locate(data)
     return _resolve(spec, items_file, len(read_items(items_file)))
 
 
+def texts(data: Path) -> list[str]:
+    """Each item's action and its context update (the situation both specs ask about)."""
+    items_file, _ = locate(data)
+    return [
+        f"{item['action']} {item.get('update') or ''}".strip() for item in read_items(items_file)
+    ]
+
+
 FAMILY = Family(
-    kind="delta_rot", metrics=metrics, evaluate=evaluate, score=score_file, resolve=resolve_data
-)
+    kind="delta_rot", metrics=metrics, evaluate=evaluate, score=score_file, resolve=resolve_data,
+    texts=texts,
+)  # fmt: skip

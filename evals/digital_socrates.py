@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from evals.families import Family, RunOptions
+from evals.rowschema import require
 from evals.spec import TaskSpec
 
 SYSTEM = "You are a helpful and rigorous tutor."  # DS model card (digital_socrates_v1 system)
@@ -137,14 +138,73 @@ def gold_of(row: dict, where: str) -> dict[str, Any]:
     return {"gold_dimension": dimension, "gold_score": score}
 
 
+# The released DS_Critique_Bank JSONL rows (allenai/DS_Critique_Bank dataset card): the fields
+# read, and the critique element names that differ from the model card's.
+DSCB_FIELDS = ("question", "gold_answer", "student_answer", "student_explanation", "critiques")
+DSCB_ELEMENTS = {
+    "general_feedback": "general_suggestion",
+    "specific_feedback": "specific_suggestion",
+}
+
+
+def from_dscb(row: dict, where: str) -> dict:
+    """A DSCB row as an item: ``student_answer`` -> ``predictedanswer``, ``gold_answer`` ->
+    ``answerkey``, the gold critique = the row's first critique (its elements renamed to the
+    model card's, a missing element parsed from its ``critique_text``; ``gold_critique_model``
+    says whose it is)."""
+    require(row, DSCB_FIELDS, where, "DSCB row",
+            f"the released DS_Critique_Bank rows have {', '.join(DSCB_FIELDS)}")  # fmt: skip
+    critiques = row["critiques"]
+    first = critiques[0] if isinstance(critiques, list) and critiques else None
+    if not isinstance(first, dict) or not (
+        isinstance(first.get("critique_elements"), dict)
+        or isinstance(first.get("critique_text"), str)
+    ):
+        raise ValueError(
+            f"{where}: 'critiques' must list critiques, the first with 'critique_elements' or "
+            "'critique_text' (the gold critique)"
+        )
+    elements = {
+        DSCB_ELEMENTS.get(k, k): v for k, v in (first.get("critique_elements") or {}).items()
+    }
+    if isinstance(first.get("critique_text"), str):
+        parsed = parse_critique(first["critique_text"])
+        elements = {
+            **{k: v for k, v in parsed.items() if v is not None and k != "well_formed"},
+            **elements,
+        }
+    item = {
+        "question": row["question"],
+        "student_explanation": row["student_explanation"],
+        "predictedanswer": row["student_answer"],
+        "answerkey": row["gold_answer"],
+        "critique_elements": elements,
+        "gold_critique_model": first.get("critique_model"),
+    }
+    if "id" in row:
+        item["id"] = row["id"]
+    if isinstance(first.get("critique_text"), str):
+        item["critique_text"] = first["critique_text"]
+    return item
+
+
+def load_items(path: Path) -> list[dict]:
+    """Items of a JSONL file: rows in the model card's fields (:data:`FIELDS` + a gold
+    critique), or released DS_Critique_Bank rows (``critiques`` list; :func:`from_dscb`)."""
+    from evals import sources
+
+    rows = sources.read_jsonl(path)
+    return [
+        from_dscb(row, f"{path}:{number}") if "critiques" in row else row
+        for number, row in enumerate(rows, 1)
+    ]
+
+
 def check_items(path: Path, rows: list[dict], need_gold: bool = True) -> None:
     for number, row in enumerate(rows, 1):
-        missing = [k for k in FIELDS if k not in row]
-        if missing:
-            raise ValueError(
-                f"{path}:{number}: Digital Socrates item lacks {', '.join(missing)} (expected "
-                f"{', '.join(FIELDS)} and a gold 'critique_elements' or 'critique_text')"
-            )
+        require(row, FIELDS, f"{path}:{number}", "Digital Socrates item",
+                f"expected {', '.join(FIELDS)} and a gold 'critique_elements' or "
+                "'critique_text'")  # fmt: skip
         if need_gold:
             gold_of(row, f"{path}:{number}")
 
@@ -191,11 +251,11 @@ def evaluate(
     from evals import generative, lmeval
 
     items, resolved, indices, lm, generation, max_length = generative.prepare(
-        spec, model_dir, data, options, DEFAULT_MAX_GEN_TOKS, check_items
+        spec, model_dir, data, options, DEFAULT_MAX_GEN_TOKS, check_items, read=load_items
     )
     max_gen_toks = generation.max_gen_toks
     requests = [
-        {"doc_id": d, "index": i, "context": generative.chat_context(lm, SYSTEM, render(items[i]))}
+        {"doc_id": d, "index": i, "context": generative.context(lm, spec, SYSTEM, render(items[i]))}
         for d, i in enumerate(indices)
     ]
     generated = lmeval.generate(
@@ -230,7 +290,7 @@ def score_file(
 
     if data is None:
         raise ValueError("Digital Socrates scoring needs --data (the items with gold critiques)")
-    items = sources.read_jsonl(data)
+    items = load_items(data)
     check_items(data, items)
     preds = sources.read_jsonl(predictions)
     by_id = {r["id"]: (i, r) for i, r in enumerate(items) if "id" in r}
@@ -260,4 +320,13 @@ def score_file(
     )  # fmt: skip
 
 
-FAMILY = Family(kind="ds_critique", metrics=recompute_metrics, evaluate=evaluate, score=score_file)
+def texts(data: Path) -> list[str]:
+    """Each item's question and the student's explanation (what the critic model reads)."""
+    items = load_items(data)
+    check_items(data, items, need_gold=False)
+    return [f"{row['question']}\n{row['student_explanation']}" for row in items]
+
+
+FAMILY = Family(
+    kind="ds_critique", metrics=recompute_metrics, evaluate=evaluate, score=score_file, texts=texts
+)

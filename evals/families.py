@@ -33,6 +33,16 @@ MODULES: dict[str, str] = {
     "worldvaluesbench": "evals.worldvaluesbench",
     "delta_rot": "evals.delta_rot",
     "proc2pddl": "evals.proc2pddl",
+    "minerva_math": "evals.minerva_math_family",
+    "bbh": "evals.bbh",
+    "drop": "evals.drop",
+    "alpaca_eval_v2": "evals.alpaca_eval",
+    "xstest": "evals.safety",
+    "mmlu": "evals.mmlu_tulu",
+    "popqa": "evals.popqa",
+    "truthfulqa": "evals.truthfulqa",
+    "codex_humaneval": "evals.humaneval",
+    "codex_humanevalplus": "evals.humanevalplus",
 }
 
 
@@ -81,6 +91,17 @@ class Family:
     evaluate_batch: (
         Callable[[list[tuple[TaskSpec, Path, Path]], Path, RunOptions], list[dict]] | None
     ) = None
+
+
+def field_texts(key: str) -> Callable[[Path], list[str]]:
+    """A family's ``texts``: the ``key`` field of each row of a JSONL data file."""
+
+    def texts(data: Path) -> list[str]:
+        from evals import sources
+
+        return [row[key] for row in sources.read_jsonl(data)]
+
+    return texts
 
 
 def kind_of(spec: TaskSpec) -> str:

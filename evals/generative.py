@@ -7,11 +7,16 @@ chat messages and stop strings, renders them with the model's chat template
 keeps the *last* ``max_length - max_gen_toks`` prompt tokens) and calls :func:`lmeval.generate`;
 families that generate themselves use :func:`load`, :func:`chat_context`,
 :func:`capped_budget`. :func:`write_result` writes every generative result, with the generation
-settings in the spec hash.
+settings in the spec hash. A family whose rows each give one prompt and one scored record runs
+through :func:`evaluate_rows` (read and check the data: :func:`start_rows`; generate and score:
+:func:`generate_rows`; write).
 
-A model without a chat template is refused rather than given a plain-text fallback: the spec id
-pins the chat format (``gsm8k:cot::tulu`` is Tulu 3's chat prompt), so a plain prompt would be a
-different task under the same id and hash. A plain-text format would need a spec id of its own.
+A model without a chat template is refused by a chat spec rather than given a plain-text
+fallback: the spec id pins the chat format (``gsm8k:cot::tulu`` is Tulu 3's chat prompt), so a
+plain prompt would be a different task under the same id and hash. The plain-text formats are
+specs of their own, the *base variants* (:mod:`evals.basevariants`, prompt formats ending in
+:data:`PLAIN_SUFFIX`): :func:`run` takes their prompts as strings, used as they are, and
+:func:`context` renders a system + user prompt either way.
 """
 
 from __future__ import annotations
@@ -22,12 +27,29 @@ from pathlib import Path
 from typing import Any
 
 from evals import lmeval, sources
+from evals.basevariants import PLAIN_SUFFIX  # a base variant's format: chat format + this
 from evals.families import RunOptions
 from evals.spec import TaskSpec
 from reprolm.canonical import canonical_json
 
 REQUESTS = "requests.jsonl"
 END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>")  # ChatML, Llama 3, Phi: stop tokens
+
+
+def is_plain(spec: TaskSpec) -> bool:
+    """Whether a spec's prompts are plain text (a base variant) rather than chat formatted."""
+    return spec.prompt_format.endswith(PLAIN_SUFFIX)
+
+
+def chat_format(spec: TaskSpec) -> str:
+    """The chat prompt format a spec renders (a base variant: the one it is derived from)."""
+    return spec.prompt_format.removesuffix(PLAIN_SUFFIX)
+
+
+def plain_context(system: str | None, user: str) -> str:
+    """A system + user prompt as plain text: the system line, a blank line, the user text, a
+    blank line (where a base model continues)."""
+    return (f"{system}\n\n" if system else "") + f"{user}\n\n"
 
 
 @dataclass(frozen=True)
@@ -82,7 +104,7 @@ def run(
     model_dir: Path,
     out_dir: Path,
     options: RunOptions,
-    messages: Sequence[list[dict[str, str]]],
+    messages: Sequence[list[dict[str, str]] | str],
     *,
     until: Sequence[str],
     default_max_gen_toks: int,
@@ -90,10 +112,17 @@ def run(
 ) -> tuple[list[dict], list[str], dict[str, Any]]:
     """Render, write ``requests.jsonl``, generate. Returns (requests, generations, harness).
 
+    ``messages``: per instance a chat conversation (rendered with the model's chat template) or
+    a plain-text prompt (a base variant's: used as it is, no template needed).
+
     ``extra(i)`` adds fields (index, id) to request ``i``; ``harness`` is the result's harness
     block (engine, backend, batch size, seed, generation budget, context, truncation, versions).
     """
-    lm, tok = chat_model(options, model_dir, spec.task_id)
+    if all(isinstance(m, str) for m in messages):
+        lm = load(model_dir, options)
+        tok = None
+    else:
+        lm, tok = chat_model(options, model_dir, spec.task_id)
     max_length = int(lm.max_length)
     max_gen_toks, source = budget(
         options.max_gen_toks, default_max_gen_toks, max_length, spec.task_id
@@ -102,7 +131,9 @@ def run(
     keep = max_length - max_gen_toks
     requests = []
     for doc_id, conversation in enumerate(messages):
-        context = lmeval.render_chat(tok, conversation)
+        context = (
+            conversation if isinstance(conversation, str) else lmeval.render_chat(tok, conversation)
+        )
         n = len(lm.tok_encode(context))
         requests.append(
             {
@@ -125,16 +156,12 @@ def run(
         max_gen_toks=max_gen_toks,
         seed=options.seed,
     )
-    harness = {
-        "engine": "lm_eval.simple_evaluate",
-        "backend": options.backend,
-        "batch_size": options.batch_size,
-        "seed": options.seed,
-        "generation": generation.to_dict(),
-        "max_length": max_length,
-        "truncated_instances": sum(1 for r in requests if r["truncated_tokens"]),
-        "versions": lmeval.versions(),
-    }
+    harness = harness_block(
+        options,
+        generation=generation.to_dict(),
+        max_length=max_length,
+        truncated_instances=sum(1 for r in requests if r["truncated_tokens"]),
+    )
     return requests, [texts[r["doc_id"]] for r in requests], harness
 
 
@@ -152,6 +179,11 @@ def chat_context(lm: Any, system: str | None, user: str) -> str:
     messages = [{"role": "system", "content": system}] if system else []
     messages.append({"role": "user", "content": user})
     return lmeval.render_chat(lmeval.tokenizer_of(lm), messages)
+
+
+def context(lm: Any, spec: TaskSpec, system: str | None, user: str) -> str:
+    """The prompt of a system + user spec: plain text for a base variant, else chat."""
+    return plain_context(system, user) if is_plain(spec) else chat_context(lm, system, user)
 
 
 def capped_budget(lm: Any, wanted: int, requested: bool) -> tuple[Generation, int]:
@@ -250,6 +282,94 @@ def sampled(spec: TaskSpec, n_rows: int, limit: int | None) -> list[int]:
     return indices if limit is None else indices[:limit]
 
 
+def check_each(check_row: Callable[[dict, str], None]) -> Callable[[Path, list[dict]], None]:
+    """A whole data file's check from one row's (``check_row(row, "<path>:<line>")``)."""
+
+    def check(path: Path, rows: list[dict]) -> None:
+        for number, row in enumerate(rows, 1):
+            check_row(row, f"{path}:{number}")
+
+    return check
+
+
+def start_rows(
+    spec: TaskSpec,
+    data: Path,
+    options: RunOptions,
+    check: Callable[[Path, list[dict]], None] | None = None,
+    read: Callable[[Path], list[dict]] = sources.read_jsonl,
+) -> tuple[list[dict], dict[str, Any], list[int]]:
+    """(data rows checked by ``check(path, rows)``, the spec resolved against them, the sampled
+    indices): how a family's model run starts. ``read``: its reader (default: one JSONL file;
+    no ``check``: the reader checks)."""
+    from evals.spec import resolve
+
+    rows = read(data)
+    if check is not None:
+        check(data, rows)
+    resolved = resolve(spec, data, len(rows))
+    return rows, resolved, sampled(spec, len(rows), options.limit)
+
+
+def generate_rows(
+    spec: TaskSpec,
+    model_dir: Path,
+    out_dir: Path,
+    options: RunOptions,
+    data_rows: list[dict],
+    indices: list[int],
+    prompt: Callable[[dict], list[dict[str, str]] | str],
+    score: Callable[[dict, str], dict],
+    *,
+    until: Sequence[str],
+    default_max_gen_toks: int,
+    ids: Callable[[dict], dict[str, Any]] = lambda row: {},
+) -> tuple[list[dict], dict[str, Any]]:
+    """:func:`run` on the ``prompt`` of each sampled data row; returns (rows, harness).
+
+    Request ``k`` records ``index`` (its data row) and ``ids(row)``; row ``k`` is ``doc_id``,
+    ``index`` and ``score(data row, generation)``."""
+    requests, texts, harness = run(
+        spec, Path(model_dir), out_dir, options, [prompt(data_rows[i]) for i in indices],
+        until=until, default_max_gen_toks=default_max_gen_toks,
+        extra=lambda k: {"index": indices[k], **ids(data_rows[indices[k]])},
+    )  # fmt: skip
+    rows = [
+        {"doc_id": r["doc_id"], "index": r["index"], **score(data_rows[r["index"]], text)}
+        for r, text in zip(requests, texts, strict=True)
+    ]
+    return rows, harness
+
+
+def evaluate_rows(
+    spec: TaskSpec,
+    kind: str,
+    model_dir: Path,
+    data: Path,
+    out_dir: Path,
+    options: RunOptions,
+    prompt: Callable[[dict], list[dict[str, str]] | str],
+    score: Callable[[dict, str], dict],
+    metrics: Callable[[list[dict]], dict[str, float]],
+    *,
+    until: Sequence[str],
+    default_max_gen_toks: int,
+    check: Callable[[Path, list[dict]], None] | None = None,
+    read: Callable[[Path], list[dict]] = sources.read_jsonl,
+    ids: Callable[[dict], dict[str, Any]] = lambda row: {},
+) -> dict[str, Any]:
+    """A whole model run of a generative family: :func:`start_rows`, :func:`generate_rows`,
+    then the result (``metrics`` of the rows) written by :func:`write`."""
+    data_rows, resolved, indices = start_rows(spec, data, options, check, read)
+    rows, harness = generate_rows(
+        spec, model_dir, out_dir, options, data_rows, indices, prompt, score, until=until,
+        default_max_gen_toks=default_max_gen_toks, ids=ids,
+    )  # fmt: skip
+    return write(
+        spec, kind, resolved, harness, model_dir, out_dir, options.limit, rows, metrics(rows)
+    )
+
+
 def prepare(
     spec: TaskSpec,
     model_dir: Path,
@@ -257,16 +377,13 @@ def prepare(
     options: RunOptions,
     default_toks: int,
     check: Any,
+    read: Callable[[Path], list[dict]] = sources.read_jsonl,
 ) -> tuple[list[dict], dict[str, Any], list[int], Any, Generation, int]:
     """What an item-file generative family starts with: the items (checked by ``check(path,
     items)``), the resolved spec, the sampled indices, the model, and the generation budget
-    (``default_toks`` unless ``options.max_gen_toks`` is given) with the model's max length."""
-    from evals.spec import resolve
-
-    items = sources.read_jsonl(data)
-    check(data, items)
-    resolved = resolve(spec, data, len(items))
-    indices = sampled(spec, len(items), options.limit)
+    (``default_toks`` unless ``options.max_gen_toks`` is given) with the model's max length.
+    ``read``: the family's reader of its data (default: one JSONL file)."""
+    items, resolved, indices = start_rows(spec, data, options, check, read)
     lm = load(model_dir, options)
     wanted = options.max_gen_toks or default_toks
     generation, max_length = capped_budget(lm, wanted, options.max_gen_toks is not None)

@@ -22,13 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evals.families import Family, RunOptions
+from evals.families import Family, RunOptions, field_texts
+from evals.formats import multiturn
 from evals.spec import TaskSpec
 
 # Tulu 3's generation settings: greedy, 512 new tokens, stop at the end of the assistant turn
 # or where a model starts the next "Question:" itself.
 UNTIL = ("Question:", "<|im_end|>")
 MAX_GEN_TOKS = 512
+# OLMES's base-model GSM8K (gsm8k::olmes): the plain-text task's stop sequences, 512 new tokens.
+OLMES_UNTIL = ("Question:", "</s>", "<|im_end|>", "\n\n")
 
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _ANSWER_IS = re.compile(r"answer is\s*:?\s*\$?\s*(-?[\d,]*\.?\d+)", re.IGNORECASE)
@@ -124,12 +127,15 @@ def user_turn(question: str) -> str:
 def chat_messages(question: str, shots: list[dict]) -> list[dict[str, str]]:
     """8-shot CoT in chat form: each exemplar is a user turn and its CoT answer ("So the answer
     is N.") as the assistant turn; the question is the last user turn."""
-    messages = []
-    for shot in shots:
-        messages.append({"role": "user", "content": user_turn(shot["question"])})
-        messages.append({"role": "assistant", "content": shot["cot_answer"]})
-    messages.append({"role": "user", "content": user_turn(question)})
-    return messages
+    pairs = [(user_turn(shot["question"]), shot["cot_answer"]) for shot in shots]
+    return multiturn(pairs, user_turn(question))
+
+
+def plain_prompt(question: str, shots: list[dict]) -> str:
+    """OLMES's plain 8-shot CoT (``gsm8k::olmes``): each exemplar ``Question: <q>\\nAnswer:
+    <cot answer>``, blocks joined by a blank line, the question last, ending ``Answer:``."""
+    blocks = [f"{user_turn(shot['question'])} {shot['cot_answer']}" for shot in shots]
+    return "\n\n".join([*blocks, user_turn(question)])
 
 
 def score_rows(
@@ -201,50 +207,33 @@ def score_file(
     )  # fmt: skip
 
 
+def check_row(row: dict, where: str) -> None:
+    if "question" not in row or "answer" not in row:
+        raise ValueError(f"{where}: GSM8K row needs 'question' and 'answer'")
+
+
 def evaluate(
     spec: TaskSpec, model_dir: Path, data: Path, out_dir: Path, options: RunOptions
 ) -> dict[str, Any]:
-    """8-shot CoT chat prompts -> greedy generations -> exact match; writes the result dir."""
+    """8-shot CoT prompts (chat, or plain text for ``gsm8k::olmes`` and the other base variants)
+    -> greedy generations -> exact match; writes the result dir."""
     from evals import generative, sources
-    from evals.spec import resolve
 
-    data_rows = sources.read_jsonl(data)
-    for number, row in enumerate(data_rows, 1):
-        if "question" not in row or "answer" not in row:
-            raise ValueError(f"{data}:{number}: GSM8K row needs 'question' and 'answer'")
-    resolved = resolve(spec, data, len(data_rows))
     rule = rule_of(spec)
     shots = sources.read_jsonl(sources.bundled(spec.fewshot.file))[: spec.fewshot.n]
-    indices = generative.sampled(spec, len(data_rows), options.limit)
-    requests, texts, harness = generative.run(
-        spec, Path(model_dir), out_dir, options,
-        [chat_messages(data_rows[i]["question"], shots) for i in indices],
-        until=UNTIL, default_max_gen_toks=MAX_GEN_TOKS,
-        extra=lambda k: {"index": indices[k], "id": str(data_rows[indices[k]].get("id", ""))},
+    plain = generative.is_plain(spec)
+    render = plain_prompt if plain else chat_messages
+    return generative.evaluate_rows(
+        spec, "gsm8k", model_dir, data, out_dir, options,
+        lambda row: render(row["question"], shots),
+        lambda row, text: rescore({"question": row["question"], "response": text,
+                                   "gold": gold_answer(row["answer"], rule)}, rule),
+        metrics, until=OLMES_UNTIL if plain else UNTIL, default_max_gen_toks=MAX_GEN_TOKS,
+        check=generative.check_each(check_row), ids=lambda row: {"id": str(row.get("id", ""))},
     )  # fmt: skip
-    rows = [
-        rescore(
-            {
-                "doc_id": r["doc_id"],
-                "index": r["index"],
-                "question": data_rows[r["index"]]["question"],
-                "response": text,
-                "gold": gold_answer(data_rows[r["index"]]["answer"], rule),
-            },
-            rule,
-        )
-        for r, text in zip(requests, texts, strict=True)
-    ]
-    return generative.write(
-        spec, "gsm8k", resolved, harness, model_dir, out_dir, options.limit, rows, metrics(rows)
-    )
 
 
-def texts(data: Path) -> list[str]:
-    """The question of each row (what decontamination matches training data against)."""
-    from evals import sources
-
-    return [row["question"] for row in sources.read_jsonl(data)]
+texts = field_texts("question")  # what decontamination matches training data against
 
 
 FAMILY = Family(

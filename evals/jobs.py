@@ -19,13 +19,21 @@ from evals.spec import TaskSpec
 
 @dataclass(frozen=True)
 class EvalJob:
-    """One evaluation: ``name`` is how tables list it (a world task's short name, else the id)."""
+    """One evaluation: ``name`` is how tables list it (a world task's short name, else the id).
+    ``variant``: the spec ran in place of the requested one (``{"requested", "ran", "reason"}``,
+    :func:`evals.basevariants.choose`), None when the requested spec ran."""
 
     name: str
     spec: TaskSpec
     data: Path
     out_dir: Path
     options: RunOptions
+    variant: dict[str, str] | None = None
+
+    @property
+    def requested(self) -> str:
+        """The spec id the configuration asked for."""
+        return self.variant["requested"] if self.variant else self.spec.task_id
 
 
 def batches(jobs: Sequence[EvalJob]) -> Iterator[list[EvalJob]]:

@@ -17,11 +17,13 @@ inside functions.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +161,33 @@ def generate(
     return {sample["doc_id"]: str(sample["resps"][0][0]) for sample in samples}
 
 
+def generate_samples(
+    lm: Any,
+    requests: list[dict],
+    *,
+    until: Sequence[str],
+    max_gen_toks: int,
+    temperature: float,
+    top_p: float,
+    repeats: int,
+    seed: int = 1234,
+) -> dict[int, list[str]]:
+    """``doc_id -> repeats sampled texts`` (lm-eval ``repeats``; nucleus sampling)."""
+    kwargs: dict[str, Any] = {
+        "until": list(until),
+        "max_gen_toks": max_gen_toks,
+        "do_sample": True,
+        "temperature": temperature,
+        "top_p": top_p,
+    }
+
+    def yaml_of(*where: str) -> str:
+        return _gen_yaml(*where, kwargs).replace("metadata:", f"repeats: {int(repeats)}\nmetadata:")
+
+    samples = _run(lm, requests, yaml_of, seed)
+    return {s["doc_id"]: [str(t) for t in s["resps"][0]] for s in samples}
+
+
 def n_tokens(lm: Any, context: str, continuation: str) -> int:
     """Tokens of ``continuation`` after ``context``, split as lm-eval splits it."""
     return len(lm._encode_pair(context, continuation)[1])
@@ -207,20 +236,46 @@ def simple_evaluate(
     chat_kwargs = (
         {} if chat is None else {"apply_chat_template": chat, "fewshot_as_multiturn": chat}
     )
-    return lm_eval.simple_evaluate(
-        model=lm,
-        tasks=names,
-        num_fewshot=num_fewshot,
-        limit=limit,
-        bootstrap_iters=0,
-        log_samples=True,
-        **chat_kwargs,
-        task_manager=TaskManager(include_path=str(task_dir), include_defaults=False),
-        random_seed=seed,
-        numpy_random_seed=seed,
-        torch_random_seed=seed,
-        fewshot_random_seed=seed,
-    )
+    with _env_info_once():
+        return lm_eval.simple_evaluate(
+            model=lm,
+            tasks=names,
+            num_fewshot=num_fewshot,
+            limit=limit,
+            bootstrap_iters=0,
+            log_samples=True,
+            **chat_kwargs,
+            task_manager=TaskManager(include_path=str(task_dir), include_defaults=False),
+            random_seed=seed,
+            numpy_random_seed=seed,
+            torch_random_seed=seed,
+            fewshot_random_seed=seed,
+        )
+
+
+_ENV_INFO: dict[str, Any] = {}
+
+
+@contextmanager
+def _env_info_once() -> Iterator[None]:
+    """lm-eval's results carry environment info (``add_env_info``: torch's ``collect_env``,
+    ~30 subprocesses, ~0.5 s a call, more than a tiny model's whole generation); within one
+    process it is gathered once and copied into each result. Only its metadata keys change
+    (``pretty_env_info``, versions, ``upper_git_hash``), which the project never reads."""
+    import lm_eval.evaluator as evaluator
+
+    original = evaluator.add_env_info
+
+    def cached(storage: dict[str, Any]) -> None:
+        if not _ENV_INFO:
+            original(_ENV_INFO)
+        storage.update(copy.deepcopy(_ENV_INFO))
+
+    evaluator.add_env_info = cached
+    try:
+        yield
+    finally:
+        evaluator.add_env_info = original
 
 
 def _head(name: str, data: str, cache: str) -> list[str]:

@@ -41,13 +41,35 @@ def predicted(row: dict, norm: str) -> int:
     return argmax([choice_score(c, norm) for c in row["choices"]])
 
 
+def group_means(pairs: Iterable[tuple[str, float]]) -> dict[str, float]:
+    """The mean value per group of ``(group, value)`` pairs, groups in sorted order."""
+    by_group: dict[str, list[float]] = {}
+    for group, value in pairs:
+        by_group.setdefault(group, []).append(value)
+    return {g: sum(values) / len(values) for g, values in sorted(by_group.items())}
+
+
 def mc_metrics(rows: Iterable[dict], normalizations: Iterable[str]) -> dict[str, float]:
-    """``{"acc_<norm>": mean correctness}`` over the rows."""
+    """``{"acc_<norm>": mean correctness}`` over the rows.
+
+    Rows that carry a ``group`` (MMLU's subject) are averaged per group first: ``acc_<norm>``
+    is then the macro average over groups (OLMES' MMLU score) and ``acc_<norm>_micro`` the
+    mean over all rows.
+    """
     rows = list(rows)
     if not rows:
         raise ValueError("no predictions to score")
+    grouped = all("group" in row for row in rows)
     out = {}
     for norm in normalizations:
         correct = [float(predicted(row, norm) == row["gold"]) for row in rows]
-        out[f"acc_{norm}"] = sum(correct) / len(correct)
+        micro = sum(correct) / len(correct)
+        if not grouped:
+            out[f"acc_{norm}"] = micro
+            continue
+        means = list(
+            group_means(zip([row["group"] for row in rows], correct, strict=True)).values()
+        )
+        out[f"acc_{norm}"] = sum(means) / len(means)
+        out[f"acc_{norm}_micro"] = micro
     return out

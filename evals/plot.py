@@ -62,3 +62,34 @@ def write_plot(table: dict[str, Any], path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, format="png", dpi=DPI, metadata={"Software": None})
     return path
+
+
+def curve_figure(points: dict[str, list[tuple[int, float]]]) -> Any:
+    """Score vs pretraining step, one line per task (``evals.table.curve_points``), as a bare
+    matplotlib ``Figure`` (call inside ``matplotlib.style.context("default")``)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 3.6))
+    ax = fig.add_subplot()
+    for i, (task, series) in enumerate(sorted(points.items())):
+        xs, ys = zip(*series, strict=True)
+        ax.plot(xs, ys, marker="o", ms=3, color=f"C{i % 10}", label=task)
+    ax.set_xlabel("pretraining step")
+    ax.set_ylabel("primary metric")
+    ax.set_ylim(bottom=0)
+    ax.grid(linewidth=0.3)
+    if points:
+        ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def write_curve(points: dict[str, list[tuple[int, float]]], path: Path) -> Path:
+    """Draw the score-vs-step curves as a PNG at ``path`` (same bytes every run, as above)."""
+    import matplotlib.style
+
+    with matplotlib.style.context("default"):
+        fig = curve_figure(points)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, format="png", dpi=DPI, metadata={"Software": None})
+    return path

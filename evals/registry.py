@@ -102,6 +102,7 @@ from evals import (  # noqa: E402
     delta_rot,
     digital_socrates,
     hellaswag,
+    olmes_tasks,
     proc2pddl,
     simpletom,
     worldspecs,
@@ -114,3 +115,26 @@ SPECS.update(proc2pddl.SPECS)
 ALIASES["proc2pddl"] = proc2pddl.DEFAULT
 SPECS.update({s.task_id: s for s in hellaswag.SPECS})
 SPECS.update({s.task_id: s for s in worldspecs.SPECS})  # the world's eval sets (regime tiny)
+SPECS.update({s.task_id: s for s in olmes_tasks.SPECS})  # OLMES: the other 7 MC tasks
+from evals import bbh, drop, minerva_math  # noqa: E402  (Tulu 3 suite: MATH, BBH, DROP)
+
+SPECS.update({s.task_id: s for m in (minerva_math, bbh, drop) for s in m.SPECS})
+# Tulu 3 judged / knowledge / safety tasks (issue 14)
+from evals import alpaca_eval, mmlu_tulu, popqa, safety, truthfulqa  # noqa: E402
+
+for _module in (alpaca_eval, safety, mmlu_tulu, popqa, truthfulqa):
+    SPECS.update({s.task_id: s for s in _module.SPECS})
+from evals import humaneval  # noqa: E402
+
+SPECS.update({s.task_id: s for s in humaneval.SPECS})  # HumanEval, HumanEval+ (Tulu 3)
+
+# base-model variants of the chat-formatted generative specs (issue 14)
+from evals import basevariants  # noqa: E402
+
+_BASE = basevariants.derive(SPECS)
+BASE_VARIANTS: dict[str, str] = {
+    task_id: basevariants.variant_id(task_id)
+    for task_id in SPECS
+    if basevariants.variant_id(task_id) in _BASE and task_id not in _BASE
+}
+SPECS.update(_BASE)

@@ -12,6 +12,7 @@ from the predictions alone.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,48 @@ def scored_result(
         write_result(out_dir, result, rows)
         return load_result(out_dir)
     return result
+
+
+def scored_file(
+    spec: TaskSpec,
+    kind: str,
+    score_rows: Callable[[list[dict], str], list[dict]],
+    predictions: Path,
+    data: Path | None,
+    out_dir: Path | None,
+) -> dict[str, Any]:
+    """:func:`scored_result` of ``score_rows(rows of the predictions JSONL, its path)``; the
+    data JSONL, when given, only resolves the spec."""
+    data_rows = read_jsonl(data) if data else []
+    rows = score_rows(read_jsonl(predictions), str(predictions))
+    return scored_result(
+        spec, kind, rows, predictions=predictions, data=data, data_rows=len(data_rows),
+        out_dir=out_dir,
+    )  # fmt: skip
+
+
+def with_sources(
+    predictions: Path,
+    data_rows: list[dict],
+    key: str,
+    needs: Sequence[str],
+    has_gold: Callable[[dict], bool],
+    gold_fields: str,
+) -> Iterator[tuple[dict, dict]]:
+    """Each row of a predictions file with the row its gold comes from: the data row with the
+    same ``key``, else the prediction itself. A row lacking any of ``needs``, or whose source
+    has no gold (``has_gold``; ``gold_fields`` names what it needs), is refused by line."""
+    known = {r.get(key): r for r in data_rows}
+    for number, pred in enumerate(read_jsonl(predictions), 1):
+        at = f"{predictions}:{number}"
+        if any(k not in pred for k in needs):
+            raise ValueError(f"{at}: needs {' and '.join(repr(k) for k in needs)}")
+        source = known.get(pred.get(key), pred)
+        if not has_gold(source):
+            raise ValueError(
+                f"{at}: {key} not in the dataset given with --data and no {gold_fields} of its own"
+            )
+        yield pred, source
 
 
 def write_result(out_dir: Path, result: dict[str, Any], rows: list[dict]) -> Path:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from evals.families import Family, RunOptions
+from evals.rowschema import require
 from evals.spec import TaskSpec
 
 SYSTEM = "You are a helpful assistant."  # upstream run_inference.py
@@ -170,16 +171,49 @@ def recompute_metrics(rows: list[dict], spec: dict[str, Any]) -> dict[str, float
 # --- data -------------------------------------------------------------------------------------
 
 
+def load_items(path: Path) -> list[dict]:
+    """SimpleToM items from any released form of the HF dataset allenai/SimpleToM: a JSONL or
+    Parquet file (one config, or all with a ``subset`` column), a ``save_to_disk`` folder (split
+    ``test``), or a folder of the three configs (``mental-state-qa``, ``behavior-qa``,
+    ``judgment-qa``: each a sub-folder of Parquet/JSONL files as on the hub, a ``save_to_disk``
+    folder, or ``<config>.jsonl`` / ``<config>.parquet``), read in that order with ``subset``
+    filled from the config name. Every source is checked (file and row named)."""
+    from evals import sources
+
+    path = Path(path)
+    if path.is_file() or sources.is_hf_disk(path):
+        rows = sources.read_rows(path, split="test")
+        check_items(path, rows)
+        return rows
+    if not path.is_dir():
+        raise ValueError(f"{path}: no such SimpleToM file or folder")
+    items: list[dict] = []
+    for subset in SUBSETS:
+        found = [path / f"{subset}{ext}" for ext in (".jsonl", ".parquet")]
+        folder = path / subset
+        if folder.is_dir():
+            found += [folder] if sources.is_hf_disk(folder) else sorted(
+                p for p in folder.rglob("*") if p.suffix in (".jsonl", ".parquet")
+            )  # fmt: skip
+        for source in (p for p in found if p.exists()):
+            rows = [{"subset": subset, **row} for row in sources.read_rows(source, split="test")]
+            check_items(source, rows)
+            items += rows
+    if not items:
+        raise ValueError(
+            f"{path}: no SimpleToM data: give a JSONL/Parquet file, a save_to_disk folder, or a "
+            f"folder holding the configs {', '.join(SUBSETS)} (sub-folders or <config>.jsonl)"
+        )
+    return items
+
+
 def check_items(path: Path, rows: list[dict]) -> None:
     """Each item needs the HF SimpleToM fields; the error names the file and line."""
     for number, row in enumerate(rows, 1):
         where = f"{path}:{number}"
-        missing = [k for k in ("id", "story", "question", "choices", "answerKey") if k not in row]
-        if missing:
-            raise ValueError(
-                f"{where}: SimpleToM item lacks {', '.join(missing)} (expected the HF "
-                "allenai/SimpleToM schema: id, story, question, choices{text,label}, answerKey)"
-            )
+        require(row, ("id", "story", "question", "choices", "answerKey"), where,
+                "SimpleToM item", "expected the HF allenai/SimpleToM schema: id, story, "
+                "question, choices{text,label}, answerKey")  # fmt: skip
         question_type(row, where)
 
 
@@ -208,9 +242,9 @@ def evaluate(
     requests, predictions and ``result.json``."""
     from evals import generative, lmeval
 
-    final, cot, remind, default_toks = VARIANTS[spec.prompt_format]
+    final, cot, remind, default_toks = VARIANTS[generative.chat_format(spec)]
     items, resolved, indices, lm, generation, max_length = generative.prepare(
-        spec, model_dir, data, options, default_toks, check_items
+        spec, model_dir, data, options, default_toks, check_items, read=load_items
     )
     max_gen_toks = generation.max_gen_toks
 
@@ -222,9 +256,10 @@ def evaluate(
         return [out[i] for i in range(len(contexts))]
 
     def context(item: dict, reminder: dict | None = None) -> str:
-        return generative.chat_context(lm, SYSTEM, prompt(item, final, reminder))
+        return generative.context(lm, spec, SYSTEM, prompt(item, final, reminder))
 
     request_log: list[dict] = []
+    row_of = {row["id"]: i for i, row in enumerate(items)}  # item id -> its row in the data
     aware_out: dict[str, dict] = {}  # story key -> the model's mental-state answer
     first_pass: dict[str, str] = {}  # aware item id -> its prompt
     if remind:
@@ -246,7 +281,8 @@ def evaluate(
                 "response": response,
                 "answer": parse_answer(response, cot),
             }
-            request_log.append({"pass": 1, "id": item["id"], "context": ctx})
+            request_log.append({"pass": 1, "index": row_of[item["id"]], "id": item["id"],
+                                "context": ctx})  # fmt: skip
             first_pass[item["id"]] = ctx
 
     rows: list[dict] = []
@@ -260,7 +296,9 @@ def evaluate(
             rows.append(_row(doc_id, index, item, reminder["response"], cot, prompt_tokens=tokens))
             continue
         ctx = context(item, reminder)
-        request_log.append({"pass": 2 if remind else 1, "id": item["id"], "context": ctx})
+        request_log.append(
+            {"pass": 2 if remind else 1, "index": index, "id": item["id"], "context": ctx}
+        )
         pending.append((doc_id, index, item, ctx, reminder))
     responses = generate([p[3] for p in pending])
     for (doc_id, index, item, ctx, reminder), response in zip(pending, responses, strict=True):
@@ -305,9 +343,7 @@ def score_file(
     from evals import results, sources
 
     cot = spec.normalizations[0] == PARSE_COT
-    data_rows = sources.read_jsonl(data) if data else []
-    if data:
-        check_items(data, data_rows)
+    data_rows = load_items(data) if data else []
     by_id = {r["id"]: r for r in data_rows}
     rows = []
     for number, pred in enumerate(sources.read_jsonl(predictions), 1):
@@ -342,4 +378,12 @@ def score_file(
     )  # fmt: skip
 
 
-FAMILY = Family(kind="simpletom", metrics=recompute_metrics, evaluate=evaluate, score=score_file)
+def texts(data: Path) -> list[str]:
+    """Each item's story and question (what the model is asked), in :func:`load_items` order."""
+    items = load_items(data)
+    return [f"{row['story']}\n{row['question']}" for row in items]
+
+
+FAMILY = Family(
+    kind="simpletom", metrics=recompute_metrics, evaluate=evaluate, score=score_file, texts=texts
+)

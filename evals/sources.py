@@ -1,4 +1,5 @@
-"""Data files of a spec: JSONL reading, content digests, the bundled few-shot sets, sampling."""
+"""Data files of a spec: row reading (JSONL, Parquet, HF ``save_to_disk`` folders), content
+digests, the bundled few-shot sets, sampling."""
 
 from __future__ import annotations
 
@@ -25,6 +26,45 @@ def read_jsonl(path: Path) -> list[dict]:
     return rows
 
 
+HF_DISK_MARKERS = ("dataset_dict.json", "dataset_info.json", "state.json")
+
+
+def is_hf_disk(path: Path) -> bool:
+    """Whether ``path`` is a folder written by ``datasets``' ``save_to_disk``."""
+    return path.is_dir() and any((path / name).is_file() for name in HF_DISK_MARKERS)
+
+
+def read_rows(path: Path, split: str | None = None) -> list[dict]:
+    """Rows of a dataset in any released form: a JSONL file, a Parquet file, or a HF
+    ``save_to_disk`` folder (a ``Dataset``, or a ``DatasetDict`` read at ``split``).
+
+    The error names the file and the fix; a ``DatasetDict`` without ``split`` lists its splits.
+    """
+    path = Path(path)
+    if path.is_file() and path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path).to_pylist()
+    if path.is_file():
+        return read_jsonl(path)
+    if not is_hf_disk(path):
+        raise ValueError(
+            f"{path}: neither a JSONL or Parquet file nor a datasets save_to_disk folder "
+            f"(no {' / '.join(HF_DISK_MARKERS)}); give the split's file or the saved folder"
+        )
+    from datasets import load_from_disk
+
+    loaded = load_from_disk(str(path))
+    if hasattr(loaded, "keys"):  # a DatasetDict
+        if split not in loaded:
+            raise ValueError(
+                f"{path}: a DatasetDict with splits {sorted(loaded.keys())}; split {split!r} "
+                "is not one of them (point the dataset at the split folder, or pick the split)"
+            )
+        loaded = loaded[split]
+    return [dict(row) for row in loaded]
+
+
 def bundled(name: str) -> Path:
     """A versioned data file shipped with the package (``evals/data/<name>``)."""
     path = DATA_DIR / name
@@ -34,7 +74,12 @@ def bundled(name: str) -> Path:
 
 
 def digest(path: Path) -> str:
-    """blake3 of a file's bytes."""
+    """blake3 of a file's bytes; of a folder (a ``save_to_disk`` dataset), the payload digest
+    of its regular files (names and bytes, as artifacts are hashed)."""
+    if Path(path).is_dir():
+        from reprolm.hashing import hash_payload, payload_digest
+
+        return payload_digest(hash_payload(Path(path)))
     return hash_file(path)
 
 

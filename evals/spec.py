@@ -23,7 +23,8 @@ FORMATS = ("rc", "mc", "cot", "gen")  # an id may also have no format: "ifeval::
 
 @dataclass(frozen=True)
 class FewShotSet:
-    """A curated few-shot set: the first ``n`` rows of a versioned bundled file, in file order."""
+    """A curated few-shot set: the first ``n`` rows of a versioned bundled file, in file order;
+    ``file=""``: the first ``n`` rows per group of the dataset's own few-shot split (MMLU dev)."""
 
     file: str
     n: int
@@ -88,7 +89,8 @@ def resolve(spec: TaskSpec, data: Path, n_rows: int) -> dict[str, Any]:
             f"{data}: blake3 {actual} differs from the digest pinned by {spec.task_id} "
             f"({spec.dataset_digest}); use the pinned {spec.dataset} {spec.split} file"
         )
-    fewshot = sources.bundled(spec.fewshot.file) if spec.fewshot else None
+    # file "": the shots come from the dataset itself (MMLU's dev split), in its digest
+    fewshot = sources.bundled(spec.fewshot.file) if spec.fewshot and spec.fewshot.file else None
     indices = sources.sample_indices(
         n_rows, threshold=spec.sample_threshold, size=spec.sample_size, seed=spec.sample_seed
     )

@@ -15,6 +15,7 @@ from collections.abc import Callable
 # RLVR reward and every numeric metric share one implementation.
 from evals.gsm8k import extract_answer, normalize_number, tulu_gold, tulu_last_number, tulu_match
 from evals.ifeval import strict_fraction
+from evals.math_answer import flex_match
 
 Verifier = Callable[[str, str], float]
 
@@ -87,3 +88,12 @@ def ifeval(response: str, ground_truth: str) -> float:
             f"({error!r}): {ground_truth[:80]!r}"
         ) from None
     return strict_fraction(ids, kwargs, response)
+
+
+@register("math_flex")
+def math_flex(response: str, ground_truth: str) -> float:
+    r"""Tulu 3's MATH check (``minerva_math::tulu``'s ``exact_match_flex``, open-instruct
+    ``MathVerifier``): the last ``\boxed{}``, the Minerva "Final Answer", else the last ``$..$``
+    answer (else the response), any of them equivalent to the ground truth (sympy where its
+    LaTeX parser runs, else Hendrycks normalization); see :mod:`evals.math_answer`."""
+    return float(flex_match(response, ground_truth))

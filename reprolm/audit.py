@@ -44,6 +44,7 @@ from reprolm.audit_report import (
 from reprolm.canonical import NotCanonicalError
 from reprolm.dvc.records import in_dvc_repo
 from reprolm.dvc.records import judge as judge_dvc_record
+from reprolm.externalaudit import check_origin
 from reprolm.fingerprint import fingerprint
 from reprolm.hashing import MANIFEST_NAME, PayloadError, payload_digest
 from reprolm.lineage import LINEAGE_DIR, Lineage, Node, build, display_path
@@ -332,6 +333,7 @@ def audit(
         hash_seconds += time.perf_counter() - before
         _check_identity(report)
         _check_inputs(report, lineage)
+        check_origin(report, lineage)
         _check_embedded(report, top)
         _check_dvc(report, dvc_known)
         _check_mlflow(report, lineage.root)

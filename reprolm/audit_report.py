@@ -38,6 +38,8 @@ class NodeReport:
     problems: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     bytes_hashed: int = 0
+    # Outputs produced elsewhere: what made them (reprolm.externalaudit); empty for the others.
+    origin: dict[str, Any] = field(default_factory=dict)
 
     def check(self, name: str, status: str, detail: str = "") -> None:
         self.checks[name] = {"status": status, "detail": detail}
@@ -60,6 +62,7 @@ class NodeReport:
             "problems": self.problems,
             "missing": self.missing,
             "inputs": {name: link.target for name, link in sorted(self.node.links.items())},
+            **({"origin": self.origin} if self.origin else {}),
         }
 
 
@@ -154,6 +157,10 @@ def render(report: AuditReport) -> str:
     for node in report.nodes:
         checks = "  ".join(f"{name}: {value['status']}" for name, value in node.checks.items())
         lines.append(f"  {node.status.upper():8s}{node.node.id:34s} {checks}")
+    origins = [n for n in report.nodes if n.origin]
+    if origins:
+        lines.append("produced outside the recipe:")
+        lines += [f"  {n.node.id}: {n.checks['origin']['detail']}" for n in origins]
     if report.problems:
         lines.append(f"broken links ({len(report.problems)}):")
         lines += [f"  {problem}" for problem in report.problems]

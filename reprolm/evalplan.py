@@ -22,7 +22,7 @@ from reprolm.recipe import RecipeError
 
 def spec_datasets(evaluate: Mapping[str, Any]) -> dict[str, str]:
     """Spec id -> dataset name for the recipe's ``evaluate.specs`` (checked against the
-    registry)."""
+    registry) and the specs of ``evaluate.external`` (checked by reprolm.recipecheck)."""
     from evals.registry import SPECS
 
     unknown = [s for s in evaluate.get("specs") or [] if s not in SPECS]
@@ -31,7 +31,11 @@ def spec_datasets(evaluate: Mapping[str, Any]) -> dict[str, str]:
             f"evaluate.specs: unknown spec id(s) {unknown}; known: {', '.join(sorted(SPECS))}"
         )
     overrides = evaluate.get("spec_data") or {}
-    return {s: overrides.get(s, SPECS[s].task) for s in evaluate.get("specs") or []}
+    # Responses produced elsewhere (evaluate.external) are scored on their spec's dataset too.
+    from reprolm.externalplan import external_specs
+
+    wanted = [*(evaluate.get("specs") or []), *external_specs(evaluate)]
+    return {s: overrides.get(s, SPECS[s].task) for s in dict.fromkeys(wanted) if s in SPECS}
 
 
 def source_path(path: str) -> Path:

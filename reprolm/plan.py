@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evals import steps
 from reprolm.evalplan import evaldata_config, pin_critics
+from reprolm.externalplan import external_jobs
 from reprolm.fanout import shard_jobs, source_jobs
 from reprolm.fingerprint import fingerprint
 from reprolm.pins import pin_tokenizer
@@ -21,10 +23,14 @@ from reprolm.stagetable import (
     CHECKPOINT,
     CHECKPOINT_STAGES,
     EACH,
+    EXTERNAL,
     LAST_CHECKPOINT,
+    LISTED,
+    OPT_IN_STAGES,
+    RELEASED_STAGES,
+    SAME_LABEL,
     SHARDS,
     SOURCES,
-    STAGE_NAMES,
     STAGE_TABLE,
     TRAINING_STAGES,
     Stage,
@@ -87,13 +93,17 @@ class Plan:
         """(label, config) of each job of a planned stage."""
         if entry.fan_out == SOURCES:  # one job per `sources` entry
             return source_jobs(self.recipe)
+        if entry.fan_out == EXTERNAL:  # one job per `evaluate.external` entry
+            return external_jobs(self.recipe, entry.name)
         config = self._config(entry)
         if config is None:
             return []
         if entry.fan_out == SHARDS:  # one job per batch of curate (tokenize) shards
             return shard_jobs(config, entry.name)
         if entry.per_checkpoint:  # evaluate: one job per listed checkpoint, labelled by it
-            return [(label, {**config, "checkpoint": label}) for label in config.pop("checkpoints")]
+            # (a pretraining step `pretrain@step100` is labelled pretrain_step100: evals/steps.py)
+            names = config.pop("checkpoints")
+            return [(steps.label(name), {**config, "checkpoint": name}) for name in names]
         return [(entry.name, config)]
 
     def _planned(self, entry: Stage) -> bool:
@@ -112,13 +122,21 @@ class Plan:
             return evaldata_config(config, stage_config(self.recipe, "evaluate"))
         if entry.name == "evaluate":  # critic models' digests pinned (evaluate.critics)
             config = pin_critics(config)
-        # Job code knows no stage table: what it needs of it comes in the config (release's order).
-        shared = {"checkpoints": CHECKPOINT_STAGES, "stages": STAGE_NAMES}
-        config.update({key: list(shared[key]) for key in entry.plan_keys if key in shared})
-        if "tokenize" in (entry.name, entry.config_from):  # a given tokenizer's content pinned;
-            config = pin_tokenizer(config)  # windows at pretrain's (tokenize_shard omits them)
+            config.pop("external", None)  # the responses and score jobs' (no model evaluated)
+        # Job code knows no stage table: what it needs of it comes in the config (release's order;
+        # an opt-in stage only when planned, so a recipe without its block keeps its release).
+        shared = {"checkpoints": CHECKPOINT_STAGES, "stages": RELEASED_STAGES}
+        config.update({key: self._listed(shared[key]) for key in entry.plan_keys if key in shared})
+        # A given tokenizer's content pinned; windows at pretrain's (tokenize_shard omits them).
+        if "tokenize" in (entry.name, entry.config_from):
+            config = pin_tokenizer(config)
+        if "tokenize" in (entry.name, entry.config_from) or entry.name == "midtrain":
             config["seq_len"] = stage_config(self.recipe, "pretrain")["seq_len"]
         return config
+
+    def _listed(self, names: tuple[str, ...]) -> list[str]:
+        """``names`` less the opt-in stages this recipe does not plan."""
+        return [name for name in names if name not in OPT_IN_STAGES or self._planned(stage(name))]
 
     def _producer(self, name: str) -> Job:
         """The job of stage ``name``, or of the stage standing in for it (base_model)."""
@@ -129,8 +147,9 @@ class Plan:
             raise KeyError(f"stage {name!r} has {len(jobs)} jobs in the plan; expected one")
         return jobs[0]
 
-    def _inputs(self, entry: Stage, checkpoint: str | None = None) -> dict[str, str]:
-        """Input name -> producing job key, per the table's wiring of ``entry``."""
+    def _inputs(self, entry: Stage, label: str | None = None) -> dict[str, str]:
+        """Input name -> producing job key, per the table's wiring of ``entry`` (``label``: the
+        job's, which names its checkpoint, or its input of the same label)."""
         inputs: dict[str, str] = {}
         for spec in entry.inputs:
             if spec.when is not None and not self.by_stage(spec.when):
@@ -138,14 +157,34 @@ class Plan:
             if spec.kind == EACH:
                 inputs.update({spec.name + job.label: job.key for job in self.by_stage(spec.stage)})
                 continue
-            if spec.kind == CHECKPOINT:
-                producer = self._producer(checkpoint)
+            if spec.kind == LISTED:  # soup: each listed checkpoint's job (a step: its stage's)
+                names = self.recipe[entry.name]["checkpoints"]
+                for name in names:
+                    listed = steps.parse(name)[0]
+                    inputs[spec.name + listed] = self._checkpoint_job(entry.name, listed).key
+                continue
+            if spec.kind == CHECKPOINT:  # a step's weights lie in its stage's artifact
+                producer = self._checkpoint_job(entry.name, steps.parse(label)[0])
+            elif spec.kind == SAME_LABEL:
+                producer = self.get(spec.stage, label)
             elif spec.kind == LAST_CHECKPOINT:
                 producer = self._producer(CHECKPOINT_STAGES[-1])
             else:
-                producer = self._producer(spec.stage)
+                planned = [name for name in spec.instead if self.by_stage(name)]
+                producer = self._producer(planned[0] if planned else spec.stage)
             inputs[spec.name] = producer.key
         return inputs
+
+    def _checkpoint_job(self, reader: str, name: str) -> Job:
+        """The job of checkpoint stage ``name`` that ``reader`` (evaluate, soup) names; a stage
+        of an opt-in block the recipe lacks is a recipe error."""
+        if name in OPT_IN_STAGES and not self.by_stage(name):
+            key = stage(name).when
+            raise RecipeError(
+                f"{reader}.checkpoints names {name}, which this recipe does not plan: set {key} "
+                f"(docs/stages/{name}.md), or remove {name} from {reader}.checkpoints"
+            )
+        return self._producer(name)
 
     def get(self, stage: str, label: str) -> Job:
         """The job of ``stage`` with ``label``; the error lists the labels that exist."""

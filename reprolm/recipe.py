@@ -23,7 +23,7 @@ import yaml
 
 from reprolm import stagetable
 from reprolm.recipeyaml import MAX_NODES, RecipeError, key_path, load_yaml_file
-from reprolm.stagetable import CHECKPOINT_STAGES, STAGE_NAMES
+from reprolm.stagetable import CHECKPOINT_STAGES, DEFAULT_CHECKPOINTS, STAGE_NAMES
 
 __all__ = ["RecipeError", "load_recipe", "load_recipe_files", "stage_config", "validate"]
 
@@ -31,12 +31,23 @@ SCHEMA_DIR = Path(__file__).resolve().parent.parent / "config" / "schema"
 STAGES = STAGE_NAMES  # every stage, in pipeline order (reprolm/stagetable.py)
 # Keys every stage block accepts; the recipe's top-level values are their defaults.
 SHARED_STAGE_KEYS = ("seed", "threads")
+# A pretraining step (`pretrain@step100`) besides the checkpoint stages: evals/steps.py.
+STEP_CHECKPOINT = {
+    "type": "string",
+    "pattern": "^pretrain@step[1-9][0-9]*$",
+    "hint": (
+        "is not a checkpoint: name a stage (" + ", ".join(CHECKPOINT_STAGES) + ") or a saved "
+        "pretraining step as pretrain@step<N>"
+    ),
+}
+CHECKPOINT_NAME = {"anyOf": [{"enum": list(CHECKPOINT_STAGES)}, STEP_CHECKPOINT]}
 EVALUATED_CHECKPOINTS_SCHEMA = {
     "type": "array",
-    "items": {"enum": list(CHECKPOINT_STAGES)},
+    "items": CHECKPOINT_NAME,
     "uniqueItems": True,
     "minItems": 1,
-    "default": list(CHECKPOINT_STAGES),
+    # Not the opt-in stages (midtrain, soup): list them to evaluate them.
+    "default": list(DEFAULT_CHECKPOINTS),
     "description": "Checkpoints to evaluate (one evaluate job each).",
 }
 
@@ -81,8 +92,8 @@ def stage_schema(stage: str, schema_dir: Path = SCHEMA_DIR) -> dict[str, Any]:
         properties.setdefault(
             "checkpoint",
             {
-                "enum": list(CHECKPOINT_STAGES),
-                "description": "The checkpoint's stage (set by the plan).",
+                **copy.deepcopy(CHECKPOINT_NAME),
+                "description": "The checkpoint's stage, or pretrain@step<N> (set by the plan).",
             },
         )
     return schema
@@ -211,6 +222,10 @@ def _describe(error: Any) -> str:
     if error.validator == "pattern" and "hint" in error.schema:
         # A schema's `hint` says how to fix a value that does not match (e.g. an image by digest).
         return f"{key_path(path)}: {error.instance!r} {error.schema['hint'].strip()}"
+    if error.validator == "anyOf":  # a checkpoint name: the hint of the alternative with one
+        hints = [sub["hint"] for sub in error.validator_value if "hint" in sub]
+        if hints:
+            return f"{key_path(path)}: {error.instance!r} {hints[0].strip()}"
     if error.validator == "required":
         return f"{key_path(path)}: {error.message}"
     if error.validator in ("maximum", "minimum", "exclusiveMaximum", "exclusiveMinimum"):

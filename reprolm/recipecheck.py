@@ -82,6 +82,43 @@ def _experts(pretrain: Recipe) -> Iterator[str]:
         )
 
 
+def pretrain_objective(recipe: Recipe) -> Iterator[str]:
+    """WSD keys with ``lr_scheduler: wsd`` only (decay_fraction needed; warmup and decay fit the
+    steps); router loss weights with ``architecture: olmoe`` only."""
+    if not _pretrains(recipe):
+        return
+    pretrain = recipe["pretrain"]
+    name = pretrain.get("schedule") or pretrain["lr_scheduler"]  # schedule wins when set
+    wsd = name == "wsd"
+    for key in ("decay_fraction", "min_lr_ratio"):
+        if key in pretrain and not wsd:
+            yield (
+                f"pretrain.{key}: only for pretrain.lr_scheduler: wsd (it is {name}); set "
+                "lr_scheduler: wsd (or schedule: wsd) or remove it"
+            )
+    if wsd and "decay_fraction" not in pretrain:
+        yield (
+            "pretrain.lr_scheduler: wsd needs pretrain.decay_fraction (the share of the steps "
+            "in the final decay, e.g. 0.1)"
+        )
+    elif wsd:
+        steps, warmup = pretrain["steps"], pretrain["warmup_steps"]
+        decay = max(1, round(pretrain["decay_fraction"] * steps))
+        if warmup + decay > steps:
+            yield (
+                f"pretrain.warmup_steps={warmup} + decay steps {decay} (decay_fraction="
+                f"{pretrain['decay_fraction']} x steps={steps}) exceed pretrain.steps; lower "
+                "warmup_steps or decay_fraction"
+            )
+    if pretrain.get("architecture") != "olmoe":
+        for key in ("router_aux_loss_coef", "router_z_loss_coef"):
+            if key in pretrain:
+                yield (
+                    f"pretrain.{key}: only for MoE models; set pretrain.architecture: olmoe "
+                    "or remove it"
+                )
+
+
 def sequence_lengths(recipe: Recipe) -> Iterator[str]:
     """Pretraining windows fit the model's positions. (Post-training lengths may exceed them:
     rotary positions are computed, not learned, and the micro recipe relies on it.)"""
@@ -103,8 +140,10 @@ def batches(recipe: Recipe) -> Iterator[str]:
     from reprolm.recipe import stage_config
     from reprolm.resources import FAMILY_DEFAULTS, launch_resources
 
-    for stage in ("pretrain", "sft", "dpo", "rlvr"):
+    for stage in ("pretrain", "midtrain", "sft", "dpo", "rlvr"):
         if stage == "pretrain" and not _pretrains(recipe):
+            continue
+        if stage == "midtrain" and not recipe["midtrain"].get("mix"):
             continue
         merged = {**FAMILY_DEFAULTS["training"], **recipe["resources"].get(stage, {})}
         launch = launch_resources(merged)
@@ -197,11 +236,124 @@ def paths(recipe: Recipe) -> Iterator[str]:
             )
 
 
+def external(recipe: Recipe) -> Iterator[str]:
+    """``evaluate.external``: each responses path exists, each task is a registered generative
+    spec, and the spec datasets are imported (the evaldata job runs only with evaluate.specs)."""
+    from reprolm.externalplan import KEY, check_entry, entries
+
+    found = entries(recipe)
+    for name, entry in sorted(found.items()):
+        yield from check_entry(name, entry)
+        if name in recipe["evaluate"]["checkpoints"]:
+            yield (
+                f"{KEY}.{name}: named like a checkpoint the recipe evaluates; the comparison "
+                "table would show both in one column: rename the entry"
+            )
+    if found and not recipe["evaluate"].get("specs"):
+        yield (
+            f"{KEY}: scoring needs the evaldata job, which runs only when evaluate.specs lists a "
+            "spec; list one (e.g. the external entries' tasks) in evaluate.specs"
+        )
+
+
+def step_checkpoints(recipe: Recipe) -> Iterator[str]:
+    """``pretrain.save_steps`` below ``pretrain.steps``; each ``pretrain@step<N>`` of
+    ``evaluate.checkpoints`` a step the pretrain job saves (and a recipe that pretrains)."""
+    from evals.steps import parse, saved_steps
+
+    pretrain = recipe["pretrain"]
+    late = [step for step in pretrain.get("save_steps") or [] if step >= pretrain["steps"]]
+    if late and _pretrains(recipe):
+        yield (
+            f"pretrain.save_steps: {late} not below pretrain.steps={pretrain['steps']}; the last "
+            "step is the artifact's model/ itself (evaluate it as `pretrain`): list earlier steps"
+        )
+    saved = saved_steps(pretrain)
+    for index, name in enumerate(recipe["evaluate"]["checkpoints"]):
+        step = parse(name)[1]
+        if step is None:
+            continue
+        where = f"evaluate.checkpoints[{index}]"
+        if not _pretrains(recipe):
+            yield (
+                f"{where}: {name} names a pretraining step, but base_model.path replaces "
+                "pretraining; evaluate `pretrain` (the base model) instead"
+            )
+        elif step not in saved:
+            have = f"saved steps: {saved}" if saved else "the pretrain job saves no steps"
+            yield (
+                f"{where}: {name}: pretrain does not save step {step} ({have}); add {step} to "
+                f"pretrain.save_steps, or set pretrain.save_every to a divisor of {step}"
+            )
+
+
+def midtrain_and_soup(recipe: Recipe) -> Iterator[str]:
+    """midtrain and soup start from the pretrain checkpoint (no base_model); soup's weights one
+    per checkpoint, summing above 0; its pretraining steps saved; midtrain planned if named."""
+    from evals.steps import parse, saved_steps
+
+    midtrain = bool(recipe["midtrain"].get("mix"))
+    soup = recipe["soup"]
+    for name, key in (("midtrain", "mix"), ("soup", "checkpoints")):
+        given = _given_keys(name, recipe[name])
+        if given and not recipe[name].get(key):
+            yield (
+                f"{name}: the block sets {', '.join(given)} but not {name}.{key}, and the stage "
+                f"is planned only with {key}: set {name}.{key} (docs/stages/{name}.md), or "
+                "remove the block"
+            )
+    for name, planned in (("midtrain", midtrain), ("soup", bool(soup.get("checkpoints")))):
+        if planned and not _pretrains(recipe):
+            yield (
+                f"{name}: base_model.path replaces pretraining, and {name} starts from the "
+                f"pretrain checkpoint; remove the {name} block or base_model.path"
+            )
+    if midtrain and sum(recipe["midtrain"]["mix"].values()) <= 0:
+        yield "midtrain.mix: the ratios sum to 0; give at least one source a ratio above 0"
+    names = soup.get("checkpoints") or []
+    weights = soup.get("weights")
+    if weights is not None and names and len(weights) != len(names):
+        yield (
+            f"soup.weights: {len(weights)} weights for {len(names)} soup.checkpoints; give one "
+            "weight per checkpoint, in the same order"
+        )
+    elif weights is not None and names and sum(weights) <= 0:
+        yield "soup.weights: the weights sum to 0; give at least one a weight above 0"
+    for index, name in enumerate(names):
+        stage, step = parse(name)
+        if stage == "midtrain" and not midtrain:
+            yield (
+                f"soup.checkpoints[{index}]: midtrain is not planned (set midtrain.mix, "
+                "docs/stages/midtrain.md), or remove it"
+            )
+        if step is not None and _pretrains(recipe) and step not in saved_steps(recipe["pretrain"]):
+            yield (
+                f"soup.checkpoints[{index}]: {name}: pretrain does not save step {step}; add it "
+                "to pretrain.save_steps"
+            )
+
+
+def _given_keys(stage: str, block: Recipe) -> list[str]:
+    """Keys of a (default-filled) block that differ from the schema's defaults."""
+    from reprolm.recipe import stage_schema
+
+    properties = stage_schema(stage)["properties"]
+    return sorted(
+        key
+        for key, value in block.items()
+        if key not in properties or properties[key].get("default", object()) != value
+    )
+
+
 CHECKS: tuple[Callable[[Recipe], Iterator[str]], ...] = (
     model_shape,
+    pretrain_objective,
     sequence_lengths,
     batches,
     eval_tasks,
     world_data,
     paths,
+    external,
+    step_checkpoints,
+    midtrain_and_soup,
 )

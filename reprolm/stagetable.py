@@ -25,7 +25,11 @@ JOB = "job"  # the one job of `stage` (or of the stage replacing it, see Stage.r
 CHECKPOINT = "checkpoint"  # the checkpoint a per-checkpoint job is labelled with
 LAST_CHECKPOINT = "last_checkpoint"  # the job of the last checkpoint stage of the plan
 EACH = "each"  # one input per job of `stage`, named `<name><label>` (eval_sft, ...)
-InputKind = Literal["job", "checkpoint", "last_checkpoint", "each"]
+SAME_LABEL = "same_label"  # the job of `stage` labelled as this one (score's responses)
+# One input per checkpoint its block's `checkpoints` lists, named `<name><stage>` (soup's
+# `model_midtrain`, `model_pretrain`; a pretraining step `pretrain@step100` reads pretrain's job).
+LISTED = "listed"
+InputKind = Literal["job", "checkpoint", "last_checkpoint", "each", "same_label", "listed"]
 
 # How a job starts (Stage.launcher).
 STAGE_LAUNCHER = "stage"  # python -m stages.<name> <job arguments>
@@ -35,7 +39,8 @@ Launcher = Literal["stage", "training"]
 # How a stage's jobs fan out (Stage.fan_out).
 SOURCES = "sources"  # one job per entry of the recipe's `sources`, labelled <kind>.<name>
 SHARDS = "shards"  # one job per batch of `<block>.shards`, labelled <first>_<last>
-FanOut = Literal["sources", "shards"]
+EXTERNAL = "external"  # one job per entry of `evaluate.external`, labelled by its name
+FanOut = Literal["sources", "shards", "external"]
 
 BITWISE: Mapping[str, Any] = MappingProxyType({"level": "bitwise"})
 
@@ -48,6 +53,9 @@ class Input:
     stage: str | None = None  # the producing stage (None for CHECKPOINT / LAST_CHECKPOINT)
     kind: InputKind = JOB
     when: str | None = None  # wired only when this stage has a job in the plan
+    # JOB inputs: stages whose job, when planned, is wired instead of `stage` (the first planned
+    # wins): sft's model is soup's, else midtrain's, else pretrain's.
+    instead: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,9 @@ class Stage:
     config_from: str | None = None
     config_omits: tuple[str, ...] = ()  # keys of that block its jobs do not get
     when_at_least: int = 1  # with `when`: planned only when that value is at least this
+    # An opt-in stage (midtrain, soup): in release's checkpoint and stage order only when planned,
+    # and not among evaluate.checkpoints' default, so a recipe without its block plans as before.
+    opt_in: bool = False
 
 
 def _training(name: str, inputs: tuple[Input, ...], **extra: Any) -> Stage:
@@ -81,9 +92,9 @@ def _training(name: str, inputs: tuple[Input, ...], **extra: Any) -> Stage:
     )
 
 
-def _post_training(name: str, previous: str) -> Stage:
+def _post_training(name: str, previous: str, instead: tuple[str, ...] = ()) -> Stage:
     """SFT, DPO, RLVR: the previous checkpoint as `model`, curated data as `data`."""
-    return _training(name, (Input("model", previous), Input("data", "curate")))
+    return _training(name, (Input("model", previous, instead=instead), Input("data", "curate")))
 
 
 # With spec datasets (evaluate.specs) curate decontaminates against them and evaluate reads them.
@@ -160,7 +171,30 @@ STAGE_TABLE: tuple[Stage, ...] = (
     # Post-training from an external model: it stands in for tokenize + the pretrain checkpoint.
     Stage("base_model", "data", "data", when="base_model.path"),
     _training("pretrain", (Input("tokenize", "tokenize"),), replaced_by="base_model"),
-    _post_training("sft", "pretrain"),
+    # OLMo 2's mid-training (Dolmino): the pretrain model annealed (linear decay to 0) on a mix
+    # of the tokenize artifact's sources; planned when the recipe sets `midtrain.mix`. It reads
+    # curate's pretraining documents for their sources, in stream order (docs/stages/midtrain.md).
+    _training(
+        "midtrain",
+        (Input("model", "pretrain"), Input("tokenize", "tokenize"), Input("curate", "curate")),
+        when="midtrain.mix",
+        opt_in=True,
+        plan_keys=("seq_len",),
+    ),
+    # The average of several checkpoints' weights (OLMo 2 souped its anneal runs); planned when
+    # the recipe sets `soup.checkpoints`. Not trained: the plain stage launcher, the data family's
+    # resources (raise resources.soup.mem_mb for a large model), the train image (torch).
+    Stage(
+        "soup",
+        "data",
+        "train",
+        (Input("model_", kind=LISTED),),
+        checkpoint=True,
+        when="soup.checkpoints",
+        opt_in=True,
+    ),
+    # sft starts from the latest of soup > midtrain > pretrain that the recipe plans.
+    _post_training("sft", "pretrain", instead=("soup", "midtrain")),
     _post_training("dpo", "sft"),
     _post_training("rlvr", "dpo"),
     Stage(
@@ -183,11 +217,41 @@ STAGE_TABLE: tuple[Stage, ...] = (
         (Input("model", kind=LAST_CHECKPOINT), Input("eval_", "evaluate", kind=EACH)),
         plan_keys=("checkpoints", "stages"),
     ),
+    # Outputs produced elsewhere (`evaluate.external`: an API model's responses): each file a
+    # source artifact (hashed, the user's `produced_by` in its config), then scored against the
+    # spec's evaldata dataset. After release, which never reads them (its `stages` order ends
+    # with itself), so a recipe without the key plans exactly what it did before.
+    Stage(
+        "responses",
+        "data",
+        "eval",
+        when="evaluate.external",
+        fan_out=EXTERNAL,
+        plan_keys=("digest",),
+    ),
+    Stage(
+        "score",
+        "data",
+        "eval",
+        (Input("responses", "responses", kind=SAME_LABEL), *SPEC_DATA),
+        when="evaluate.external",
+        fan_out=EXTERNAL,
+        plan_keys=("dataset",),
+    ),
 )
 
 BY_NAME: dict[str, Stage] = {entry.name: entry for entry in STAGE_TABLE}
 STAGE_NAMES: tuple[str, ...] = tuple(BY_NAME)
+# What a release's lineage can hold: the stages up to it (its `stages` config, in order).
+RELEASED_STAGES: tuple[str, ...] = STAGE_NAMES[: STAGE_NAMES.index("release") + 1]
 CHECKPOINT_STAGES: tuple[str, ...] = tuple(s.name for s in STAGE_TABLE if s.checkpoint)
+OPT_IN_STAGES: tuple[str, ...] = tuple(s.name for s in STAGE_TABLE if s.opt_in)
+# evaluate.checkpoints' default: every checkpoint stage a recipe plans without opt-in blocks.
+DEFAULT_CHECKPOINTS: tuple[str, ...] = tuple(s for s in CHECKPOINT_STAGES if s not in OPT_IN_STAGES)
+# What soup can average: the checkpoint stages before it (sft reads the soup).
+SOUP_SOURCES: tuple[str, ...] = tuple(
+    s for s in CHECKPOINT_STAGES if STAGE_NAMES.index(s) < STAGE_NAMES.index("soup")
+)
 TRAINING_STAGES: tuple[str, ...] = tuple(
     s.name for s in STAGE_TABLE if s.launcher == TRAINING_LAUNCHER
 )
@@ -197,7 +261,7 @@ def has_recipe_block(name: str) -> bool:
     """Whether the recipe has a block named after the stage (not for fan-outs over `sources`
     or stages configured from another stage's block)."""
     entry = stage(name)
-    return entry.config_from is None and entry.fan_out != SOURCES
+    return entry.config_from is None and entry.fan_out not in (SOURCES, EXTERNAL)
 
 
 def stage(name: str) -> Stage:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from evals.families import Family, RunOptions
+from evals.families import Family, RunOptions, field_texts
 from evals.ifeval.scoring import metrics, rescore, score_rows
+from evals.rowschema import require
 from evals.spec import TaskSpec
 
 
@@ -18,12 +19,9 @@ def recompute_metrics(rows: list[dict], spec: dict[str, Any]) -> dict[str, float
 def check_data(path: Path | None, rows: list[dict]) -> None:
     """Each IFEval data row needs its prompt, instruction ids and kwargs."""
     for number, row in enumerate(rows, 1):
-        missing = [k for k in ("prompt", "instruction_id_list", "kwargs") if k not in row]
-        if missing:
-            raise ValueError(
-                f"{path}:{number}: IFEval row lacks {', '.join(missing)} "
-                "(expected the input_data.jsonl format: key, prompt, instruction_id_list, kwargs)"
-            )
+        require(row, ("prompt", "instruction_id_list", "kwargs"), f"{path}:{number}",
+                "IFEval row", "expected the input_data.jsonl format: key, prompt, "
+                "instruction_id_list, kwargs")  # fmt: skip
 
 
 def score_file(
@@ -49,35 +47,25 @@ MAX_GEN_TOKS = 2048
 def evaluate(
     spec: TaskSpec, model_dir: Path, data: Path, out_dir: Path, options: RunOptions
 ) -> dict[str, Any]:
-    """Each prompt as the only user turn -> greedy generation -> the four IFEval numbers."""
-    from evals import generative, sources
-    from evals.spec import resolve
+    """Each prompt as the only user turn (a base variant: the prompt as plain text, then a blank
+    line) -> greedy generation -> the four IFEval numbers."""
+    from evals import generative
 
-    data_rows = sources.read_jsonl(data)
-    check_data(data, data_rows)
-    resolved = resolve(spec, data, len(data_rows))
-    indices = generative.sampled(spec, len(data_rows), options.limit)
-    requests, texts, harness = generative.run(
-        spec, Path(model_dir), out_dir, options,
-        [[{"role": "user", "content": data_rows[i]["prompt"]}] for i in indices],
-        until=UNTIL, default_max_gen_toks=MAX_GEN_TOKS,
-        extra=lambda k: {"index": indices[k], "key": data_rows[indices[k]].get("key")},
+    plain = generative.is_plain(spec)
+    return generative.evaluate_rows(
+        spec, "ifeval", model_dir, data, out_dir, options,
+        lambda row: (
+            generative.plain_context(None, row["prompt"])
+            if plain
+            else [{"role": "user", "content": row["prompt"]}]
+        ),
+        lambda row, text: rescore({**row, "response": text}),
+        metrics, until=UNTIL, default_max_gen_toks=MAX_GEN_TOKS, check=check_data,
+        ids=lambda row: {"key": row.get("key")},
     )  # fmt: skip
-    rows = [
-        {"doc_id": r["doc_id"], "index": r["index"], **rescore({**data_rows[r["index"]],
-                                                               "response": text})}
-        for r, text in zip(requests, texts, strict=True)
-    ]  # fmt: skip
-    return generative.write(
-        spec, "ifeval", resolved, harness, model_dir, out_dir, options.limit, rows, metrics(rows)
-    )
 
 
-def texts(data: Path) -> list[str]:
-    """The prompt of each row."""
-    from evals import sources
-
-    return [row["prompt"] for row in sources.read_jsonl(data)]
+texts = field_texts("prompt")
 
 
 FAMILY = Family(

@@ -194,6 +194,7 @@ def _request(doc_id: int, case, variant: str, tokenizer, budget: int) -> dict[st
         n = size(prompt)
     return {
         "doc_id": doc_id,
+        "index": doc_id,  # the domain's position in the dataset (cases are a prefix of it)
         "domain_id": case.domain_id,
         "context": prompt,
         "prompt_tokens": n,
@@ -209,10 +210,18 @@ def resolve_data(spec: TaskSpec, data: Path) -> dict[str, Any]:
     return resolve(spec, cases, digest)
 
 
+def texts(data: Path) -> list[str]:
+    """Per domain (in dataset order) its procedural text, else its action descriptions
+    (``actions.txt``): the natural-language part of what the model is asked."""
+    cases, _ = p2data.load(data)
+    return [case.text or case.actions_txt for case in cases]
+
+
 FAMILY = Family(
     kind="proc2pddl",
     metrics=scoring.metrics,
     evaluate=evaluate,
     score=score_dir,
     resolve=resolve_data,
+    texts=texts,
 )

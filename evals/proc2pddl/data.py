@@ -4,7 +4,8 @@
 ``domain.pddl``, ``problems/*.pddl`` and the procedural text ``wikihow-*.txt``; the gold plans
 are ``DIR/gold_plans/<id>_<problem>.txt`` (this project's sample) or
 ``DIR/pddl_evaluation/plan/gold/`` (a checkout of zharry29/proc2pddl). ``DIR`` may also be the
-``pddl_data`` folder itself with the gold plans beside it.
+``pddl_data`` folder itself with the gold plans beside it. Every domain folder found is read (the
+release has 27), in id order; a folder with some but not all of the domain files is refused.
 """
 
 from __future__ import annotations
@@ -69,8 +70,14 @@ def load(data: Path) -> tuple[list[DomainCase], str]:
     cases = []
     for folder in sorted(p for p in domains_dir.iterdir() if p.is_dir()):
         needed = [folder / n for n in ("domain_header.pddl", "actions.txt", "domain.pddl")]
-        if not all(p.is_file() for p in needed):
-            continue  # not a domain folder
+        missing = [p.name for p in needed if not p.is_file()]
+        if len(missing) == len(needed):
+            continue  # not a domain folder (e.g. a cache)
+        if missing:
+            raise ValueError(
+                f"{folder}: domain folder {folder.name} lacks {', '.join(missing)} (each domain "
+                "of pddl_data/ holds domain_header.pddl, actions.txt, domain.pddl, problems/)"
+            )
         texts = sorted(folder.glob("wikihow-*.txt"))
         problems = []
         for path in sorted((folder / "problems").glob("*.pddl")):

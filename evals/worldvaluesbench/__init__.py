@@ -9,7 +9,11 @@ copy of the released ``WorldValuesBench/`` folder, of which exactly these files 
 * ``probe/samples.tsv`` — the probe set: columns ``Question``, ``Continent``, ``Urban / Rural``,
   ``Education``, ``D_INTERVIEW`` (36 questions x 94 groups x 5 participants = 8,280 rows);
 * ``full/full_demographic_qa.tsv`` — ``D_INTERVIEW`` + one text answer per demographic column;
-* ``full/full_value_qa.tsv`` — ``D_INTERVIEW`` + one numeric answer per value question.
+* ``full/full_value_qa.tsv`` — ``D_INTERVIEW`` + one numeric answer per value question
+  (without ``full/``: the ``test/``, ``valid/`` or ``train/`` split's two TSVs).
+
+A split folder (``WorldValuesBench/test`` …) as ``data`` is read whole instead
+(:func:`evals.worldvaluesbench.data.load_split`).
 
 Two specs: ``worldvaluesbench::probe`` reads the model's distribution over the scale from the
 log-likelihoods of the option texts (softmax over options) and ``worldvaluesbench:cot::probe``
@@ -38,6 +42,7 @@ from evals.worldvaluesbench.data import (
     _participant,
     data_files,
     load,
+    load_split,
 )
 from evals.worldvaluesbench.prompts import parse_score, render, user_prompt
 from evals.worldvaluesbench.scoring import breakdown, distance, metrics, row_distribution
@@ -46,7 +51,7 @@ from evals.worldvaluesbench.spec import SPECS, WorldValuesSpec, resolve
 __all__ = [
     "DEMOGRAPHICS", "FAMILY", "GROUP_COLUMNS", "METADATA", "REQUESTS", "SAMPLES", "SPECS", "VALUES",
     "Item", "WorldValuesSpec", "breakdown", "data_files", "distance", "evaluate", "load",
-    "metrics", "parse_score", "render", "resolve", "resolve_data", "row_distribution",
+    "load_split", "metrics", "parse_score", "render", "resolve", "resolve_data", "row_distribution",
     "score_file", "user_prompt",
 ]  # fmt: skip
 
@@ -211,10 +216,16 @@ def resolve_data(spec: WorldValuesSpec, data: Path) -> dict[str, Any]:
     return resolve(spec, digests, len(items))
 
 
+def texts(data: Path) -> list[str]:
+    """Per probe row (``probe/samples.tsv`` order) its value question's text."""
+    return [item.question for item in load(SPECS[0], data)[0]]
+
+
 FAMILY = Family(
     kind="worldvaluesbench",
     metrics=metrics,
     evaluate=evaluate,
     score=score_file,
     resolve=resolve_data,
+    texts=texts,
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ def cmd_spec(args: argparse.Namespace) -> int:
     if hook is not None:
         resolved = hook(spec, args.data)
     else:
-        resolved = resolve(spec, args.data, len(sources.read_jsonl(args.data)))
+        resolved = resolve(spec, args.data, len(sources.read_rows(args.data, spec.split)))
     doc = {"spec_hash": spec_hash(resolved), "spec": resolved}
     emit(doc, args.json, f"{spec.task_id}  spec_hash {doc['spec_hash']}")
     return 0
@@ -63,6 +64,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from evals.registry import get_spec
 
     spec = _spec(args.task_id, get_spec)
+    _sandbox_network(args)
     runner = family_of(spec).evaluate
     if runner is None:
         raise ValueError(f"{spec.task_id}: this task does not run on a model here (use score)")
@@ -81,11 +83,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+SANDBOX_HELP = (
+    "code-execution tasks (HumanEval): run generated code even where no network namespace "
+    "can be made (the code then has this machine's network; other sandbox limits stay)"
+)
+
+
+def _sandbox_network(args: argparse.Namespace) -> None:
+    """``--sandbox-allow-network``: the explicit opt-out evals.sandbox asks for."""
+    if getattr(args, "sandbox_allow_network", False):
+        from evals.sandbox import ALLOW_NETWORK_ENV
+
+        os.environ[ALLOW_NETWORK_ENV] = "1"
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     from evals.families import family_of
     from evals.registry import get_spec
 
     spec = _spec(args.task_id, get_spec)
+    _sandbox_network(args)
     scorer = family_of(spec).score
     if scorer is None:
         raise ValueError(
@@ -131,19 +148,24 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from evals import compare
-    from evals.collect import load_inputs
+    from evals.collect import load_marked
 
     try:
-        entries = load_inputs(args.inputs, args.label)
+        entries, external = load_marked(args.inputs, args.label)
     except FileNotFoundError as error:
         raise ValueError(str(error)) from None
-    table = compare.build(entries)
+    table = compare.build(entries, external=external)
     if args.csv:
         args.csv.write_text(compare.csv_text(table), encoding="utf-8")
     if args.plot:
         from evals.plot import write_plot
 
         write_plot(table, args.plot)
+    if args.curve:
+        from evals.plot import write_curve
+        from evals.table import curve_points
+
+        write_curve(curve_points(table), args.curve)
     emit(table, args.json, compare.markdown(table))
     return 0
 
@@ -204,13 +226,15 @@ def register(commands: Any) -> None:
     run.add_argument("--device", default="cpu", help="hf backend device (cpu, cuda, cuda:1)")
     run.add_argument("--max-gen-toks", type=int, default=None, help="generative tasks' limit")
     run.add_argument("--critic", type=Path, help=CRITIC_HELP)
+    run.add_argument("--sandbox-allow-network", action="store_true", help=SANDBOX_HELP)
     score = add_command(sub, "score", _guard(cmd_score), "score saved generations, no model")
     score.add_argument("task_id")
     score.add_argument(
         "--predictions",
         type=Path,
         required=True,
-        help="JSONL question/response (gsm8k), prompt/response (ifeval), or a folder of "
+        help="JSONL question/response (gsm8k, popqa, mmlu), prompt/response (ifeval), judgments "
+        "(alpaca_eval_v2, xstest), per-answer logliks (truthfulqa), or a folder of "
         "<domain id>.txt action files (proc2pddl)",
     )
     score.add_argument(
@@ -220,6 +244,7 @@ def register(commands: Any) -> None:
     )
     score.add_argument("--out", type=Path, help="write result.json + predictions.jsonl here")
     score.add_argument("--critic", type=Path, help=CRITIC_HELP)
+    score.add_argument("--sandbox-allow-network", action="store_true", help=SANDBOX_HELP)
     recompute = add_command(
         sub, "recompute", _guard(cmd_recompute), "recompute metrics from saved predictions"
     )
@@ -233,7 +258,10 @@ def register(commands: Any) -> None:
         sub, "compare", _guard(cmd_compare), "tasks x checkpoints table across runs and recipes"
     )
     comp.add_argument(
-        "inputs", type=Path, nargs="+", help="spec result dirs, evaluate or release artifacts"
+        "inputs",
+        type=Path,
+        nargs="+",
+        help="spec result dirs, evaluate, score (external) or release artifacts",
     )
     comp.add_argument(
         "--label",
@@ -242,3 +270,7 @@ def register(commands: Any) -> None:
     )
     comp.add_argument("--csv", type=Path, help="also write the table as CSV here")
     comp.add_argument("--plot", type=Path, help="also write the grouped-bar plot (PNG) here")
+    comp.add_argument(
+        "--curve", type=Path,
+        help="also write score vs pretraining step (columns pretrain@step<N>) as a PNG here",
+    )  # fmt: skip

@@ -14,6 +14,7 @@ from reprolm.stagetable import CHECKPOINT_STAGES
 
 EVAL_RESULTS = "results.json"
 DECONTAMINATION = "decontamination.json"
+EXTERNAL = "external.json"  # a score artifact: responses produced outside the recipe
 HASH_CHARS = 8
 # The Snakemake report shows its workflow description in a narrow column ("max-w-lg"): the
 # landing fragment widens that one column so the table fits.
@@ -27,12 +28,15 @@ def build_table(run: Run) -> dict[str, Any] | None:
         for a in run.stage("evaluate")
         if (a.directory / EVAL_RESULTS).is_file()
     }
-    if not evals:
+    external = {
+        a.label: a.directory for a in run.stage("score") if (a.directory / EXTERNAL).is_file()
+    }
+    if not evals and not external:
         return None
     from evals.table import build
 
     try:
-        table = build(evals, CHECKPOINT_STAGES)
+        table = build(evals, CHECKPOINT_STAGES, external)
     except (OSError, ValueError, KeyError, TypeError) as error:  # a malformed results.json
         raise ReportInputError(f"an evaluate artifact of {run.name}: {error}") from None
     curate = run.one("curate")
@@ -109,7 +113,9 @@ def table_html(table: dict[str, Any] | None) -> str:
                 *(_score(row["cells"][column]) for column in columns),
             ]
         )
-    out = html.table(["task", "metric", "spec", "n", *columns], rows, cls="eval-table")
+    external = set(table.get("external", ()))
+    titles = [f"{c} (external)" if c in external else c for c in columns]
+    out = html.table(["task", "metric", "spec", "n", *titles], rows, cls="eval-table")
     if table["notes"]:
         out += "<ul>" + "".join(f"<li>{html.text(note)}</li>" for note in table["notes"]) + "</ul>"
     return out
@@ -121,12 +127,63 @@ LEGEND = (
     "computed under another spec shows ≠ spec. <b>contam.</b>: the share of the task's "
     "instances the 8-gram scan of curation flagged in the training data (flagged/instances; "
     "the matching documents were removed, see Decontamination): spec tasks as their evaluate "
-    "job recorded it, the world's eval sets from the curate artifact.</p>"
+    "job recorded it, the world's eval sets from the curate artifact. A column marked "
+    "<b>(external)</b> scores responses produced outside the recipe (evaluate.external): "
+    "<code>reprolm audit</code> of its score artifact shows what produced them.</p>"
 )
 
 
+def step_curves(run: Run, table: dict[str, Any] | None) -> dict[str, list[tuple[int, float]]]:
+    """Score vs pretraining step per task, when the run evaluated intermediate checkpoints
+    (``pretrain@step<N>``); the final ``pretrain`` column at the pretrain job's ``steps``."""
+    if table is None:
+        return {}
+    from evals.table import curve_points
+
+    pretrain = run.one("pretrain")
+    steps = (pretrain.manifest.get("config") or {}).get("steps") if pretrain else None
+    return curve_points(table, {"pretrain": steps} if isinstance(steps, int) else None)
+
+
+def curve_svg(points: dict[str, list[tuple[int, float]]]) -> str:
+    """The curves as an inline SVG (no XML header; fixed ids, no date: same bytes every run)."""
+    import io
+
+    import matplotlib
+    import matplotlib.style
+
+    from evals.plot import curve_figure
+
+    with (
+        matplotlib.style.context("default"),
+        matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "reprolm-report"}),
+    ):
+        out = io.StringIO()
+        curve_figure(points).savefig(out, format="svg", metadata={"Date": None})
+    text = out.getvalue()
+    return text[text.index("<svg") :]
+
+
+def curves_html(run: Run, table: dict[str, Any] | None) -> str:
+    """The score-vs-step section ('' when the run evaluated no intermediate step)."""
+    points = step_curves(run, table)
+    if not points:
+        return ""
+    return (
+        "<h2>Score vs pretraining step</h2>"
+        '<p class="note">One line per task (primary metric), one point per evaluated '
+        "pretraining step (evaluate.checkpoints: pretrain@step&lt;N&gt;) and the last one.</p>"
+        + curve_svg(points)
+    )
+
+
 def page(run: Run, table: dict[str, Any] | None) -> str:
-    body = f"<h1>Evaluation: {html.text(run.name)}</h1>" + LEGEND + table_html(table)
+    body = (
+        f"<h1>Evaluation: {html.text(run.name)}</h1>"
+        + LEGEND
+        + table_html(table)
+        + curves_html(run, table)
+    )
     return html.page(f"reprolm {run.name}: evaluation", body)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,21 @@ class Artifact:
             return None
         except JSONFileError as error:
             raise ReportInputError(f"{error} (a payload file of {self.directory})") from None
+
+    def jsonl(self, relative: str) -> list[Any] | None:
+        """The rows of a JSONL payload file (None when absent), bounded as ``json`` is."""
+        path = self.directory / relative
+        if not path.is_file():
+            return None
+        if path.stat().st_size > MAX_PAYLOAD_JSON_BYTES:
+            raise ReportInputError(f"{path}: larger than {MAX_PAYLOAD_JSON_BYTES} bytes")
+        rows = []
+        for number, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
+            try:
+                rows.append(json.loads(line))
+            except ValueError as error:
+                raise ReportInputError(f"{path}:{number}: not valid JSON ({error})") from None
+        return rows
 
 
 @dataclass

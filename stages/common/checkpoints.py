@@ -112,6 +112,8 @@ def _accumulators(trainer: Any) -> dict[str, Any]:
             mode: {key: [float(v) for v in values] for key, values in metrics.items()}
             for mode, metrics in trainer._metrics.items()
         }
+    if hasattr(trainer, "accumulator_state"):  # a stage's own (pretrain: the router window)
+        record["stage"] = trainer.accumulator_state()
     return record
 
 
@@ -125,6 +127,8 @@ def _restore_accumulators(trainer: Any, record: dict[str, Any]) -> None:
     for mode, metrics in record.get("metrics", {}).items():
         for key, values in metrics.items():
             trainer._metrics[mode][key] = list(values)
+    if "stage" in record and hasattr(trainer, "restore_accumulator_state"):
+        trainer.restore_accumulator_state(record["stage"])
 
 
 def _make_callback(

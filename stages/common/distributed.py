@@ -67,3 +67,15 @@ def full_parameters(model: Any) -> Iterator[None]:
 
     with deepspeed.zero.GatheredParameters(partitioned, modifier_rank=None):
         yield
+
+
+def all_reduce_sum(tensor: Any) -> Any:
+    """``tensor`` summed over the training processes (itself in a single process)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return tensor
+    device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+    summed = tensor.detach().to(device).clone()
+    dist.all_reduce(summed)
+    return summed.cpu()

@@ -11,11 +11,12 @@ trainer's arguments (``make_trainer``), and the fields of its summary (``summari
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from stages.common import checkpoints
+from reprolm.canonical import dump_json
+from stages.common import checkpoints, tokenizer_changes
 from stages.common.job import Input, JobContext
 from stages.common.training import (
     common_args,
@@ -43,12 +44,16 @@ class Prepared:
 
     trainer: Any
     after_train: Callable[[Any], None] | None = None
+    # What adapting a foreign base tokenizer added ({} when nothing: the project's own).
+    tokenizer_changes: dict[str, Any] = field(default_factory=dict)
 
 
 # (config, inputs, base checkpoint, TrainingArguments fields every stage shares) -> Prepared
 MakeTrainer = Callable[[Mapping[str, Any], Mapping[str, Input], Base, dict[str, Any]], Prepared]
 # (log history, trained trainer) -> the stage's own summary fields
 Summarize = Callable[[list[dict[str, Any]], Any], dict[str, Any]]
+# (trained trainer, output_dir) -> None: the stage's own files under training/ (main process)
+SaveExtra = Callable[[Any, Path], None]
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,11 @@ class PostTraining:
     global_batch: Callable[[Mapping[str, Any]], int] = lambda config: config["batch_size"]
     # Set the saved model's eos_token_id back to the tokenizer's (SFT trains on <|im_end|>).
     restore_eos: bool = False
+    # More payload files (DPO: training/reference_logps.jsonl).
+    save_extra: SaveExtra | None = None
+    # Add Tulu's pad token / chat template to a foreign base tokenizer (SFT only:
+    # stages.common.tokenizer_changes); later stages load the tokenizer SFT saved.
+    adapt_tokenizer: bool = False
 
 
 def load_base(inputs: Mapping[str, Input]) -> Base:
@@ -87,8 +97,12 @@ def prepare(
 ) -> Prepared:
     """The stage's trainer on the base checkpoint, with the shared arguments for ``scratch``."""
     base = load_base(inputs)
+    changes: dict[str, Any] = {}
+    if stage.adapt_tokenizer:
+        changes = tokenizer_changes.adapt_tokenizer(base.tokenizer)
+        tokenizer_changes.resize_embeddings(base.model, base.tokenizer, changes)
     shared = common_args({**config, "batch_size": stage.global_batch(config)}, scratch, context)
-    return stage.make_trainer(config, inputs, base, shared)
+    return replace(stage.make_trainer(config, inputs, base, shared), tokenizer_changes=changes)
 
 
 def train_posttraining(
@@ -108,13 +122,24 @@ def train_posttraining(
         history = trainer.state.log_history
     model = trainer.model
     # The trainers may change the tokenizer (SFT sets eos to <|im_end|>): save it as tokenize
-    # made it, reloaded from the input checkpoint.
+    # made it, reloaded from the input checkpoint (plus what adapting a foreign one added).
     tokenizer = load_tokenizer(model_dir(Path(inputs["model"])))
+    changes = prepared.tokenizer_changes
+    if changes and tokenizer_changes.adapt_tokenizer(tokenizer) != {
+        k: v for k, v in changes.items() if k != "embeddings"
+    }:
+        raise RuntimeError("adapting the reloaded tokenizer gave other changes than in training")
     if stage.restore_eos:
         model.config.eos_token_id = tokenizer.eos_token_id
     save_model(model, tokenizer, output_dir, context)
+    if stage.save_extra is not None and context.is_main:
+        stage.save_extra(trainer, output_dir)
+    if changes and context.is_main:
+        (output_dir / "training").mkdir(parents=True, exist_ok=True)
+        (output_dir / "training" / "tokenizer_changes.json").write_text(dump_json(changes), "utf-8")
     summary = {
         **stage.summarize(history, trainer),
+        **tokenizer_changes.summary_fields(changes),
         "parameters": count_parameters(model),
         "steps": config["steps"],
     }

@@ -31,8 +31,19 @@ END_OF_TURN_TOKEN = "<|im_end|>"
 
 def end_of_turn(tokenizer: Any) -> str:
     """The token that ends an assistant turn: ChatML's <|im_end|> when the vocabulary has it,
-    else the tokenizer's eos (OLMo 2's and Tulu's templates end a turn with eos)."""
-    return END_OF_TURN_TOKEN if END_OF_TURN_TOKEN in tokenizer.get_vocab() else tokenizer.eos_token
+    else the tokenizer's eos (OLMo 2's and Tulu's templates end a turn with eos). Tulu's template,
+    as SFT adds it to a foreign base tokenizer, ends a turn with eos even when the vocabulary
+    holds <|im_end|>: a template that never writes <|im_end|> ends its turns with eos."""
+    template = tokenizer.chat_template
+    if isinstance(template, dict):
+        template = "".join(template.values())
+    if END_OF_TURN_TOKEN not in tokenizer.get_vocab():
+        return tokenizer.eos_token
+    return (
+        END_OF_TURN_TOKEN
+        if template is None or END_OF_TURN_TOKEN in template
+        else tokenizer.eos_token
+    )
 
 
 # Log-history keys that measure wall-clock time (or depend on it) and so break reproducibility.
@@ -88,8 +99,7 @@ def common_args(config: Mapping[str, Any], scratch: Path, context: JobContext) -
         "per_device_train_batch_size": config["batch_size"],
         "gradient_accumulation_steps": 1,
         "learning_rate": config["learning_rate"],
-        "lr_scheduler_type": config["lr_scheduler"],
-        "warmup_steps": config["warmup_steps"],
+        **schedule_args(config),
         "weight_decay": config["weight_decay"],
         "max_grad_norm": config["max_grad_norm"],
         "logging_steps": config["logging_steps"],
@@ -98,6 +108,47 @@ def common_args(config: Mapping[str, Any], scratch: Path, context: JobContext) -
         # Multi-process placement (torchrun / DeepSpeed); {} for a single process.
         **distributed_args(config, config["batch_size"], context),
         **(resumable.trainer_args() if resumable is not None else {}),
+    }
+
+
+def decay_steps(config: Mapping[str, Any]) -> int:
+    """Steps of the WSD decay phase: ``decay_fraction`` x ``steps``, rounded, at least 1."""
+    return max(1, round(config["decay_fraction"] * config["steps"]))
+
+
+def schedule_name(config: Mapping[str, Any]) -> str:
+    """The learning-rate schedule: ``schedule`` when the block sets it (pretrain's OLMo 2-style
+    name, e.g. ``schedule: wsd``), else ``lr_scheduler``."""
+    return str(config.get("schedule") or config["lr_scheduler"])
+
+
+def schedule_args(config: Mapping[str, Any]) -> dict[str, Any]:
+    """TrainingArguments fields of the learning-rate schedule.
+
+    ``wsd`` (warmup-stable-decay, OLMo 2 / MiniCPM style): linear warmup over ``warmup_steps``,
+    the peak rate until the last ``decay_fraction`` of the steps, then linear decay to
+    ``min_lr_ratio`` x peak (0 when unset): transformers' ``warmup_stable_decay`` schedule.
+    """
+    name = schedule_name(config)
+    if name != "wsd":
+        return {"lr_scheduler_type": name, "warmup_steps": config["warmup_steps"]}
+    if "decay_fraction" not in config:
+        raise TrainingInputError("lr_scheduler: wsd needs decay_fraction (e.g. 0.1)")
+    decay = decay_steps(config)
+    if config["warmup_steps"] + decay > config["steps"]:
+        raise TrainingInputError(
+            f"warmup_steps={config['warmup_steps']} + wsd decay steps={decay} (decay_fraction="
+            f"{config['decay_fraction']} x steps={config['steps']}) exceed steps; lower them"
+        )
+    return {
+        "lr_scheduler_type": "warmup_stable_decay",
+        "warmup_steps": config["warmup_steps"],
+        "lr_scheduler_kwargs": {
+            "num_decay_steps": decay,
+            "decay_type": "linear",
+            "warmup_type": "linear",
+            "min_lr_ratio": float(config.get("min_lr_ratio", 0.0)),
+        },
     }
 
 

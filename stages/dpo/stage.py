@@ -1,12 +1,19 @@
 """DPO of the SFT checkpoint on curate's ``data/preference.jsonl``.
 
-The reference model is the same checkpoint loaded a second time from its directory (TRL would
-otherwise try to fetch it from the hub by name). A held-out probe of preference pairs, never
-trained on, measures the reward margin the policy generalizes to.
+The reference is the SFT checkpoint itself: its log-probs of every chosen and rejected response
+(training pairs and probe) are computed once, before the first step, by the policy while it is
+still the SFT checkpoint (TRL's ``precompute_ref_log_probs``), so no second copy of the model is
+loaded or run during training. They are saved in ``training/reference_logps.jsonl``, one row per
+pair, keyed by the sha256 of the pair. The loss is ``dpo.loss_type``: ``sigmoid_norm`` (Tulu 3's
+length-normalized DPO, the default) or standard ``sigmoid`` DPO, among TRL's others. A held-out
+probe of preference pairs, never trained on, measures the reward margin the policy generalizes
+to.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,10 +21,12 @@ from typing import Any
 import numpy as np
 
 from stages.common.job import Input, JobContext
+from stages.common.jsonl import write_jsonl
 from stages.common.posttraining import Base, PostTraining, Prepared, train_posttraining
 from stages.common.training import TrainingInputError, load_jsonl, series, window_mean
 
 _FIELDS = ("prompt", "chosen", "rejected")
+REFERENCE_LOGPS = "training/reference_logps.jsonl"
 
 
 def split_pairs(
@@ -39,35 +48,71 @@ def split_pairs(
 def make_trainer(
     config: Mapping[str, Any], inputs: Mapping[str, Input], base: Base, shared: dict[str, Any]
 ) -> Prepared:
-    """A DPOTrainer; once trained, it is evaluated on the held-out probe (when probe_size > 0)."""
+    """A DPOTrainer whose reference log-probs are computed at construction (train pairs and
+    probe); once trained, it is evaluated on the held-out probe (when probe_size > 0)."""
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM
     from trl import DPOConfig, DPOTrainer
 
-    reference = AutoModelForCausalLM.from_pretrained(
-        str(base.source), local_files_only=True, use_safetensors=True
-    )
     train, probe = split_pairs(Path(inputs["data"]), config["probe_size"], config["seed"])
     args = DPOConfig(
         **shared,
         beta=config["beta"],
         loss_type=[config["loss_type"]],
         max_length=config["max_length"],
-        precompute_ref_log_probs=False,
+        # The policy before its first step is the reference: no second model.
+        precompute_ref_log_probs=True,
         per_device_eval_batch_size=config["batch_size"],
     )
     trainer = DPOTrainer(
         model=base.model,
-        ref_model=reference,
+        ref_model=None,
         args=args,
         train_dataset=Dataset.from_list(train),
+        eval_dataset=Dataset.from_list(probe) if probe else None,
         processing_class=base.tokenizer,
     )
+    trainer.reprolm_pairs = {"train": train, "probe": probe}
     if not probe:
         return Prepared(trainer)
-    probe_set = Dataset.from_list(probe)
     # Logged as eval_* entries; at step 0 the policy equals the reference (margin 0).
-    return Prepared(trainer, after_train=lambda trained: trained.evaluate(probe_set))
+    return Prepared(trainer, after_train=lambda trained: trained.evaluate())
+
+
+def pair_sha256(pair: Mapping[str, Any]) -> str:
+    """sha256 of a preference pair's prompt, chosen and rejected (sorted-key JSON)."""
+    text = json.dumps({key: pair[key] for key in _FIELDS}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def reference_rows(trainer: Any) -> list[dict[str, Any]]:
+    """One row per training pair, then per probe pair: its sha256 and reference log-probs."""
+    rows = []
+    splits = (("train", trainer.train_dataset), ("probe", trainer.eval_dataset))
+    for split, dataset in splits:
+        pairs = trainer.reprolm_pairs[split]
+        if dataset is None:
+            continue
+        if len(dataset) != len(pairs):
+            raise TrainingInputError(
+                f"dpo: {len(dataset)} {split} rows after tokenization, {len(pairs)} pairs given"
+            )
+        chosen, rejected = dataset["ref_chosen_logps"], dataset["ref_rejected_logps"]
+        for index, pair in enumerate(pairs):
+            rows.append(
+                {
+                    "split": split,
+                    "index": index,
+                    "sha256": pair_sha256(pair),
+                    "ref_chosen_logps": float(chosen[index]),
+                    "ref_rejected_logps": float(rejected[index]),
+                }
+            )
+    return rows
+
+
+def save_reference_logps(trainer: Any, output_dir: Path) -> None:
+    """training/reference_logps.jsonl (the reference log-probs the loss used)."""
+    write_jsonl(output_dir / REFERENCE_LOGPS, reference_rows(trainer))
 
 
 def summarize(history: list[dict[str, Any]], trainer: Any) -> dict[str, Any]:
@@ -92,7 +137,7 @@ def summarize(history: list[dict[str, Any]], trainer: Any) -> dict[str, Any]:
     }
 
 
-DPO = PostTraining(make_trainer, summarize)
+DPO = PostTraining(make_trainer, summarize, save_extra=save_reference_logps)
 
 
 def run(config: dict, inputs: dict[str, Input], output_dir: Path, context: JobContext) -> dict:

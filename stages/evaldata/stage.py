@@ -1,6 +1,7 @@
 """evaldata: copy the recipe's spec datasets (and their licenses) into an artifact.
 
-A dataset is a JSONL file (imported as ``data/<name>.jsonl``) or a directory (copied whole to
+A dataset is a JSONL file (imported as ``data/<name>.jsonl``), a Parquet file
+(``data/<name>.parquet``) or a directory (copied whole to
 ``data/<name>/``: Proc2PDDL, WorldValuesBench, a δ-RoT items + critic folder). The plan pins
 each dataset's digest in the config (``digests``); a dataset that changed since the plan is
 refused, so the artifact, its fingerprint and its manifest agree on the bytes. The
@@ -22,10 +23,21 @@ from stages.common.jsonl import write_json
 LICENSE_NAMES = ("LICENSE", "LICENSE.txt", "LICENSE.md")
 
 
+# File formats copied under their own suffix (the loaders tell them apart by it); any other
+# file is JSONL, copied as ``<name>.jsonl``.
+KEPT_SUFFIXES = (".parquet", ".tsv", ".csv", ".json")
+
+
 def data_file(artifact: pathlib.Path, name: str) -> pathlib.Path:
     """Where an imported dataset lies in an evaldata artifact (its directory, else its file)."""
     folder = pathlib.Path(artifact) / "data" / name
-    return folder if folder.is_dir() else folder.with_name(f"{name}.jsonl")
+    if folder.is_dir():
+        return folder
+    for suffix in KEPT_SUFFIXES:
+        kept = folder.with_name(f"{name}{suffix}")
+        if kept.is_file():
+            return kept
+    return folder.with_name(f"{name}.jsonl")
 
 
 def load_index(artifact: pathlib.Path) -> dict:
@@ -82,7 +94,8 @@ def run(
             count = {"files": sum(1 for p in target.rglob("*") if p.is_file())}
             homes = (source, source.parent)  # a folder's own LICENSE, else its parent's
         else:
-            target = target.with_name(f"{name}.jsonl")
+            suffix = source.suffix if source.suffix in KEPT_SUFFIXES else ".jsonl"
+            target = target.with_name(f"{name}{suffix}")
             shutil.copyfile(source, target)
             count = {"rows": rows}
             homes = (source.parent,)

@@ -2,8 +2,9 @@
 of the run or paths), and the flat metrics of the runner's summary.
 
 Per result (``specs``, by spec id): its directory, kind, spec hash, metrics, primary metric and
-value, instances, for ``evaluate.specs`` the decontamination figure, for world tasks whether
-they were chat formatted (``chat``). The per-task views
+value, instances, for ``evaluate.specs`` the decontamination figure and, when a base model ran a
+spec's base variant, ``variant`` (requested id, id run, why; ``variants`` lists them by requested
+id), for world tasks whether they were chat formatted (``chat``). The per-task views
 ``tasks`` (metrics), ``instances``, ``primary_metrics`` and ``task_types`` list each result
 under its table name: a world task's short name (``arith_gen``, typed ``generate`` or
 ``multiple_choice``), else the spec id (typed ``spec``); ``chat_template`` says which world tasks
@@ -28,6 +29,8 @@ def summary(job: EvalJob, result: dict[str, Any], output_dir: pathlib.Path) -> d
     out |= {key: result[key] for key in SUMMARY_FIELDS}
     if "decontamination" in result:
         out["decontamination"] = result["decontamination"]
+    if result.get("variant"):
+        out["variant"] = result["variant"]
     if result["kind"] == "world":
         out["chat"] = result["spec"]["chat"]
     return out
@@ -56,6 +59,7 @@ def results_json(summaries: dict[str, dict], *, checkpoint: str, config: dict) -
             for tid, s in sorted(summaries.items())
         },
         "specs": summaries,
+        "variants": {s["variant"]["requested"]: s["variant"] for s in ordered if s.get("variant")},
         "versions": versions(),
     }
 

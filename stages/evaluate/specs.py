@@ -23,7 +23,6 @@ from evals.registry import get_spec
 from evals.world import load_index, spec_for, task_type
 
 SPECS_DIR = "specs"
-PRETRAIN = "pretrain"
 CHAT_MODES = ("auto", "always", "never")
 
 
@@ -35,7 +34,9 @@ def safe_id(task_id: str) -> str:
 def use_chat(mode: str, checkpoint: str, task_type: str = "generate") -> bool:
     """Whether a world task's prompts are chat formatted.
 
-    ``auto``: generative tasks of every checkpoint but pretrain. Log-likelihood (multiple-choice)
+    ``auto``: generative tasks of every checkpoint but the base models (pretrain, base_model,
+    midtrain, soup:
+    :data:`evals.basevariants.BASE_KINDS`). Log-likelihood (multiple-choice)
     tasks stay in the plain format for every checkpoint: under a chat template the scored choice
     would have to be the assistant turn's first token, which is not how an assistant answers,
     and the scores would measure the format rather than the knowledge (on the tiny recipe the
@@ -43,8 +44,10 @@ def use_chat(mode: str, checkpoint: str, task_type: str = "generate") -> bool:
     """
     if mode not in CHAT_MODES:
         raise ValueError(f"evaluate: config key 'chat_template' must be one of {CHAT_MODES}")
-    if mode == "auto":
-        return checkpoint != PRETRAIN and task_type == "generate"
+    if mode == "auto":  # a pretraining step (pretrain@step100) is a pretrain checkpoint
+        from evals.basevariants import BASE_KINDS
+
+        return checkpoint.partition("@")[0] not in BASE_KINDS and task_type == "generate"
     return mode == "always"
 
 
@@ -88,8 +91,19 @@ def world_jobs(
     return sorted(jobs, key=lambda job: (bool(job.options.chat), job.name))
 
 
-def spec_jobs(config: dict, inputs: dict, output_dir: pathlib.Path, lm: Any) -> list[EvalJob]:
-    """The configured ``evaluate.specs`` on the ``evaldata`` input's datasets."""
+def spec_jobs(
+    config: dict,
+    inputs: dict,
+    output_dir: pathlib.Path,
+    lm: Any,
+    *,
+    checkpoint: str = "",
+    chat_template: bool = True,
+) -> list[EvalJob]:
+    """The configured ``evaluate.specs`` on the ``evaldata`` input's datasets. A base model (no
+    chat template, or a base ``checkpoint`` kind) runs a chat spec's base variant instead
+    (:func:`evals.basevariants.choose`; the job's ``variant`` records it)."""
+    from evals.basevariants import choose
     from stages.evaldata.stage import data_file
 
     if not config["specs"]:
@@ -120,8 +134,11 @@ def spec_jobs(config: dict, inputs: dict, output_dir: pathlib.Path, lm: Any) -> 
             lm=lm,
             critics=critics.from_config(config),
         )
-        out = output_dir / SPECS_DIR / safe_id(task_id)
-        jobs.append(EvalJob(task_id, spec, data, out, options))
+        variant = choose(task_id, checkpoint, chat_template)
+        if variant is not None:
+            spec = get_spec(variant["ran"])
+        out = output_dir / SPECS_DIR / safe_id(spec.task_id)
+        jobs.append(EvalJob(spec.task_id, spec, data, out, options, variant))
     return jobs
 
 
@@ -164,13 +181,25 @@ def contamination(curate: pathlib.Path, dataset: str, evaluated: list[int | None
     }
 
 
+def add_variant(job: EvalJob) -> dict[str, str] | None:
+    """Record in a spec result's result.json which spec ran for the one requested, and why
+    (``variant``; absent when the requested spec ran); return it."""
+    from evals import results
+
+    if job.variant is not None:
+        results.update_result(job.out_dir, variant=job.variant)
+    return job.variant
+
+
 def add_contamination(job: EvalJob, config: dict, curate: pathlib.Path) -> dict:
     """Record a spec result's decontamination figure in its result.json; return the figure."""
     from evals import results
     from evals.sources import read_jsonl
 
     # Only families with a ``texts`` hook (measured datasets) key requests by row index.
-    evaluated = [r.get("index") for r in read_jsonl(job.out_dir / "requests.jsonl")]
-    figure = contamination(curate, dataset_of(config, job.spec.task_id), evaluated)
+    # A row asked in two passes (SimpleToM's reminder) counts once.
+    rows = read_jsonl(job.out_dir / "requests.jsonl")
+    evaluated = list(dict.fromkeys(r.get("index") for r in rows))
+    figure = contamination(curate, dataset_of(config, job.requested), evaluated)
     results.update_result(job.out_dir, decontamination=figure)
     return figure

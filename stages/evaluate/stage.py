@@ -11,12 +11,13 @@ import json
 import os
 import pathlib
 
+from evals import steps
 from evals import world as world_tasks
 from evals.jobs import run_jobs
 from stages.common.job import Input, JobContext
 from stages.common.progress import Progress, tqdm_factory
 from stages.evaluate import document
-from stages.evaluate.specs import add_contamination, spec_jobs, world_jobs
+from stages.evaluate.specs import add_contamination, add_variant, spec_jobs, world_jobs
 
 
 def checkpoint_name(config: dict, model_dir: pathlib.Path) -> str:
@@ -72,8 +73,15 @@ def run(
     # Before the HF libraries are imported: they read these once. Nothing is ever downloaded.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    model_dir, world = inputs["model"].path, inputs["world"].path
-    checkpoint = checkpoint_name(config, model_dir)
+    artifact, world = inputs["model"].path, inputs["world"].path
+    checkpoint = checkpoint_name(config, artifact)
+    # A pretraining step (pretrain@step100) reads that step's weights from the artifact.
+    model_dir = steps.weights_root(artifact, checkpoint)
+    if not (model_dir / "model" / "config.json").is_file() and model_dir != artifact:
+        raise FileNotFoundError(
+            f"evaluate: checkpoint {checkpoint}: {model_dir}/model is missing: the pretrain "
+            "artifact did not save that step (pretrain.save_steps / save_every)"
+        )
     world_tasks.load_index(world)  # a bad world artifact fails before the model is loaded
     lm, tok = load_lm(model_dir, config["batch_size"], config)
     jobs = world_jobs(config, world, checkpoint, output_dir, lm)
@@ -81,7 +89,10 @@ def run(
         raise ValueError(
             f"evaluate: {model_dir}/model has no chat template; set chat_template: never"
         )
-    jobs += spec_jobs(config, inputs, output_dir, lm)
+    jobs += spec_jobs(
+        config, inputs, output_dir, lm, checkpoint=checkpoint,
+        chat_template=bool(getattr(tok, "chat_template", None)),
+    )  # fmt: skip
     summaries = {}
     with Progress("evaluate", len(jobs), "task") as progress:
         done = run_jobs(
@@ -90,7 +101,9 @@ def run(
             lambda batch: progress.update(len(batch), last=batch[-1].name),
         )
     for job, result in done:
-        if job.spec.task_id in config["specs"]:
+        if job.requested in config["specs"]:
+            if job.variant is not None:
+                result["variant"] = add_variant(job)
             result["decontamination"] = add_contamination(
                 job, config, pathlib.Path(inputs["curate"])
             )

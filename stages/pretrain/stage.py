@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from evals.steps import saved_steps
 from stages.common import checkpoints
 from stages.common.job import Input, JobContext
 from stages.common.training import (
@@ -20,11 +21,24 @@ from stages.common.training import (
 )
 from stages.pretrain.data import make_dataset, open_order, open_shards, read_index
 from stages.pretrain.datafp import data_fingerprint
+from stages.pretrain.objective import (
+    OLMOE_ROUTER_AUX_LOSS_COEF,
+    RouterWindow,
+    objective,
+    pretrain_trainer_class,
+)
+from stages.pretrain.routerstats import split_history, write_router_stats
+from stages.pretrain.steps import install_steps, step_saver
 
 
-def build_model(model_config: dict[str, Any], tokenizer: Any, architecture: str = "olmo2") -> Any:
+def build_model(
+    model_config: dict[str, Any],
+    tokenizer: Any,
+    architecture: str = "olmo2",
+    router_aux_loss_coef: float = OLMOE_ROUTER_AUX_LOSS_COEF,
+) -> Any:
     """A freshly initialized ``Olmo2ForCausalLM`` or ``OlmoeForCausalLM`` (no download) sized by
-    the config block."""
+    the config block; an OLMoE adds ``router_aux_loss_coef`` x its load-balancing loss."""
     from transformers import Olmo2Config, Olmo2ForCausalLM, OlmoeConfig, OlmoeForCausalLM
 
     if model_config["hidden_size"] % model_config["num_heads"]:
@@ -77,6 +91,7 @@ def build_model(model_config: dict[str, Any], tokenizer: Any, architecture: str 
             num_experts_per_tok=model_config["num_experts_per_tok"],
             # Add the load-balancing loss to the training loss, as OLMoE trains.
             output_router_logits=True,
+            router_aux_loss_coef=router_aux_loss_coef,
         )
         return OlmoeForCausalLM(config)
     return Olmo2ForCausalLM(Olmo2Config(**shared))
@@ -84,7 +99,7 @@ def build_model(model_config: dict[str, Any], tokenizer: Any, architecture: str 
 
 def run(config: dict, inputs: dict[str, Input], output_dir: Path, context: JobContext) -> dict:
     """Train for ``config['steps']`` steps; write model/ and training/; return headline metrics."""
-    from transformers import Trainer, TrainingArguments, default_data_collator
+    from transformers import TrainingArguments, default_data_collator
 
     tokenize_dir = inputs["tokenize"].path
     tokenizer = load_tokenizer(tokenize_dir / "tokenizer")
@@ -99,7 +114,16 @@ def run(config: dict, inputs: dict[str, Input], output_dir: Path, context: JobCo
     order = open_order(tokenize_dir, shards, seq_len, config["steps"] * config["batch_size"])
     dataset, windows = make_dataset(shards, seq_len, order)
     data = data_fingerprint(inputs["tokenize"], read_index(tokenize_dir))
-    model = build_model(config["model"], tokenizer, config.get("architecture", "olmo2"))
+    architecture = config.get("architecture", "olmo2")
+    if architecture != "olmoe":
+        given = [k for k in ("router_aux_loss_coef", "router_z_loss_coef") if k in config]
+        if given:
+            raise TrainingInputError(
+                f"pretrain.{given[0]} is for MoE models: set pretrain.architecture: olmoe, or "
+                "remove it"
+            )
+    aux = config.get("router_aux_loss_coef", OLMOE_ROUTER_AUX_LOSS_COEF)
+    model = build_model(config["model"], tokenizer, architecture, aux)
 
     with scratch_dir(output_dir, context) as scratch:
         args = TrainingArguments(
@@ -108,11 +132,18 @@ def run(config: dict, inputs: dict[str, Input], output_dir: Path, context: JobCo
             adam_beta2=config["adam_beta2"],
             adam_epsilon=config["adam_epsilon"],
         )
-        trainer = Trainer(
+        trainer = pretrain_trainer_class()(
             model=model, args=args, train_dataset=dataset, data_collator=default_data_collator
         )
+        steps = saved_steps(config)  # intermediate checkpoints for evaluate (none by default)
+        if steps:
+            trainer.add_callback(step_saver(model, tokenizer, scratch, steps, context))
+        trainer.objective = objective(config)
+        if architecture == "olmoe":
+            trainer.router_window = RouterWindow()
         checkpoints.train(trainer, context, data)
-        history = trainer.state.log_history
+        history, router_rows = split_history(trainer.state.log_history)
+        install_steps(scratch, output_dir, steps, context)
 
     save_model(model, tokenizer, output_dir, context)
     losses = series(history, "loss")
@@ -127,4 +158,5 @@ def run(config: dict, inputs: dict[str, Input], output_dir: Path, context: JobCo
         "parameters": count_parameters(model),
         "steps": config["steps"],
     }
+    write_router_stats(output_dir, router_rows)
     return write_training(output_dir, history, summary)

@@ -12,6 +12,7 @@ from stages.common.posttraining import Base, PostTraining, Prepared, train_postt
 from stages.common.training import TrainingInputError, load_jsonl, series, window_mean
 from stages.common.vllm import grpo_vllm_args
 from stages.rlvr.rewards import verifiable_reward
+from stages.rlvr.rollouts import trainer_class, verifier_means, write_rollouts
 
 _FIELDS = ("prompt", "verifier", "ground_truth")
 
@@ -52,9 +53,9 @@ def load_prompts(data_dir: Path) -> list[dict[str, Any]]:
 def make_trainer(
     config: Mapping[str, Any], inputs: Mapping[str, Input], base: Base, shared: dict[str, Any]
 ) -> Prepared:
-    """A GRPOTrainer with the verifier reward."""
+    """A GRPOTrainer with the verifier reward that records its rollouts."""
     from datasets import Dataset
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOConfig
 
     dataset = Dataset.from_list(load_prompts(Path(inputs["data"])))
     args = GRPOConfig(
@@ -74,7 +75,7 @@ def make_trainer(
         log_completions=False,
         **grpo_vllm_args(config),
     )
-    trainer = GRPOTrainer(
+    trainer = trainer_class()(
         model=base.model,
         reward_funcs=[verifiable_reward],
         args=args,
@@ -84,10 +85,28 @@ def make_trainer(
     return Prepared(trainer)
 
 
+def verifier_rewards(rollouts: list[dict[str, Any]]) -> dict[str, float]:
+    """reward_<verifier>_start / _end / _mean: that verifier's mean reward in the first and last
+    step it scored, and over all its rollouts (from training/rollouts.jsonl's rows)."""
+    out = {}
+    for verifier, points in verifier_means(rollouts).items():
+        rewards = [row["reward"] for row in rollouts if row["verifier"] == verifier]
+        out[f"reward_{verifier}_start"] = points[0][1]
+        out[f"reward_{verifier}_end"] = points[-1][1]
+        out[f"reward_{verifier}_mean"] = sum(rewards) / len(rewards)
+    return out
+
+
 def summarize(history: list[dict[str, Any]], trainer: Any) -> dict[str, Any]:
     rewards = series(history, "reward")
     lengths = series(history, "completions/mean_length")
+    kl = series(history, "kl")  # logged only when beta > 0
     return {
+        "kl_start": kl[0] if kl else None,
+        "kl_end": kl[-1] if kl else None,
+        "kl_max": max(kl) if kl else None,
+        **verifier_rewards(trainer.rollouts),
+        "rollouts": len(trainer.rollouts),
         "reward_start": rewards[0] if rewards else None,
         "reward_end": rewards[-1] if rewards else None,
         "reward_first_quarter": window_mean(rewards, first=True),
@@ -103,7 +122,7 @@ def global_batch(config: Mapping[str, Any]) -> int:
     return config["prompts_per_step"] * config["num_generations"]
 
 
-RLVR = PostTraining(make_trainer, summarize, global_batch=global_batch)
+RLVR = PostTraining(make_trainer, summarize, global_batch=global_batch, save_extra=write_rollouts)
 
 
 def run(config: dict, inputs: dict[str, Input], output_dir: Path, context: JobContext) -> dict:

@@ -64,7 +64,7 @@ def summarize(history: list[dict[str, Any]], trainer: Any) -> dict[str, Any]:
     }
 
 
-SFT = PostTraining(make_trainer, summarize, restore_eos=True)
+SFT = PostTraining(make_trainer, summarize, restore_eos=True, adapt_tokenizer=True)
 
 
 def build_trainer(

@@ -8,6 +8,7 @@ import pytest
 
 from evals import gsm8k, sources, verifiers
 from reprolm.cli import main
+from tests.evals.cli import run_cli
 from tests.evals.conftest import GSM8K_SHOTS, GSM8K_TEST
 
 TEST_ROWS = sources.read_jsonl(GSM8K_TEST)
@@ -52,12 +53,6 @@ def test_exemplars_and_chat_prompt():
     assert [m["role"] for m in messages[:2]] == ["user", "assistant"]
     assert messages[-1] == {"role": "user", "content": "Question: How many?\nAnswer:"}
     assert messages[1]["content"].endswith("So the answer is 6.")
-
-
-def run_cli(argv, capsys) -> tuple[int, str]:
-    with pytest.raises(SystemExit) as done:
-        main(argv)
-    return done.value.code, capsys.readouterr().out
 
 
 def test_score_and_recompute_from_files(tmp_path, capsys):

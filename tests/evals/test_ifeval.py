@@ -11,6 +11,7 @@ from evals import ifeval, sources, verifiers
 from evals.registry import get_spec
 from evals.spec import resolve, spec_hash
 from reprolm.cli import main
+from tests.evals.cli import run_cli
 from tests.evals.conftest import IFEVAL_DATA
 
 ITEMS = sources.read_jsonl(IFEVAL_DATA)
@@ -194,12 +195,6 @@ def test_spec_resolves_against_the_fixture():
     assert resolved["dataset_rows"] == 300 and resolved["instances"] == "all"
     assert resolved["fewshot_digest"] is None and len(resolved["dataset_digest"]) == 64
     assert len(spec_hash(resolved)) == 64
-
-
-def run_cli(argv, capsys) -> tuple[int, str]:
-    with pytest.raises(SystemExit) as done:
-        main(argv)
-    return done.value.code, capsys.readouterr().out
 
 
 def _fixture_responses() -> list[str]:

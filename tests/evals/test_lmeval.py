@@ -74,3 +74,25 @@ def test_vllm_backend_without_vllm_is_a_clear_error(tiny_model):
     # vLLM is GPU-only: no CPU wheel exists, so it is never installed in CI.
     with pytest.raises(RuntimeError, match="gpu` extra"):
         lmeval.load_model(tiny_model, backend="vllm")
+
+
+def test_env_info_is_gathered_once_and_the_original_restored(monkeypatch):
+    import lm_eval.evaluator as evaluator
+
+    calls = []
+
+    def fake(storage):
+        calls.append(1)
+        storage.update({"pretty_env_info": f"env {len(calls)}", "nested": {"a": 1}})
+
+    monkeypatch.setattr(evaluator, "add_env_info", fake)
+    monkeypatch.setattr(lmeval, "_ENV_INFO", {})
+    first, second = {"results": 1}, {}
+    with lmeval._env_info_once():
+        evaluator.add_env_info(first)
+        first["nested"]["a"] = 2  # a result's copy, not the cache
+        evaluator.add_env_info(second)
+    assert len(calls) == 1
+    assert first["results"] == 1 and first["pretty_env_info"] == "env 1"
+    assert second == {"pretty_env_info": "env 1", "nested": {"a": 1}}
+    assert evaluator.add_env_info is fake  # restored after the call

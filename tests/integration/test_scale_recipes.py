@@ -9,6 +9,7 @@ the planned resources, and the launch command runs with ``--dry-run`` under a st
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shlex
@@ -214,3 +215,47 @@ def test_unknown_vllm_options_are_refused_by_key_path(checkout):
     with pytest.raises(RecipeError) as error:
         load_recipe(recipe)
     assert "rlvr.vllm_mode" in str(error.value) and "evaluate.backend" in str(error.value)
+
+
+def example_blocks(text: str) -> dict:
+    """The commented-out `midtrain:` and `soup:` examples of a recipe file (top level and under
+    `resources:`), uncommented and parsed."""
+    found: dict = {"resources": {}}
+    lines = text.splitlines()
+    for number, line in enumerate(lines):
+        for name in ("midtrain", "soup"):
+            if line.startswith(f"# {name}:"):  # a block: its indented comment lines follow
+                block = [line[2:]]
+                block += [
+                    x[2:]
+                    for x in itertools.takewhile(
+                        lambda x: x.startswith("#   "), lines[number + 1 :]
+                    )
+                ]
+                found.update(yaml.safe_load("\n".join(block)))
+            if line.startswith(f"  # {name}: {{"):
+                found["resources"].update(yaml.safe_load(line.replace("  # ", "", 1)))
+    return found
+
+
+def test_olmo2_midtrain_and_soup_examples_plan(checkout):
+    """Uncommented, config/olmo2-1b.yaml's examples plan the anneal and the soup, sft from it."""
+    root = Path(__file__).resolve().parents[2]
+    blocks = example_blocks((root / "config" / "olmo2-1b.yaml").read_text())
+    assert set(blocks) == {"midtrain", "soup", "resources"} and set(blocks["resources"]) == {
+        "midtrain",
+        "soup",
+    }
+    recipe = yaml.safe_load((checkout / "config" / "olmo2-1b.yaml").read_text())
+    recipe["midtrain"] = blocks["midtrain"]
+    recipe["soup"] = blocks["soup"]
+    recipe["pretrain"]["save_steps"] = [1900000]
+    recipe["resources"].update(blocks["resources"])
+    plan = load_plan(recipe)
+    assert plan.get("midtrain", "midtrain").config["seq_len"] == 4096
+    assert plan.get("soup", "soup").inputs == {
+        "model_midtrain": "midtrain/midtrain",
+        "model_pretrain": "pretrain/pretrain",
+    }
+    assert plan.get("sft", "sft").inputs["model"] == "soup/soup"
+    assert plan.resources("midtrain")["nodes"] == 8

@@ -157,3 +157,52 @@ def test_kinds_agree_with_the_families_and_defaults_pass():
         readers.setdefault(spec.task, []).append(spec_id)
     for name, path in schema_defaults("evaldata")["files"].items():
         check_dataset(source_path(path), readers[name])  # raises on a bad default
+
+
+FIXTURES = REPO / "tests" / "fixtures"
+RELEASED = {  # dataset name -> (spec, a file in the released format)
+    "delta_rot": ("delta_rot::classify", FIXTURES / "delta_rot" / "d-rules-of-thumb.tsv"),
+    "complement_coercion": (
+        "complement_coercion::surprisal",
+        FIXTURES / "complement_coercion" / "coercion_frames.csv",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RELEASED))
+def test_released_table_formats_enter_a_recipe_and_keep_their_suffix(tmp_path, name):
+    """δ-RoT's release TSV and a coercion CSV pass the plan's check (read by the family's own
+    loader) and evaldata copies them under their suffix, where the family finds them."""
+    from stages.evaldata.stage import data_file
+
+    spec, path = RELEASED[name]
+    base = schema_defaults("evaldata")
+    planned = evaldata_config({**base, "files": {name: str(path)}}, {"specs": [spec]})
+    config = {**planned, "seed": 0, "threads": 1}
+    run_stage("evaldata", config, {}, tmp_path / "out")
+    copied = data_file(tmp_path / "out", name)
+    assert copied.suffix == path.suffix and copied.read_bytes() == path.read_bytes()
+    index = json.loads((tmp_path / "out" / "evaldata.json").read_text())
+    assert index[name]["file"] == f"data/{name}{path.suffix}"
+
+
+def test_a_table_file_for_a_jsonl_family_is_refused(tmp_path):
+    path = tmp_path / "gsm8k.tsv"
+    path.write_text("question\tanswer\nQ?\t#### 4\n")
+    with pytest.raises(RecipeError, match=re.escape(str(path)) + r": a \.tsv file is read only"):
+        _plan("gsm8k", path)
+
+
+def test_a_bad_release_row_is_named_by_file_and_line(tmp_path):
+    source = RELEASED["delta_rot"][1].read_text().splitlines()
+    header = source[0].split("\t")
+    row = source[1].split("\t")
+    row[header.index("moral-variance")] = "maybe"
+    path = tmp_path / "d-rules-of-thumb.tsv"
+    path.write_text("\n".join([source[0], "\t".join(row)]) + "\n")
+    base = schema_defaults("evaldata")
+    with pytest.raises(RecipeError, match=re.escape(str(path)) + ":2: moral-variance") as raised:
+        evaldata_config(
+            {**base, "files": {"delta_rot": str(path)}}, {"specs": ["delta_rot::classify"]}
+        )
+    assert "moral-variance" in str(raised.value)

@@ -115,7 +115,9 @@ def test_every_task_runs_in_the_evaluate_stage_and_recomputes(
     for task_id in SPECS:
         summary = results["specs"][task_id]
         assert len(summary["spec_hash"]) == 64 and summary["instances"] >= 1
-        assert summary["decontamination"]["measured"] is False  # no texts hook in these kinds
+        decon = summary["decontamination"]  # every family has a texts hook: all measured
+        assert decon["measured"] is True and 0.0 <= decon["contamination"] <= 1.0, task_id
+        assert decon["instances"] >= 1, task_id
         with pytest.raises(SystemExit) as done:
             main(["eval", "recompute", str(out / summary["dir"]), "--json"])
         report = json.loads(capsys.readouterr().out)

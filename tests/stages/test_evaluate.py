@@ -124,7 +124,7 @@ def test_payload_has_no_paths_or_times(pretrain_eval, world_artifact, checkpoint
     # lm-eval's date, timings, git hash and environment dump are left out.
     assert set(results) == {
         "chat_template", "checkpoint", "instances", "limit", "num_fewshot", "primary_metrics",
-        "specs", "task_types", "tasks", "versions",
+        "specs", "task_types", "tasks", "variants", "versions",
     }  # fmt: skip
     row = samples(out, "facts_mc")[0]
     assert set(row) == {"choices", "context", "doc_id", "gold", "id"}

@@ -15,16 +15,16 @@ import pytest
 import yaml
 
 from reprolm.recipe import validate_stage_config
-from reprolm.stagetable import CHECKPOINT_STAGES, STAGE_NAMES
+from reprolm.stagetable import DEFAULT_CHECKPOINTS, STAGE_NAMES
 from stages.common.job import JobContext, as_inputs
 from stages.release import lineage
 from stages.release.card import format_eval_table
 from stages.release.stage import run
 from tests.stages.micro import save_random_tiny_model
 
-CHECKPOINTS = CHECKPOINT_STAGES
+CHECKPOINTS = DEFAULT_CHECKPOINTS  # a recipe without the opt-in midtrain and soup blocks
 # What the plan sets in the release config: the checkpoint and stage order.
-PLAN_KEYS = {"checkpoints": list(CHECKPOINT_STAGES), "stages": list(STAGE_NAMES)}
+PLAN_KEYS = {"checkpoints": list(DEFAULT_CHECKPOINTS), "stages": list(STAGE_NAMES)}
 SUMMARY = "Pretrained on a tiny world, then SFT, DPO and RLVR."
 
 

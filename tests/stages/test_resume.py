@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from reprolm import resume
 from reprolm.fingerprint import fingerprint
@@ -116,6 +117,63 @@ def test_killed_pretrain_resumes_to_the_uninterrupted_digest(workspace):
     assert not store.exists(), "checkpoints are removed once the artifact is installed"
     assert not list(output.parent.glob(".killed-*.partial-*")), "the killed run's scratch is left"
     print(f"pretrain {PRETRAIN_STEPS} steps {plain_s:.1f} s; resumed at {last}: {resumed_s:.1f} s")
+
+
+def test_killed_midtrain_and_soup_rerun_to_the_uninterrupted_digest(workspace):
+    """midtrain under the runner (a short pretrain first), killed with SIGKILL once a checkpoint
+    is complete, then rerun: the digest of the uninterrupted run. Then soup, killed and rerun."""
+    recipe = yaml.safe_load((ROOT / MICRO).read_text())
+    recipe["midtrain"] = {"mix": {"world": 0.5, "midtrain": 0.5}, "logging_steps": 3}
+    plan = load_plan(recipe)
+    job = plan.get("pretrain", "pretrain")
+    argv, pretrain = runner_call(
+        workspace, "pretrain", {**job.config, "steps": 4}, plan.input_dirs(job), "short"
+    )
+    subprocess.run(argv, cwd=workspace, env=_env(), check=True, capture_output=True, timeout=600)
+    job = plan.get("midtrain", "midtrain")
+    inputs = {**plan.input_dirs(job), "model": pretrain}
+    config = {**job.config, "steps": PRETRAIN_STEPS, "batch_size": 4}
+    argv, plain = runner_call(workspace, "midtrain", config, inputs, "plain")
+    subprocess.run(argv, cwd=workspace, env=_env(), check=True, capture_output=True, timeout=600)
+    reference = json.loads((workspace / plain / MANIFEST_NAME).read_text())
+
+    argv, output = runner_call(workspace, "midtrain", config, inputs, "killed")
+    argv += ["--checkpoint-every", str(EVERY)]
+    store = resume.checkpoint_dir(workspace / output)
+    complete = store / f"checkpoint-{KILL_AFTER}" / checkpoints.MARKER
+    job = subprocess.Popen(argv, cwd=workspace, env=_env(), stdout=subprocess.DEVNULL)
+    while not complete.exists() and job.poll() is None:
+        time.sleep(0.02)
+    job.send_signal(signal.SIGKILL)
+    assert job.wait(timeout=60) == -signal.SIGKILL, "the job ended before it could be killed"
+    last = max(step for step, _ in checkpoints.checkpoints(store))
+    assert KILL_AFTER <= last < PRETRAIN_STEPS
+    rerun = subprocess.run(
+        argv, cwd=workspace, env=_env(), capture_output=True, text=True, timeout=600
+    )
+    assert rerun.returncode == 0, rerun.stderr[-4000:]
+    manifest = json.loads((workspace / output / MANIFEST_NAME).read_text())
+    assert manifest["execution"]["resumed_from_step"] == last
+    assert manifest["digest"] == reference["digest"], "resumed run differs from uninterrupted"
+    assert manifest["files"] == reference["files"]
+
+    # soup of the two under the runner: a run killed at once (wherever the kill lands: it saves
+    # no checkpoint, the runner installs nothing partial) and its rerun give the first digest.
+    inputs = {"model_midtrain": plain, "model_pretrain": pretrain}
+    config = {"checkpoints": ["midtrain", "pretrain"], "seed": 0, "threads": 1}
+    argv, first = runner_call(workspace, "soup", config, inputs, "first")
+    subprocess.run(argv, cwd=workspace, env=_env(), check=True, capture_output=True, timeout=600)
+    argv, again = runner_call(workspace, "soup", config, inputs, "again")
+    killed = subprocess.Popen(argv, cwd=workspace, env=_env(), stdout=subprocess.DEVNULL)
+    time.sleep(1.0)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(timeout=60)
+    if killed.returncode == -signal.SIGKILL:
+        assert not (workspace / again).exists(), "a killed soup left an artifact"
+    subprocess.run(argv, cwd=workspace, env=_env(), check=True, capture_output=True, timeout=600)
+    digests = [json.loads((workspace / p / MANIFEST_NAME).read_text()) for p in (first, again)]
+    assert digests[0]["digest"] == digests[1]["digest"]
+    assert digests[0]["files"] == digests[1]["files"]
 
 
 @pytest.mark.parametrize(

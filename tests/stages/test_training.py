@@ -1,4 +1,5 @@
-"""The training stages pretrain → sft → dpo → rlvr on the micro data artifacts.
+"""The training stages pretrain → sft → dpo → rlvr (and midtrain, from pretrain) on the micro
+data artifacts.
 
 Each stage runs once per module (a chain of fixtures); the determinism tests run every stage a
 second time into a fresh directory and compare every payload byte.
@@ -37,6 +38,14 @@ MICRO: dict[str, dict[str, Any]] = {
         "warmup_steps": 2,
         "logging_steps": 3,
     },
+    # seq_len: set by the plan from pretrain.seq_len.
+    "midtrain": {
+        "mix": {"world": 0.5, "midtrain": 0.5},
+        "seq_len": 64,
+        "batch_size": 4,
+        "steps": 4,
+        "logging_steps": 2,
+    },
     "sft": {"max_length": 96, "batch_size": 4, "steps": 8, "warmup_steps": 1, "logging_steps": 2},
     "dpo": {
         "max_length": 96,
@@ -55,7 +64,7 @@ MICRO: dict[str, dict[str, Any]] = {
         "logging_steps": 1,
     },
 }
-UPSTREAM = {"sft": "pretrain", "dpo": "sft", "rlvr": "dpo"}
+UPSTREAM = {"midtrain": "pretrain", "sft": "pretrain", "dpo": "sft", "rlvr": "dpo"}
 PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".pkl", ".pickle")
 
 
@@ -89,6 +98,8 @@ def run_stage(
 def stage_inputs(stage: str, artifacts: dict[str, Path], curate: Path) -> dict[str, Path]:
     if stage == "pretrain":
         return {"tokenize": artifacts["tokenize"]}
+    if stage == "midtrain":
+        return {"model": artifacts["pretrain"], "tokenize": artifacts["tokenize"], "curate": curate}
     return {"model": artifacts[UPSTREAM[stage]], "data": curate}
 
 

@@ -32,7 +32,8 @@ def make_artifact(root, stage, label, files, inputs=(), execution=None):
     directory = root / "artifacts" / stage / f"{label}-{fingerprint}"
     for rel, value in files.items():
         (directory / rel).parent.mkdir(parents=True, exist_ok=True)
-        (directory / rel).write_text(json.dumps(value), encoding="utf-8")
+        text = value if isinstance(value, str) else json.dumps(value)  # str: the file's text
+        (directory / rel).write_text(text, encoding="utf-8")
     directory.mkdir(parents=True, exist_ok=True)
     records = {}
     for name, upstream in dict(inputs).items():
@@ -110,10 +111,19 @@ def build_tree(root: Path) -> tuple[Path, list[Path]]:
         {"step": 2, "loss": 0.5, "rewards/margins": 0.75, "learning_rate": 5e-5, "grad_norm": 1},
     ]
     dpo = make_artifact(root, "dpo", "dpo", {"training/log_history.json": dpo_log}, {"model": sft})
-    rlvr_log = [{"step": 1, "loss": 0.0, "reward": 0.25}, {"step": 2, "loss": 0.0, "reward": 0.5}]
+    rlvr_log = [{"step": 1, "loss": 0.0, "reward": 0.25, "kl": 0.0},
+                {"step": 2, "loss": 0.0, "reward": 0.5, "kl": 0.02}]  # fmt: skip
+    rollouts = [
+        {"step": step, "verifier": verifier, "reward": reward}
+        for step, verifier, reward in ((1, "lowercase", 0.0), (1, "lowercase", 1.0),
+                                       (1, "numeric_answer", 0.0), (2, "numeric_answer", 1.0))
+    ]  # fmt: skip
+    rollouts_text = "".join(json.dumps(row) + "\n" for row in rollouts)
     rlvr = make_artifact(
-        root, "rlvr", "rlvr", {"training/log_history.json": rlvr_log}, {"model": dpo}
-    )
+        root, "rlvr", "rlvr",
+        {"training/log_history.json": rlvr_log, "training/rollouts.jsonl": rollouts_text},
+        {"model": dpo},
+    )  # fmt: skip
     evals = {
         "pretrain": _evaluate(root, "pretrain", pretrain, world, curate, 0.25),
         "sft": _evaluate(root, "sft", sft, world, curate, 0.375),
@@ -176,12 +186,51 @@ def test_training_curves_show_every_signal_of_every_stage(tree, pages):
     assert list(drawn["DPO reward margin"]) == ["dpo"]
     assert drawn["DPO reward margin"]["dpo"][1] == [0.1, 0.75]
     assert drawn["RLVR reward"]["rlvr"][1] == [0.25, 0.5]
+    assert drawn["RLVR KL"] == {"rlvr": ([1.0, 2.0], [0.0, 0.02])}
+    assert curves.verifier_rewards(run) == {
+        "lowercase": ([1.0], [0.5]),
+        "numeric_answer": ([1.0, 2.0], [0.0, 1.0]),
+    }
     assert sorted(drawn["grad norm"]) == ["dpo", "pretrain", "sft"]  # rlvr logged none
     svg = (pages / "training_curves.svg").read_text(encoding="utf-8")
     root = ET.fromstring(svg)  # well-formed SVG, text kept as text
     texts = {t.text for t in root.iter(f"{SVG}text")}
     assert {"loss", "learning rate", "grad norm", "DPO reward margin", "RLVR reward"} <= texts
+    assert {"RLVR KL", curves.VERIFIER_PANEL, "lowercase", "numeric_answer"} <= texts
     assert "Date" not in svg
+
+
+def test_an_moe_run_adds_expert_load_panels(tmp_path):
+    """router_stats.jsonl of the pretrain artifact: imbalance and entropy per layer, layer 0's
+    shares stacked; a dense run draws none of them."""
+    rows = [
+        {"step": s, "layers": [{"layer": i, "tokens": tokens, "entropy": 1.2 - 0.1 * s}
+                               for i in range(2)]}
+        for s, tokens in ((2, [10, 20, 30, 40]), (4, [25, 25, 25, 25]))
+    ]  # fmt: skip
+    text = "".join(json.dumps(row) + "\n" for row in rows)
+    files = {"training/log_history.json": _history("loss", [6.0, 5.0]),
+             "training/router_stats.jsonl": text}  # fmt: skip
+    pretrain = make_artifact(tmp_path, "pretrain", "pretrain", files)
+    run = load_run([pretrain], "moe")
+    drawn = curves.expert_load(run)
+    assert list(drawn) == list(curves.EXPERT_PANELS)
+    assert drawn[curves.EXPERT_PANELS[0]]["layer 1"] == ([2.0, 4.0], [1.6, 1.0])
+    assert drawn[curves.EXPERT_PANELS[1]]["layer 0"][1] == pytest.approx([1.0, 0.8])
+    stacked = drawn[curves.EXPERT_PANELS[2]]
+    assert stacked["expert 1"][1] == pytest.approx([0.3, 0.5])
+    assert stacked["expert 3"][1] == pytest.approx([1.0, 1.0])
+    svg = curves.svg(run)
+    texts = {t.text for t in ET.fromstring(svg).iter(f"{SVG}text")}
+    assert set(curves.EXPERT_PANELS) <= texts
+    assert svg == curves.svg(load_run([pretrain], "moe"))  # the same bytes again
+    (pretrain / "training/router_stats.jsonl").write_text("{bad\n", encoding="utf-8")
+    with pytest.raises(ReportInputError, match=r"router_stats\.jsonl:1: not valid JSON"):
+        curves.expert_load(run)
+
+
+def test_dense_runs_draw_no_expert_load(tree):
+    assert curves.expert_load(load_run(tree[1], "unit")) == {}
 
 
 def test_decontamination_and_jobs_pages(tree, pages):

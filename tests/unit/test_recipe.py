@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from reprolm.recipe import STAGES, RecipeError, load_recipe, stage_config, validate_stage_config
-from reprolm.stagetable import CHECKPOINT_STAGES
+from reprolm.stagetable import DEFAULT_CHECKPOINTS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,7 +39,8 @@ def test_defaults_fill_nested_blocks(schema_dir):
     assert recipe["seed"] == 1234 and recipe["threads"] == 2
     assert recipe["sft"] == {"steps": 10, "optim": {"lr": 0.001}}
     assert recipe["dpo"] == {"steps": 10, "optim": {"lr": 0.001}}
-    assert recipe["evaluate"]["checkpoints"] == list(CHECKPOINT_STAGES)  # every checkpoint
+    # Every checkpoint but the opt-in stages' (midtrain, soup: listed when wanted).
+    assert recipe["evaluate"]["checkpoints"] == list(DEFAULT_CHECKPOINTS)
 
 
 def test_stage_config_inherits_seed_and_threads_unless_overridden(schema_dir):

@@ -146,6 +146,17 @@ REFUSED = [
     ("moe-keys-dense", with_values(pretrain__model={**micro()["pretrain"]["model"],
                                                     "num_experts": 4}),
      "pretrain.model.num_experts"),
+    ("wsd-no-decay", with_values(pretrain__lr_scheduler="wsd"),
+     "pretrain.lr_scheduler: wsd needs pretrain.decay_fraction"),
+    ("wsd-too-long", with_values(pretrain__lr_scheduler="wsd", pretrain__decay_fraction=0.95),
+     "pretrain.warmup_steps=2 + decay steps"),
+    ("schedule-wsd-no-decay", with_values(pretrain__schedule="wsd"),
+     "pretrain.lr_scheduler: wsd needs pretrain.decay_fraction"),
+    ("schedule-typo", with_values(pretrain__schedule="wds"), "pretrain.schedule"),
+    ("decay-without-wsd", with_values(pretrain__min_lr_ratio=0.1),
+     "pretrain.min_lr_ratio: only for pretrain.lr_scheduler: wsd"),
+    ("router-z-dense", with_values(pretrain__router_z_loss_coef=0.001),
+     "pretrain.router_z_loss_coef: only for MoE models"),
     # the file itself
     ("missing-file", None, "file not found"),
     ("not-a-mapping", lambda w: b"- a\n- b\n", "a recipe is a mapping"),
@@ -180,8 +191,12 @@ def test_a_bad_recipe_is_refused_naming_its_key_and_a_fix(make, expected, tmp_pa
         with_values(pretrain__learning_rate="1e-3"),  # written unquoted below
         with_values(evaldata__files__gsm8k=copied_gsm8k),  # the docs' example
         with_values(evaluate__spec_data={"gsm8k:cot::tulu": "gsm8k"}),  # one entry added
+        with_values(
+            pretrain__lr_scheduler="wsd", pretrain__decay_fraction=0.2, pretrain__z_loss_coef=1e-5
+        ),
+        with_values(pretrain__schedule="wsd", pretrain__decay_fraction=0.2),
     ],
-    ids=["lr-1e-3", "one-evaldata-file", "one-spec-data-entry"],
+    ids=["lr-1e-3", "one-evaldata-file", "one-spec-data-entry", "wsd-z-loss", "schedule-wsd"],
 )
 def test_valid_recipes_once_refused_now_plan(make, tmp_path, capsys):
     recipe = tmp_path / "recipe.yaml"

@@ -11,6 +11,7 @@ from evals import results, simpletom, sources
 from evals.families import RunOptions, family_of
 from evals.registry import get_spec
 from reprolm.cli import main
+from tests.evals.cli import run_cli
 from tests.evals.research.conftest import EVAL_DATA, FIXTURES
 
 ITEMS = EVAL_DATA / "simpletom" / "items_sample.jsonl"
@@ -94,12 +95,6 @@ def test_reminder_prompt_carries_the_models_answer():
         "Answer: (A)\n\nQuestion: What will Mary likely do next? \n(A) pay"
     ) in text
     assert text.endswith('What is the correct answer? Respond with just "(A)" or "(B)"\n')
-
-
-def run_cli(argv, capsys) -> tuple[int, str]:
-    with pytest.raises(SystemExit) as done:
-        main(argv)
-    return done.value.code, capsys.readouterr().out
 
 
 def test_score_upstream_outputs_recompute_and_tamper(tmp_path, capsys):

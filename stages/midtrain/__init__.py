@@ -1,0 +1,1 @@
+"""Mid-training: anneal the pretrain checkpoint on a mix of the tokenize artifact's sources."""

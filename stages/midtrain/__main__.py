@@ -1,0 +1,4 @@
+from reprolm.runner import main
+from stages.midtrain.stage import run
+
+main("midtrain", run)

@@ -1,0 +1,1 @@
+"""responses: register responses produced outside the recipe as a source artifact."""

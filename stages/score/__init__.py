@@ -1,0 +1,1 @@
+"""score: a responses artifact scored on its spec (outputs produced elsewhere)."""

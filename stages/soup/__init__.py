@@ -1,0 +1,1 @@
+"""Model soup: the weighted average of several checkpoints' weights."""
