@@ -19,17 +19,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from training_bare import bare_pretrain  # noqa: E402
 from training_child import Probe  # noqa: E402
 
+from tests.stages.test_training import MICRO  # noqa: E402
+
 PRETRAIN = {
-    "model": {
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "num_layers": 1,
-        "num_heads": 2,
-        "num_kv_heads": 2,
-        "max_position_embeddings": 64,
-    },
-    "seq_len": 64,
-    "batch_size": 4,
+    **MICRO["pretrain"],
     "steps": 4,
     "warmup_steps": 1,
     "logging_steps": 1,  # one logged loss per step: the bare loop's must match each
