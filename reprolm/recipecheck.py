@@ -133,6 +133,16 @@ def sequence_lengths(recipe: Recipe) -> Iterator[str]:
         )
 
 
+def sft_packing(recipe: Recipe) -> Iterator[str]:
+    """``sft.packing_strategy`` only with ``sft.packing: true``."""
+    sft = recipe.get("sft") or {}
+    if "packing_strategy" in sft and not sft.get("packing"):
+        yield (
+            f"sft.packing_strategy: {sft['packing_strategy']} has no effect without packing; set "
+            "sft.packing: true or remove it"
+        )
+
+
 def batches(recipe: Recipe) -> Iterator[str]:
     """Each training stage's batch splits over its processes (resources.<stage>), and GRPO's
     generation batch (micro batch x processes) holds whole groups of num_generations."""
@@ -349,6 +359,7 @@ CHECKS: tuple[Callable[[Recipe], Iterator[str]], ...] = (
     model_shape,
     pretrain_objective,
     sequence_lengths,
+    sft_packing,
     batches,
     eval_tasks,
     world_data,

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from reprolm.canonical import dump_json
 from stages.common.job import Input, JobContext
 from stages.common.posttraining import Base, PostTraining, Prepared, prepare, train_posttraining
 from stages.common.training import (
@@ -33,13 +34,19 @@ def make_trainer(
 ) -> Prepared:
     """An SFTTrainer on data/sft.jsonl, loss on the assistant turns only."""
     from datasets import Dataset
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
+
+    from stages.sft.sequences import RecordingSFTTrainer
 
     dataset = Dataset.from_list(load_messages(Path(inputs["data"])))
+    packing = bool(config.get("packing"))
     args = SFTConfig(
         **shared,
         max_length=config["max_length"],
-        packing=False,
+        # Packed rows are padding-free (one row, position_ids restart per conversation): the
+        # attention mask transformers builds from them keeps each conversation to itself.
+        packing=packing,
+        packing_strategy=config.get("packing_strategy") or "bfd",
         # Loss on assistant tokens only: the chat template marks them with {% generation %}.
         assistant_only_loss=True,
         # The end of an assistant turn; training on it teaches the model to stop.
@@ -47,7 +54,7 @@ def make_trainer(
         dataset_num_proc=None,
         shuffle_dataset=False,
     )
-    trainer = SFTTrainer(
+    trainer = RecordingSFTTrainer(
         model=base.model, args=args, train_dataset=dataset, processing_class=base.tokenizer
     )
     return Prepared(trainer)
@@ -60,11 +67,22 @@ def summarize(history: list[dict[str, Any]], trainer: Any) -> dict[str, Any]:
         "last_loss": losses[-1] if losses else None,
         "first_quarter_loss": window_mean(losses, first=True),
         "last_quarter_loss": window_mean(losses, first=False),
-        "examples": len(trainer.train_dataset),
+        "examples": trainer.sequences["examples"],
+        "sequences": trainer.sequences["sequences"],
+        "examples_over_max_length": trainer.sequences["examples_over_max_length"],
+        "tokens_dropped": trainer.sequences["tokens_dropped"],
     }
 
 
-SFT = PostTraining(make_trainer, summarize, restore_eos=True, adapt_tokenizer=True)
+def save_sequences(trainer: Any, output_dir: Path) -> None:
+    """training/sequences.json: truncation and packing of the conversations (sft.sequences)."""
+    (output_dir / "training").mkdir(parents=True, exist_ok=True)
+    (output_dir / "training" / "sequences.json").write_text(dump_json(trainer.sequences), "utf-8")
+
+
+SFT = PostTraining(
+    make_trainer, summarize, restore_eos=True, save_extra=save_sequences, adapt_tokenizer=True
+)
 
 
 def build_trainer(
