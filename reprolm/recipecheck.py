@@ -3,9 +3,10 @@
 One place for what the schema cannot say (it checks one key at a time): the model's shape,
 pretraining windows against the model's positions, batches that split over the training
 processes (and GRPO's generation batch into whole groups), world task ids, data the planned
-stages need, and paths that must exist. Each problem names the key path and the fix; all are
-reported together, before any job starts. Job code repeats some of these checks for
-hand-started jobs; here they stop the plan instead of failing a job after its upstream ran.
+stages need, a kind's sources mixed one way (weight or ratio), and paths that must exist. Each
+problem names the key path and the fix; all are reported together, before any job starts. Job
+code repeats some of these checks for hand-started jobs; here they stop the plan instead of
+failing a job after its upstream ran.
 """
 
 from __future__ import annotations
@@ -217,6 +218,28 @@ def world_data(recipe: Recipe) -> Iterator[str]:
             )
 
 
+def source_mixes(recipe: Recipe) -> Iterator[str]:
+    """A kind's sources are mixed one way: by ``weight`` (byte shares across the sources) or by
+    ``ratio`` (a fraction of each source, open-instruct's dataset_mixer), not both."""
+    for kind, entries in sorted((recipe.get("sources") or {}).items()):
+        named = {
+            key: [
+                f"sources.{kind}[{index}] ({entry['name']})"
+                for index, entry in enumerate(entries or ())
+                if entry.get(key) is not None
+            ]
+            for key in ("weight", "ratio")
+        }
+        if named["weight"] and named["ratio"]:
+            yield (
+                f"sources.{kind}: {', '.join(named['weight'])} name a weight and "
+                f"{', '.join(named['ratio'])} a ratio; a kind is mixed one way: choose weight "
+                "(byte shares across its sources, every source a weight) or ratio (the fraction "
+                f"of each source kept, open-instruct's dataset_mixer), and remove the other "
+                f"key from every entry of sources.{kind}"
+            )
+
+
 def paths(recipe: Recipe) -> Iterator[str]:
     """base_model.path an HF model directory; evaldata.files entries never the repository."""
     from reprolm.codedigest import CODE_ROOT
@@ -363,6 +386,7 @@ CHECKS: tuple[Callable[[Recipe], Iterator[str]], ...] = (
     batches,
     eval_tasks,
     world_data,
+    source_mixes,
     paths,
     external,
     step_checkpoints,

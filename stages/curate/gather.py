@@ -4,9 +4,10 @@ Pass 1 reads every shard line of a kind (in shard order = position order) and de
 position: rejected / empty / filtered (from the shard), exact duplicate (content hash seen at an
 earlier position), fuzzy duplicate (MinHash-LSH cluster whose first position is another),
 decontaminated (covers a flagged eval instance, Tulu 3 definition, maxima gathered across
-shards), mixed out (seeded sampling to the sources' weights). Pass 2 streams the lines again and
-writes ``data/<kind>.jsonl`` (kept rows) and ``decisions/<kind>.jsonl`` (one record per
-position). Nothing here depends on how many shards there were, so neither does the payload.
+shards), mixed out (seeded sampling to the sources' weights, or each source's ratio). Pass 2
+streams the lines again and writes ``data/<kind>.jsonl`` (kept rows) and
+``decisions/<kind>.jsonl`` (one record per position). Nothing here depends on how many shards
+there were, so neither does the payload.
 """
 
 from __future__ import annotations
@@ -204,6 +205,24 @@ def mix_pass(state: KindState, weights: Mapping[str, float], seed: int) -> dict[
     }
 
 
+def ratio_pass(state: KindState, ratios: Mapping[str, float], seed: int) -> dict[str, dict]:
+    """Keep ``int(ratio * available)`` documents of each source (open-instruct's dataset_mixer
+    fraction), those with the smallest seeded draws; records ``mixed_out`` decisions for the
+    others; returns the mix report. Counts and choice are independent of shards."""
+    draws: dict[str, list[tuple[float, int, int]]] = {source: [] for source in ratios}
+    for position, (source, local, _) in state.sizes.items():
+        if source in draws and position not in state.decided:
+            draws[source].append((_uniform(seed, source, local), local, position))
+    report = {}
+    for source, ratio in ratios.items():
+        ranked = sorted(draws[source])
+        keep = int(ratio * len(ranked))
+        for _, _, position in ranked[keep:]:
+            state.decided[position] = {"decision": "mixed_out", "ratio": ratio}
+        report[source] = {"ratio": ratio, "available": len(ranked), "kept": keep}
+    return report
+
+
 def write_outputs(
     shard_dirs: list[Path], kind: str, state: KindState, out: Path
 ) -> dict[str, dict[str, int]]:
@@ -243,9 +262,11 @@ def gather(
     index: EvalIndex,
     weights: Mapping[str, Mapping[str, float]],
     out: Path,
+    ratios: Mapping[str, Mapping[str, float]] | None = None,
 ) -> tuple[dict[str, Any], Report, dict[str, dict[str, int]], dict[str, list[str]]]:
     """Decide and write every kind; (curation report, decontamination report, removed documents
-    per task, ids of the decontaminated documents per kind)."""
+    per task, ids of the decontaminated documents per kind). A kind is mixed by ``weights``
+    (byte shares) or by ``ratios`` (a fraction of each source), never both."""
     kinds = _kinds(shard_dirs)
     states = {kind: first_pass(shard_dirs, kind) for kind in kinds}
     for kind, state in states.items():
@@ -267,6 +288,15 @@ def gather(
     for kind, kind_weights in weights.items():
         if kind in states and kind_weights:
             mixes[kind] = mix_pass(states[kind], kind_weights, config["seed"])
+    for kind, kind_ratios in (ratios or {}).items():
+        if kind in mixes and kind_ratios:
+            raise CurateError(
+                f"sources.{kind}: {', '.join(sorted(weights[kind]))} name a weight and "
+                f"{', '.join(sorted(kind_ratios))} a ratio (their source.json); a kind is mixed "
+                "one way: remove weight or ratio from its sources and rerun their source jobs"
+            )
+        if kind in states and kind_ratios:
+            mixes[kind] = ratio_pass(states[kind], kind_ratios, config["seed"])
     (out / "rejects.jsonl").write_text("", encoding="utf-8")
     for kind in kinds:
         per_source = write_outputs(shard_dirs, kind, states[kind], out)

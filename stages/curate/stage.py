@@ -41,14 +41,15 @@ def shard_dirs(inputs: dict[str, Input], shards: int) -> list[pathlib.Path]:
     return dirs
 
 
-def source_weights(inputs: dict[str, Input]) -> dict[str, dict[str, float]]:
-    """Kind -> {source: weight} for kinds whose sources name weights (the mix)."""
+def source_weights(inputs: dict[str, Input], key: str = "weight") -> dict[str, dict[str, float]]:
+    """Kind -> {source: value of ``key``} for kinds whose sources name one: the weight mix, or
+    with ``key="ratio"`` the ratio mix (a source.json has `ratio` only when it was set)."""
     weights: dict[str, dict[str, float]] = {}
     for name in sorted(inputs):
         if name.startswith("source_"):
             record = json.loads((inputs[name].path / "source.json").read_text("utf-8"))
-            if record.get("weight") is not None:
-                weights.setdefault(record["kind"], {})[record["name"]] = record["weight"]
+            if record.get(key) is not None:
+                weights.setdefault(record["kind"], {})[record["name"]] = record[key]
     return weights
 
 
@@ -97,11 +98,11 @@ def run(
     if "world" not in inputs:
         raise KeyError("curate: needs input 'world' (a world artifact directory)")
     index = EvalIndex.build(eval_instances(inputs), config["ngram"])
-    weights = source_weights(inputs)
+    weights, ratios = source_weights(inputs), source_weights(inputs, "ratio")
     if any(name.startswith("shard_") for name in inputs):
         dirs = shard_dirs(inputs, config["shards"])
         report, decont, removed_per_task, removed_ids = gather(
-            config, dirs, index, weights, output_dir
+            config, dirs, index, weights, output_dir, ratios
         )
     else:
         if config["shards"] != 1:
@@ -110,7 +111,7 @@ def run(
             curate_shards(config, inputs, pathlib.Path(scratch), 0, 1)
             dirs = sorted(pathlib.Path(scratch).iterdir())
             report, decont, removed_per_task, removed_ids = gather(
-                config, dirs, index, weights, output_dir
+                config, dirs, index, weights, output_dir, ratios
             )
     for kind in KINDS:
         if kind in report:

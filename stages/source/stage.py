@@ -58,6 +58,8 @@ def source_record(config: dict) -> dict:
         record["dataset_verifiers"] = dict(config["dataset_verifiers"])
     for key, default in DEFAULTS.items():
         record[key] = config.get(key, default)
+    if config.get("ratio") is not None:  # only when set: records without one are unchanged
+        record["ratio"] = config["ratio"]
     fmt, source = config["format"], {**DEFAULTS, **config}
     paths = resolve_files(config["path"], fmt)
     with ThreadPoolExecutor(max_workers=max(1, int(config.get("threads") or 1))) as pool:

@@ -184,3 +184,107 @@ def test_the_gather_refuses_an_incomplete_set_of_shards(tmp_path, sources) -> No
     inputs = sources | {"shard_00000_00002": tmp_path / "half"}
     with pytest.raises(CurateError, match=r"hold shards \[0, 1\] of \[4\], not 0\.\.3 of 4"):
         run_stage("curate", curate_config(4), inputs, tmp_path / "out")
+
+
+def chat(rng: random.Random, index: int) -> str:
+    """One sft row (Tulu 3 `messages`), distinct per index."""
+    messages = [
+        {"role": "user", "content": f"Question {index}: {prose(rng, 1)}"},
+        {"role": "assistant", "content": prose(rng, 2)},
+    ]
+    return json.dumps({"id": f"c{index}", "messages": messages}) + "\n"
+
+
+@pytest.fixture(scope="module")
+def sft_sources(tmp_path_factory, world_artifact) -> dict[str, pathlib.Path]:
+    """sft sources mixed by ratio: tulu (40 rows, ratio 1.0) and flan (61 distinct rows and one
+    exact duplicate, ratio 0.5: int(0.5 x 61) = 30 kept)."""
+    tmp = tmp_path_factory.mktemp("sft-sources")
+    rng = random.Random(11)
+    tulu = [chat(rng, i) for i in range(40)]
+    flan = [chat(rng, 100 + i) for i in range(61)]
+    flan.insert(20, flan[5])  # decided before mixing: not part of what the ratio applies to
+    return {
+        "source_sft.tulu": source_artifact(tmp, "tulu", tulu, kind="sft", ratio=1.0),
+        "source_sft.flan": source_artifact(tmp, "flan", flan, kind="sft", ratio=0.5),
+        "world": world_artifact,
+    }
+
+
+def test_sft_ratios_keep_exact_seeded_counts(tmp_path, sft_sources, sources) -> None:
+    from stages.curate.gather import _uniform
+
+    record = json.loads((sft_sources["source_sft.flan"] / "source.json").read_text())
+    assert record["ratio"] == 0.5
+    unset = json.loads((sources["source_pretrain.web"] / "source.json").read_text())
+    assert "ratio" not in unset  # a source without a ratio writes the record it always did
+    config = curate_config(1)
+    run_stage("curate", config, sft_sources, tmp_path / "out")
+    report = json.loads((tmp_path / "out" / "curation.json").read_text())["sft"]
+    assert report["mix"] == {
+        "flan": {"ratio": 0.5, "available": 61, "kept": 30},
+        "tulu": {"ratio": 1.0, "available": 40, "kept": 40},
+    }
+    assert report["sources"]["flan"]["mixed_out"] == 31
+    assert report["sources"]["flan"]["exact_duplicate"] == 1
+    rows = [json.loads(x) for x in (tmp_path / "out" / "data/sft.jsonl").open()]
+    assert sum(r["source"] == "tulu" for r in rows) == 40
+    assert sum(r["source"] == "flan" for r in rows) == 30
+    decisions = [json.loads(x) for x in (tmp_path / "out" / "decisions/sft.jsonl").open()]
+    flan = [d for d in decisions if d["source"] == "flan"]
+    mixed = [d for d in flan if d["decision"] == "mixed_out"]
+    assert len(mixed) == 31 and all(d["ratio"] == 0.5 for d in mixed)
+    # The kept half: the 30 smallest seeded draws among flan's 61 available lines.
+    available = [d["line"] - 1 for d in flan if d["decision"] in ("kept", "mixed_out")]
+    draws = sorted(available, key=lambda local: _uniform(config["seed"], "flan", local))
+    kept = sorted(d["line"] - 1 for d in flan if d["decision"] == "kept")
+    assert kept == sorted(draws[:30])
+    other = tmp_path / "seed-7"
+    run_stage("curate", curate_config(1) | {"seed": 7}, sft_sources, other)
+    again = [json.loads(x) for x in (other / "decisions/sft.jsonl").open()]
+    kept_7 = sorted(
+        d["line"] - 1 for d in again if d["source"] == "flan" and d["decision"] == "kept"
+    )
+    assert len(kept_7) == 30 and kept_7 != kept  # another seed: another half, the same count
+
+
+def test_sft_ratio_mix_is_the_same_with_several_shards(tmp_path, sft_sources) -> None:
+    run_stage("curate", curate_config(1), sft_sources, tmp_path / "one")
+    shard_inputs = {}
+    for first, last in ((0, 1), (1, 3)):
+        config = curate_config(3) | {"first": first, "last": last}
+        for key in ("dedup", "decontaminate", "reject_rate_max", "shards_per_job"):
+            config.pop(key)
+        out = tmp_path / f"shard-{first}"
+        run_stage("curate_shard", config, sft_sources, out)
+        shard_inputs[f"shard_{first:05d}_{last:05d}"] = out
+    run_stage("curate", curate_config(3), sft_sources | shard_inputs, tmp_path / "three")
+    assert payload(tmp_path / "one") == payload(tmp_path / "three")
+
+
+def test_ratio_keeps_floor_counts_nested_across_ratios() -> None:
+    from stages.curate.gather import KindState, ratio_pass
+
+    kept = {}
+    for ratio in (0.1, 0.29, 0.5, 1.0):
+        state = KindState()
+        for position in range(100):
+            state.sizes[position] = ("a", position, 10)
+        state.decided[3] = {"decision": "exact_duplicate", "of": "a/0"}
+        report = ratio_pass(state, {"a": ratio}, seed=0)
+        kept[ratio] = {p for p in range(100) if p not in state.decided}
+        assert report["a"] == {"ratio": ratio, "available": 99, "kept": int(ratio * 99)}
+        assert len(kept[ratio]) == int(ratio * 99)
+    assert kept[0.1] < kept[0.29] < kept[0.5] < kept[1.0]  # the smallest draws: one ranking
+
+
+def test_curate_refuses_weight_and_ratio_in_one_kind(tmp_path, world_artifact) -> None:
+    rng = random.Random(13)
+    lines = [chat(rng, i) for i in range(10)]
+    inputs = {
+        "source_sft.a": source_artifact(tmp_path, "a", lines, kind="sft", weight=1.0),
+        "source_sft.b": source_artifact(tmp_path, "b", lines, kind="sft", ratio=0.5),
+        "world": world_artifact,
+    }
+    with pytest.raises(CurateError, match=r"sources.sft: a name a weight and b a ratio"):
+        run_stage("curate", curate_config(1), inputs, tmp_path / "out")

@@ -87,6 +87,17 @@ def base_model_without_config(where: Path) -> str:
     return str(where / "model")
 
 
+def sft_sources(**keys: dict) -> Callable[[Path], list]:
+    """`sources.sft` entries named by ``keys`` (name -> extra keys), on one small file."""
+
+    def make(where: Path) -> list:
+        (where / "sft.jsonl").write_text('{"messages": [{"role": "user", "content": "hi"}]}\n')
+        path = str(where / "sft.jsonl")
+        return [{"name": n, "path": path, "format": "jsonl", **e} for n, e in keys.items()]
+
+    return make
+
+
 def copied_gsm8k(where: Path) -> str:
     shutil.copy(GSM8K, where / "gsm8k.jsonl")
     return str(where / "gsm8k.jsonl")
@@ -157,6 +168,14 @@ REFUSED = [
      "pretrain.min_lr_ratio: only for pretrain.lr_scheduler: wsd"),
     ("router-z-dense", with_values(pretrain__router_z_loss_coef=0.001),
      "pretrain.router_z_loss_coef: only for MoE models"),
+    ("ratio-above-1", with_values(sources__sft=sft_sources(tulu={"ratio": 1.5})),
+     "sources.sft[0].ratio: 1.5 is greater than the maximum of 1; give a value at most 1"),
+    ("ratio-0", with_values(sources__sft=sft_sources(tulu={"ratio": 0})),
+     "sources.sft[0].ratio: 0 is less than or equal to the minimum of 0; give a value above 0"),
+    ("weight-and-ratio", with_values(sources__sft=sft_sources(tulu={"weight": 2.0},
+                                                               flan={"ratio": 0.5})),
+     "sources.sft: sources.sft[0] (tulu) name a weight and sources.sft[1] (flan) a ratio; a "
+     "kind is mixed one way: choose weight"),
     # the file itself
     ("missing-file", None, "file not found"),
     ("not-a-mapping", lambda w: b"- a\n- b\n", "a recipe is a mapping"),
@@ -195,8 +214,16 @@ def test_a_bad_recipe_is_refused_naming_its_key_and_a_fix(make, expected, tmp_pa
             pretrain__lr_scheduler="wsd", pretrain__decay_fraction=0.2, pretrain__z_loss_coef=1e-5
         ),
         with_values(pretrain__schedule="wsd", pretrain__decay_fraction=0.2),
+        with_values(sources__sft=sft_sources(tulu={"ratio": 1.0}, flan={"ratio": 0.5}, own={})),
     ],
-    ids=["lr-1e-3", "one-evaldata-file", "one-spec-data-entry", "wsd-z-loss", "schedule-wsd"],
+    ids=[
+        "lr-1e-3",
+        "one-evaldata-file",
+        "one-spec-data-entry",
+        "wsd-z-loss",
+        "schedule-wsd",
+        "sft-ratios",
+    ],
 )
 def test_valid_recipes_once_refused_now_plan(make, tmp_path, capsys):
     recipe = tmp_path / "recipe.yaml"
@@ -206,6 +233,9 @@ def test_valid_recipes_once_refused_now_plan(make, tmp_path, capsys):
     jobs = {f"{job['stage']}/{job['label']}": job for job in json.loads(out)}
     if b"learning_rate: 1e-3" in recipe.read_bytes():
         assert jobs["pretrain/pretrain"]["config"]["learning_rate"] == 0.001
+    if "source/sft.flan" in jobs:  # a ratio reaches its source job; no ratio adds no key
+        assert jobs["source/sft.flan"]["config"]["ratio"] == 0.5
+        assert "ratio" not in jobs["source/sft.own"]["config"]
     evaldata = jobs["evaldata/evaldata"]["config"]
     # The defaults not overridden are kept: the three default specs still find their data.
     assert set(evaldata["files"]) == {"arc_challenge", "gsm8k", "ifeval"}
