@@ -53,6 +53,9 @@ def collect(recipe: Path, workdir: Path) -> list[dict]:
                 "stage": job.stage,
                 "label": job.label,
                 "wall_seconds": execution["wall_seconds"],
+                # Before and after the job's clock, inside the job's process (None: older run).
+                "startup_seconds": execution.get("startup_seconds"),
+                "manifest_seconds": execution.get("manifest_seconds"),
                 "cpu_seconds": execution["cpu_seconds"],
                 "peak_rss_mb": execution["peak_rss_mb"],
                 "threads": job.config["threads"],
@@ -91,6 +94,23 @@ def main() -> None:
     write_result(args, jobs, total)
 
 
+def overhead(jobs: list[dict], total: float | None) -> dict:
+    """Where the workflow's time beyond its jobs' clocks goes: each job process's start-up and
+    manifest writing, and the rest (Snakemake's scheduling, process spawn and exit, the report
+    rule, the DVC commit). The jobs run one at a time at threads = cores, so times add up."""
+    start = sum(j["startup_seconds"] or 0.0 for j in jobs)
+    manifest = sum(j["manifest_seconds"] or 0.0 for j in jobs)
+    jobs_wall = sum(j["wall_seconds"] for j in jobs)
+    result = {
+        "sum_startup_seconds": round(start, 1),
+        "sum_manifest_seconds": round(manifest, 1),
+        "overhead_ratio": round(total / jobs_wall, 3) if total and jobs_wall else None,
+    }
+    if total is not None:
+        result["outside_job_processes_seconds"] = round(total - jobs_wall - start - manifest, 1)
+    return result
+
+
 def write_result(args: argparse.Namespace, jobs: list[dict], total: float | None) -> None:
     result = {
         "benchmark": "workflow_stages",
@@ -98,6 +118,7 @@ def write_result(args: argparse.Namespace, jobs: list[dict], total: float | None
         "cores": args.cores,
         "workflow_wall_seconds": round(total, 1) if total is not None else None,
         "sum_job_wall_seconds": round(sum(j["wall_seconds"] for j in jobs), 1),
+        **overhead(jobs, total),
         "max_peak_rss_mb": max(j["peak_rss_mb"] for j in jobs),
         "jobs": jobs,
         "machine": {
@@ -114,8 +135,16 @@ def write_result(args: argparse.Namespace, jobs: list[dict], total: float | None
     width = max(len(f"{j['stage']}/{j['label']}") for j in jobs)
     for job in jobs:
         name = f"{job['stage']}/{job['label']}"
-        print(f"{name:{width}s}  {job['wall_seconds']:7.1f} s  {job['peak_rss_mb']:7.1f} MB")
-    print(f"workflow total {total} s (jobs {result['sum_job_wall_seconds']} s) -> {output}")
+        start, manifest = job["startup_seconds"] or 0.0, job["manifest_seconds"] or 0.0
+        print(
+            f"{name:{width}s}  {job['wall_seconds']:7.1f} s  (+{start:4.1f} s start-up, "
+            f"+{manifest:4.1f} s manifest)  {job['peak_rss_mb']:7.1f} MB"
+        )
+    print(
+        f"workflow total {total} s (jobs {result['sum_job_wall_seconds']} s, start-up "
+        f"{result['sum_startup_seconds']} s, manifests {result['sum_manifest_seconds']} s, "
+        f"ratio {result['overhead_ratio']}) -> {output}"
+    )
 
 
 if __name__ == "__main__":

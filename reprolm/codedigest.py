@@ -62,8 +62,22 @@ def _package_of(path: Path, root: Path) -> list[str]:
     return list(path.relative_to(root).parts[:-1])
 
 
+# (path, root, mtime_ns, size) -> names: a job computes its stage's file set three times
+# (resume key, fingerprint record, file hashes); parsing ~200 files costs ~0.5 s each time. The
+# stat in the key re-parses a file edited since (what tests and a long-lived planner do).
+_IMPORTS: dict[tuple[Path, Path, int, int], list[str]] = {}
+
+
 def _imported_names(path: Path, root: Path) -> list[str]:
     """Dotted names a source file imports (relative imports resolved against its package)."""
+    stat = path.stat()
+    key = (path, root, stat.st_mtime_ns, stat.st_size)
+    if key not in _IMPORTS:
+        _IMPORTS[key] = _parse_imports(path, root)
+    return _IMPORTS[key]
+
+
+def _parse_imports(path: Path, root: Path) -> list[str]:
     names: list[str] = []
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     for node in ast.walk(tree):

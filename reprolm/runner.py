@@ -170,12 +170,24 @@ def pin_threads_and_seeds(threads: int, seed: int, uses_torch: bool) -> dict[str
 
         torch.set_num_threads(threads)
         torch.manual_seed(seed)
-        torch.use_deterministic_algorithms(True, warn_only=True)
+        deterministic_algorithms(torch)
         record.update(
             torch_threads=torch.get_num_threads(),
             deterministic_algorithms=torch.are_deterministic_algorithms_enabled(),
         )
     return record
+
+
+def deterministic_algorithms(torch: Any) -> None:
+    """What ``torch.use_deterministic_algorithms(True, warn_only=True)`` does, without its
+    ~1.8 s import of torch._inductor (and dynamo) in every job just to set one inductor flag:
+    the C flag directly, inductor's through the variable its config reads when first imported
+    (or on the module, when something already imported it)."""
+    os.environ["TORCHINDUCTOR_DETERMINISTIC"] = "1"
+    inductor = sys.modules.get("torch._inductor.config")
+    if inductor is not None:
+        inductor.deterministic = True
+    torch._C._set_deterministic_algorithms(True, warn_only=True)
 
 
 def _track(manifest: dict[str, Any], payload_dir: Path) -> str | None:
@@ -284,6 +296,8 @@ def _execution(
     usage = resource.getrusage(resource.RUSAGE_SELF)
     wall0, cpu0 = clocks
     return {
+        # Process start (interpreter, imports, torch, reading inputs) to the job's clock.
+        "startup_seconds": _startup_seconds(started),
         "rule": stage,
         "host": socket.gethostname(),
         "argv": argv if argv is not None else sys.argv,
@@ -299,12 +313,25 @@ def _execution(
     }
 
 
+def _startup_seconds(started: datetime) -> float | None:
+    """Seconds from this process's start (reprolm.launch execs into it: the launcher's start)
+    to ``started``; None where psutil cannot tell."""
+    try:
+        import psutil
+
+        created = psutil.Process().create_time()
+    except Exception:  # a measurement, never a reason to fail a job
+        return None
+    return round(max(0.0, started.timestamp() - created), 3)
+
+
 def _write_manifest(
     stage: str, label: str, job_fingerprint: str, config: dict[str, Any],
     records: dict[str, dict[str, str]], scratch: Path, execution: dict[str, Any],
     determinism: dict[str, Any], reproducibility: dict[str, Any], metrics: dict[str, Any],
 ) -> dict[str, Any]:  # fmt: skip
     """Build the manifest of the payload in ``scratch``, log it, write it there; return it."""
+    begun = time.perf_counter()
     if (scratch / MANIFEST_NAME).exists():
         raise JobError(f"stage {stage} wrote {MANIFEST_NAME} itself; only the runner may")
     manifest = build_manifest(
@@ -324,6 +351,8 @@ def _write_manifest(
         metrics=metrics,
     )
     manifest["mlflow_run_id"] = _track(manifest, scratch)
+    # After the job's clock: hashing the payload, recording code and environment, tracking.
+    execution["manifest_seconds"] = round(time.perf_counter() - begun, 3)
     (scratch / MANIFEST_NAME).write_text(dump_json(manifest), encoding="utf-8")
     return manifest
 

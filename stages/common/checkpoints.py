@@ -175,9 +175,11 @@ def train(trainer: Any, context: JobContext, data: str | None = None) -> None:
     """``trainer.train()``, resumed from the job's last complete checkpoint when there is one;
     the step it resumed from goes into ``context.resumed_step``. ``data``: the fingerprint of
     the training data, saved with each checkpoint and compared before resuming."""
+    from stages.common.startup import freeze_heap
     from stages.common.trainprogress import progress_callback
 
     trainer.add_callback(progress_callback(context))  # stderr and MLflow only, never a payload
+    freeze_heap()  # the Trainer's gc.collect() at the start of training skips the start-up heap
     checkpointing = from_context(context)
     if checkpointing is None:
         trainer.train()

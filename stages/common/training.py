@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from reprolm.canonical import dump_json
-from stages.common import checkpoints
+from stages.common import checkpoints, startup
 from stages.common.distributed import distributed_args, full_parameters
 from stages.common.job import JobContext
 
@@ -78,7 +78,9 @@ def scratch_dir(output_dir: Path, context: JobContext) -> Iterator[Path]:
 
 def common_args(config: Mapping[str, Any], scratch: Path, context: JobContext) -> dict[str, Any]:
     """TrainingArguments fields every stage shares: CPU, fp32, seeded, no hub; checkpoints only
-    when the runner asked for them (``stages.common.checkpoints``)."""
+    when the runner asked for them (``stages.common.checkpoints``). Before any Trainer is
+    built: no DeepSpeed import where DeepSpeed is not used (``stages.common.startup``)."""
+    startup.lazy_deepspeed_check()
     resumable = checkpoints.from_context(context)
     return {
         "output_dir": str(scratch),
