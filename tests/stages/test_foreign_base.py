@@ -86,28 +86,33 @@ KINDS = {"unigram": (unigram_tokenizer, False), "bytelevel": (byte_level_tokeniz
 
 def save_base(kind: str, curate: Path, where: Path) -> Path:
     """A random tiny LlamaForCausalLM and the tokenizer, as a released model's HF directory."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     build, tied = KINDS[kind]
     tokenizer = build(corpus(curate))
     assert tokenizer.pad_token is None and tokenizer.chat_template is None
+    tiny_llama(where, len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id, tied)
+    tokenizer.save_pretrained(str(where))
+    return where
+
+
+def tiny_llama(where: Path, vocab_size: int, bos_id: int, eos_id: int, tied: bool) -> None:
+    """A random tiny LlamaForCausalLM saved (safetensors) in ``where``."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=len(tokenizer),
+        vocab_size=vocab_size,
         hidden_size=32,
         intermediate_size=64,
         num_hidden_layers=1,
         num_attention_heads=2,
         num_key_value_heads=2,
         max_position_embeddings=128,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=bos_id,
+        eos_token_id=eos_id,
         tie_word_embeddings=tied,
     )
     LlamaForCausalLM(config).save_pretrained(str(where), safe_serialization=True)
-    tokenizer.save_pretrained(str(where))
-    return where
 
 
 def changes_of(artifact: Path) -> dict[str, Any]:
@@ -369,6 +374,92 @@ def test_whole_chain_from_a_foreign_base_releases_and_audits_clean(
     for stage in ("base_model", "sft", "release"):
         for check in ("payload", "fingerprint", "inputs"):
             assert checked[stage][check]["status"] == "ok", (stage, checked[stage])
+
+
+def sentencepiece_only(curate: Path, where: Path) -> Path:
+    """A Llama 2 style release with its tokenizer as a SentencePiece ``tokenizer.model`` only.
+
+    The file is a real SentencePiece ModelProto (Unigram, the trained pieces and scores, unk/bos/
+    eos as SentencePiece numbers them), serialized with transformers' copy of the protobuf
+    schema; the ``sentencepiece`` package itself is not installed here.
+    """
+    from transformers.convert_slow_tokenizer import import_protobuf
+
+    source = save_base("unigram", curate, where)
+    backend = json.loads((source / "tokenizer.json").read_text("utf-8"))
+    proto = import_protobuf().ModelProto()
+    kinds = {"<unk>": 2, "<s>": 3, "</s>": 3}  # UNKNOWN, CONTROL; every other piece NORMAL (1)
+    for piece, score in backend["model"]["vocab"]:
+        proto.pieces.add(piece=piece, score=score, type=kinds.get(piece, 1))
+    spec = proto.trainer_spec
+    spec.model_type, spec.vocab_size = 1, len(proto.pieces)  # UNIGRAM
+    spec.unk_id, spec.bos_id, spec.eos_id, spec.pad_id = 0, 1, 2, -1
+    proto.normalizer_spec.name, proto.normalizer_spec.add_dummy_prefix = "identity", True
+    (source / "tokenizer.model").write_bytes(proto.SerializeToString())
+    (source / "tokenizer.json").unlink()
+    config = json.loads((source / "tokenizer_config.json").read_text("utf-8"))
+    config["tokenizer_class"] = "LlamaTokenizer"
+    (source / "tokenizer_config.json").write_text(json.dumps(config), "utf-8")
+    return source
+
+
+def test_a_sentencepiece_only_base_is_refused_with_the_conversion(curate_artifact, tmp_path):
+    """No tokenizer.json beside tokenizer.model: base_model refuses before copying, naming the
+    directory, the missing file and the conversion (sentencepiece is not a dependency)."""
+    from transformers.convert_slow_tokenizer import import_protobuf
+
+    from stages.base_model.stage import BaseModelError
+
+    source = sentencepiece_only(Path(curate_artifact), tmp_path / "llama2")
+    parsed = import_protobuf().ModelProto()
+    parsed.ParseFromString((source / "tokenizer.model").read_bytes())
+    assert parsed.pieces[1].piece == "<s>" and parsed.trainer_spec.eos_id == 2
+    config = {"path": str(source), "seed": 7, "threads": 1}
+    expected = (
+        rf"base_model\.path={source}: a SentencePiece tokenizer\.model but no tokenizer\.json"
+        r".*pip install sentencepiece protobuf.*LlamaTokenizerFast"
+    )
+    with pytest.raises(BaseModelError, match=expected):
+        run_stage("base_model", config, {}, tmp_path / "base_model")
+    assert list((tmp_path / "base_model").iterdir()) == []  # refused before the copy
+    (source / "tokenizer.model").unlink()
+    with pytest.raises(BaseModelError, match=rf"base_model\.path={source}: no tokenizer\.json"):
+        run_stage("base_model", config, {}, tmp_path / "again")
+
+
+def test_the_conversion_named_in_the_refusal_works(curate_artifact, tmp_path):
+    """Where sentencepiece is installed: a Llama 2 style release (a SentencePiece BPE with byte
+    fallback and no normalization, as Llama 2's, trained here) is refused, the refusal's command
+    writes a tokenizer.json, and base_model then takes a tokenizer that encodes as the
+    SentencePiece model does."""
+    spm = pytest.importorskip("sentencepiece")
+    from transformers import AutoTokenizer, LlamaTokenizerFast
+
+    from stages.base_model.stage import BaseModelError
+
+    source = tmp_path / "llama2"
+    source.mkdir()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(corpus(Path(curate_artifact))), model_prefix=str(source / "tok"),
+        model_type="bpe", vocab_size=400, byte_fallback=True, unk_id=0, bos_id=1, eos_id=2,
+        pad_id=-1, normalization_rule_name="identity", remove_extra_whitespaces=False,
+        num_threads=1, minloglevel=2,
+    )  # fmt: skip
+    (source / "tok.model").rename(source / "tokenizer.model")
+    processor = spm.SentencePieceProcessor(model_file=str(source / "tokenizer.model"))
+    tiny_llama(source, processor.get_piece_size(), 1, 2, tied=False)
+    special = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
+    config = {"tokenizer_class": "LlamaTokenizer", "add_bos_token": True, **special}
+    (source / "tokenizer_config.json").write_text(json.dumps(config), "utf-8")
+    job = {"path": str(source), "seed": 7, "threads": 1}
+    with pytest.raises(BaseModelError) as refused:
+        run_stage("base_model", job, {}, tmp_path / "refused")
+    assert "LlamaTokenizerFast as T; T.from_pretrained(" in str(refused.value)
+    LlamaTokenizerFast.from_pretrained(str(source)).save_pretrained(str(source))
+    run_stage("base_model", job, {}, tmp_path / "base_model")
+    tokenizer = AutoTokenizer.from_pretrained(str(tmp_path / "base_model/model"))
+    for text in (MARKERS, "the answer is 42", "naïve café ☃"):
+        assert tokenizer(text)["input_ids"] == [1, *processor.encode(text)], text
 
 
 def test_the_projects_own_tokenizer_is_left_alone(tokenize_artifact):
