@@ -15,6 +15,9 @@ from stages.common.job import Input, JobContext
 
 # Pickle-based weights are never copied (no pickle in artifacts); hidden files are caches/VCS.
 IGNORED = ("*.bin", "*.pt", "*.pth", "*.pkl", ".*")
+# The training stages load fast tokenizers only (stages.common.training.load_tokenizer).
+FAST_TOKENIZER = "tokenizer.json"
+SENTENCEPIECE_MODEL = "tokenizer.model"
 
 
 class BaseModelError(ValueError):
@@ -36,6 +39,7 @@ def run(config: dict, inputs: dict[str, Input], output_dir: Path, context: JobCo
             f"base_model.path={source}: only pickle weights (*.bin); convert them to safetensors "
             "(model.save_pretrained(..., safe_serialization=True))"
         )
+    check_tokenizer(source)
     shutil.copytree(source, output_dir / "model", ignore=shutil.ignore_patterns(*IGNORED))
     files = hash_payload(output_dir)
     digest = payload_digest(files)
@@ -46,3 +50,27 @@ def run(config: dict, inputs: dict[str, Input], output_dir: Path, context: JobCo
             "since the recipe pinned it; restore it or update base_model.digest"
         )
     return {"files": len(files), "bytes": sum(int(f["size"]) for f in files.values())}
+
+
+def check_tokenizer(source: Path) -> None:
+    """Refuse a directory without a fast tokenizer (``tokenizer.json``): every stage after this
+    one loads it. A SentencePiece ``tokenizer.model`` alone (many Llama 2 releases) is not
+    converted here: the conversion needs the ``sentencepiece`` package (not a reprolm
+    dependency) and its bytes follow the transformers version, so it is done once, by the user,
+    and the converted directory is what the digest pins."""
+    if (source / FAST_TOKENIZER).is_file():
+        return
+    if (source / SENTENCEPIECE_MODEL).is_file():
+        raise BaseModelError(
+            f"base_model.path={source}: a SentencePiece {SENTENCEPIECE_MODEL} but no "
+            f"{FAST_TOKENIZER}; the training stages need the fast tokenizer file. Convert it "
+            'once on a machine with `pip install sentencepiece protobuf`: python -c "from '
+            "transformers import LlamaTokenizerFast as T; "
+            f'T.from_pretrained({str(source)!r}).save_pretrained({str(source)!r})" (it writes '
+            f"{FAST_TOKENIZER} beside {SENTENCEPIECE_MODEL}), then run the job again and pin "
+            "the new base_model.digest"
+        )
+    raise BaseModelError(
+        f"base_model.path={source}: no {FAST_TOKENIZER}; the training stages need the model's "
+        f"fast tokenizer file there (tokenizer.save_pretrained(...) writes it)"
+    )

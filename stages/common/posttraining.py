@@ -96,6 +96,9 @@ def prepare(
     context: JobContext,
 ) -> Prepared:
     """The stage's trainer on the base checkpoint, with the shared arguments for ``scratch``."""
+    # Order matters under ZeRO-3: load and resize the whole model first; TrainingArguments with
+    # a DeepSpeed config (built in make_trainer) would make from_pretrained partition at load,
+    # and the trainer partitions the model it is given when training starts.
     base = load_base(inputs)
     changes: dict[str, Any] = {}
     if stage.adapt_tokenizer:

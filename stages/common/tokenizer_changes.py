@@ -95,10 +95,28 @@ def _mean_fill(weight: Any, old_rows: int) -> None:
         weight[old_rows:] = weight[:old_rows].mean(dim=0, keepdim=True)
 
 
+class PartitionedModelError(RuntimeError):
+    """The embeddings were to be resized on a model DeepSpeed ZeRO-3 had already partitioned."""
+
+
 def resize_embeddings(model: Any, tokenizer: Any, changes: dict[str, Any]) -> None:
-    """Grow the embeddings when the tokenizer outgrew them; record the sizes in ``changes``."""
+    """Grow the embeddings when the tokenizer outgrew them; record the sizes in ``changes``.
+
+    The model must be whole: under ZeRO-3 a partitioned parameter (DeepSpeed marks it with
+    ``ds_id``) holds an empty local tensor, so its row count and mean would be wrong. The
+    post-training stages resize right after loading, before any TrainingArguments exist (which
+    would make ``from_pretrained`` partition at load time) and before the trainer hands the model
+    to DeepSpeed; a partitioned model is refused rather than resized wrongly.
+    """
     if not changes:
         return
+    if any(hasattr(p, "ds_id") for p in model.parameters()):
+        raise PartitionedModelError(
+            "resize_embeddings: the model's parameters are already partitioned by DeepSpeed "
+            "ZeRO-3; adapt the tokenizer and resize right after loading the model, before any "
+            "TrainingArguments with a DeepSpeed config are created (stages.common.posttraining"
+            ".prepare)"
+        )
     rows = model.get_input_embeddings().weight.shape[0]
     resized = len(tokenizer) > rows
     if resized:

@@ -86,28 +86,33 @@ KINDS = {"unigram": (unigram_tokenizer, False), "bytelevel": (byte_level_tokeniz
 
 def save_base(kind: str, curate: Path, where: Path) -> Path:
     """A random tiny LlamaForCausalLM and the tokenizer, as a released model's HF directory."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     build, tied = KINDS[kind]
     tokenizer = build(corpus(curate))
     assert tokenizer.pad_token is None and tokenizer.chat_template is None
+    tiny_llama(where, len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id, tied)
+    tokenizer.save_pretrained(str(where))
+    return where
+
+
+def tiny_llama(where: Path, vocab_size: int, bos_id: int, eos_id: int, tied: bool) -> None:
+    """A random tiny LlamaForCausalLM saved (safetensors) in ``where``."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=len(tokenizer),
+        vocab_size=vocab_size,
         hidden_size=32,
         intermediate_size=64,
         num_hidden_layers=1,
         num_attention_heads=2,
         num_key_value_heads=2,
         max_position_embeddings=128,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=bos_id,
+        eos_token_id=eos_id,
         tie_word_embeddings=tied,
     )
     LlamaForCausalLM(config).save_pretrained(str(where), safe_serialization=True)
-    tokenizer.save_pretrained(str(where))
-    return where
 
 
 def changes_of(artifact: Path) -> dict[str, Any]:
@@ -228,6 +233,27 @@ def test_sft_new_rows_start_at_the_mean(curate_artifact, tmp_path):
     assert torch.equal(new_out[rows:], old_out.mean(0).expand_as(new_out[rows:]))
 
 
+def test_a_partitioned_model_is_not_resized(curate_artifact, tmp_path):
+    """ZeRO-3 partitions leave each rank an empty local tensor (DeepSpeed marks the parameter
+    with ``ds_id``, as ``full_parameters`` checks): resizing then would be wrong, so it fails."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from stages.common.tokenizer_changes import (
+        PartitionedModelError,
+        adapt_tokenizer,
+        resize_embeddings,
+    )
+
+    source = save_base("unigram", Path(curate_artifact), tmp_path / "released")
+    model = AutoModelForCausalLM.from_pretrained(str(source))
+    tokenizer = AutoTokenizer.from_pretrained(str(source))
+    changes = adapt_tokenizer(tokenizer)
+    model.get_input_embeddings().weight.ds_id = 0
+    with pytest.raises(PartitionedModelError, match="before any TrainingArguments"):
+        resize_embeddings(model, tokenizer, changes)
+    assert model.get_input_embeddings().weight.shape[0] == changes["tokenizer_size"]["before"]
+
+
 def test_sft_labels_mask_everything_but_assistant_turns(chain, tmp_path):
     from stages.sft.stage import build_trainer, load_messages
 
@@ -326,42 +352,55 @@ def test_tulu_template_ends_turns_with_eos_even_beside_im_end(curate_artifact):
     assert adapt_tokenizer(tokenizer) == {}  # adapted once: nothing more to add
 
 
-@pytest.mark.slow
-def test_whole_chain_from_a_foreign_base_releases_and_audits_clean(
-    curate_artifact, tmp_path, monkeypatch
-):
+@pytest.fixture(scope="module")
+def recipe_run(curate_artifact, tmp_path_factory) -> dict[str, Any]:
     """The micro recipe with base_model.path (no tokenize/pretrain) through the runner, every
-    job to the release, then ``reprolm audit``: the tokenizer record is hashed like any file."""
+    job to the release, in a fresh directory (paths in the plan are relative to ``root``)."""
     import importlib
 
     import yaml
 
-    from reprolm.audit import audit
     from reprolm.plan import load_plan
     from reprolm.runner import execute
     from reprolm.stagetable import reproducibility
 
-    root = Path(__file__).resolve().parents[2]
-    source = save_base("unigram", Path(curate_artifact), tmp_path / "released")
-    recipe = yaml.safe_load((root / "config/micro.yaml").read_text("utf-8"))
+    repository = Path(__file__).resolve().parents[2]
+    root = tmp_path_factory.mktemp("foreign-recipe")
+    source = save_base("unigram", Path(curate_artifact), root / "released")
+    recipe = yaml.safe_load((repository / "config/micro.yaml").read_text("utf-8"))
     recipe["base_model"] = {"path": str(source)}
     recipe["evaluate"] = {**recipe["evaluate"], "limit": 3, "specs": []}
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("REPROLM_MLFLOW", "off")
-    plan = load_plan(recipe)
-    assert not plan.by_stage("tokenize") and not plan.by_stage("pretrain")
     manifests = {}
-    for key, job in plan.jobs.items():  # in dependency order
-        run = importlib.import_module(f"stages.{job.stage}.stage").run
-        inputs = {name: Path(path) for name, path in plan.input_dirs(job).items()}
-        manifests[key] = execute(
-            job.stage, run, job.config, inputs, Path(job.artifact_dir),
-            reproducibility=reproducibility(job.stage), uses_torch=job.stage != "release",
-        )  # fmt: skip
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        patch.setenv("REPROLM_MLFLOW", "off")
+        plan = load_plan(recipe)
+        for key, job in plan.jobs.items():  # in dependency order
+            run = importlib.import_module(f"stages.{job.stage}.stage").run
+            inputs = {name: Path(path) for name, path in plan.input_dirs(job).items()}
+            manifests[key] = execute(
+                job.stage, run, job.config, inputs, Path(job.artifact_dir),
+                reproducibility=reproducibility(job.stage), uses_torch=job.stage != "release",
+            )  # fmt: skip
+    return {"root": root, "plan": plan, "manifests": manifests}
+
+
+@pytest.mark.slow
+def test_whole_chain_from_a_foreign_base_releases_and_audits_clean(recipe_run, monkeypatch, capsys):
+    """Every job to the release, then ``reprolm audit`` (the function, then the CLI entry point
+    on the release): the lineage reaches base_model, and the tokenizer record SFT added is
+    hashed like any payload file (edited, the audit breaks on it)."""
+    from reprolm.audit import audit
+    from reprolm.cli import main
+
+    plan, manifests = recipe_run["plan"], recipe_run["manifests"]
+    monkeypatch.chdir(recipe_run["root"])
+    assert not plan.by_stage("tokenize") and not plan.by_stage("pretrain")
     sft = manifests["sft/sft"]
     assert "training/tokenizer_changes.json" in sft["files"]
     assert sft["metrics"]["tokenizer_chat_template"] == "tulu"
-    report = audit(Path(plan.release.artifact_dir))
+    release = plan.release.artifact_dir
+    report = audit(Path(release))
     assert report.problems == [] and report.missing == []
     checked = {r.node.stage: r.checks for r in report.nodes}
     assert {"base_model", "sft", "dpo", "rlvr", "evaluate", "release"} <= set(checked)
@@ -369,6 +408,189 @@ def test_whole_chain_from_a_foreign_base_releases_and_audits_clean(
     for stage in ("base_model", "sft", "release"):
         for check in ("payload", "fingerprint", "inputs"):
             assert checked[stage][check]["status"] == "ok", (stage, checked[stage])
+
+    def cli_audit(*args: str) -> tuple[int, str]:
+        with pytest.raises(SystemExit) as done:
+            main(["audit", *args, release])
+        return done.value.code, capsys.readouterr().out
+
+    code, out = cli_audit("--json")
+    cli = json.loads(out)
+    assert code == 0 and cli["ok"] and cli["problems"] == [] and cli["missing_payloads"] == []
+    nodes = {node["stage"]: node for node in cli["nodes"]}
+    assert {node["id"] for node in cli["nodes"]} == {
+        f"{job.stage}/{job.label}-{job.fingerprint}" for job in plan.jobs.values()
+    }
+    base, sft_node = plan.get("base_model", "base_model"), plan.get("sft", "sft")
+    assert nodes["base_model"]["path"] == base.artifact_dir
+    assert nodes["base_model"]["inputs"] == {}  # a source: the lineage ends there
+    assert nodes["sft"]["inputs"]["model"] == nodes["base_model"]["id"]
+    assert nodes["sft"]["digest"] == sft["digest"]
+    for stage in ("base_model", "sft"):
+        assert nodes[stage]["status"] == "ok"
+        for check in ("payload", "fingerprint", "inputs"):
+            assert nodes[stage]["checks"][check]["status"] == "ok", nodes[stage]
+    code, text = cli_audit()
+    assert code == 0 and "clean" in text
+    record = Path(sft_node.artifact_dir) / "training/tokenizer_changes.json"
+    original = record.read_bytes()
+    changes = json.loads(original)
+    changes["embeddings"]["rows_after"] += 8  # a record that no longer tells what SFT did
+    try:
+        record.write_text(json.dumps(changes), "utf-8")
+        code, out = cli_audit("--json")
+    finally:
+        record.write_bytes(original)
+    broken = json.loads(out)
+    assert code == 1 and not broken["ok"]
+    assert any("training/tokenizer_changes.json" in p for p in broken["problems"]), broken
+    assert {n["stage"] for n in broken["nodes"] if n["status"] != "ok"} == {"sft"}
+
+
+@pytest.mark.slow
+def test_sft_under_zero3_grows_the_embeddings_before_partitioning(recipe_run, tmp_path):
+    """The recipe's SFT job again on 2 CPU processes under DeepSpeed ZeRO-3 (reprolm.launch,
+    torchrun, gloo): the tokenizer is adapted and the embeddings grown (mean rows) on the whole
+    model before DeepSpeed partitions it, so the gathered checkpoint has the grown matrices and
+    the same record and new rows as the single-process job."""
+    import os
+    import subprocess
+    import sys
+
+    import deepspeed  # noqa: F401  (the `test` extra installs it: no skip)
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    root, plan = recipe_run["root"], recipe_run["plan"]
+    job = plan.get("sft", "sft")
+    out = tmp_path / "zero3" / Path(job.artifact_dir).name
+    inputs = [f"--input={name}={root / path}" for name, path in plan.input_dirs(job).items()]
+    command = [
+        sys.executable, "-m", "reprolm.launch", "--procs-per-node", "2", "--deepspeed", "zero3",
+        "--micro-batch-size", "1", "--", "stages.sft", "--config-json", json.dumps(job.config),
+        *inputs, "--output", str(out),
+    ]  # fmt: skip
+    repository = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": repository, "REPROLM_MLFLOW": "off"}
+    done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr[-6000:]
+    manifest = json.loads((out / "provenance.json").read_text("utf-8"))
+    assert manifest["execution"]["deepspeed_config"]["zero_optimization"]["stage"] == 3
+    assert manifest["environment"]["world_size"] == 2
+    single = root / job.artifact_dir
+    assert changes_of(out) == changes_of(single)
+    rows = changes_of(out)["embeddings"]["rows_before"]
+    grown = changes_of(out)["embeddings"]["rows_after"]
+    assert grown > rows
+    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+        assert (out / "model" / name).read_bytes() == (single / "model" / name).read_bytes()
+    zero3 = AutoModelForCausalLM.from_pretrained(str(out / "model"))
+    alone = AutoModelForCausalLM.from_pretrained(str(single / "model"))
+    base = AutoModelForCausalLM.from_pretrained(
+        str(root / plan.get("base_model", "base_model").artifact_dir / "model")
+    )
+    assert zero3.config.vocab_size == grown
+    pairs = [
+        (zero3.get_input_embeddings(), alone.get_input_embeddings(), base.get_input_embeddings()),
+        (
+            zero3.get_output_embeddings(),
+            alone.get_output_embeddings(),
+            base.get_output_embeddings(),
+        ),
+    ]
+    for ours, reference, start in pairs:
+        assert ours.weight.shape == (grown, 32)
+        added = ours.weight[rows:].detach()
+        assert torch.equal(added, added[:1].expand_as(added))  # started equal: the mean
+        # The same training as on one process (ZeRO-3 splits the batch, not the arithmetic).
+        assert torch.allclose(ours.weight, reference.weight, atol=1e-4)
+        assert start.weight.shape == (rows, 32)
+
+
+def sentencepiece_only(curate: Path, where: Path) -> Path:
+    """A Llama 2 style release with its tokenizer as a SentencePiece ``tokenizer.model`` only.
+
+    The file is a real SentencePiece ModelProto (Unigram, the trained pieces and scores, unk/bos/
+    eos as SentencePiece numbers them), serialized with transformers' copy of the protobuf
+    schema; the ``sentencepiece`` package itself is not installed here.
+    """
+    from transformers.convert_slow_tokenizer import import_protobuf
+
+    source = save_base("unigram", curate, where)
+    backend = json.loads((source / "tokenizer.json").read_text("utf-8"))
+    proto = import_protobuf().ModelProto()
+    kinds = {"<unk>": 2, "<s>": 3, "</s>": 3}  # UNKNOWN, CONTROL; every other piece NORMAL (1)
+    for piece, score in backend["model"]["vocab"]:
+        proto.pieces.add(piece=piece, score=score, type=kinds.get(piece, 1))
+    spec = proto.trainer_spec
+    spec.model_type, spec.vocab_size = 1, len(proto.pieces)  # UNIGRAM
+    spec.unk_id, spec.bos_id, spec.eos_id, spec.pad_id = 0, 1, 2, -1
+    proto.normalizer_spec.name, proto.normalizer_spec.add_dummy_prefix = "identity", True
+    (source / "tokenizer.model").write_bytes(proto.SerializeToString())
+    (source / "tokenizer.json").unlink()
+    config = json.loads((source / "tokenizer_config.json").read_text("utf-8"))
+    config["tokenizer_class"] = "LlamaTokenizer"
+    (source / "tokenizer_config.json").write_text(json.dumps(config), "utf-8")
+    return source
+
+
+def test_a_sentencepiece_only_base_is_refused_with_the_conversion(curate_artifact, tmp_path):
+    """No tokenizer.json beside tokenizer.model: base_model refuses before copying, naming the
+    directory, the missing file and the conversion (sentencepiece is not a dependency)."""
+    from transformers.convert_slow_tokenizer import import_protobuf
+
+    from stages.base_model.stage import BaseModelError
+
+    source = sentencepiece_only(Path(curate_artifact), tmp_path / "llama2")
+    parsed = import_protobuf().ModelProto()
+    parsed.ParseFromString((source / "tokenizer.model").read_bytes())
+    assert parsed.pieces[1].piece == "<s>" and parsed.trainer_spec.eos_id == 2
+    config = {"path": str(source), "seed": 7, "threads": 1}
+    expected = (
+        rf"base_model\.path={source}: a SentencePiece tokenizer\.model but no tokenizer\.json"
+        r".*pip install sentencepiece protobuf.*LlamaTokenizerFast"
+    )
+    with pytest.raises(BaseModelError, match=expected):
+        run_stage("base_model", config, {}, tmp_path / "base_model")
+    assert list((tmp_path / "base_model").iterdir()) == []  # refused before the copy
+    (source / "tokenizer.model").unlink()
+    with pytest.raises(BaseModelError, match=rf"base_model\.path={source}: no tokenizer\.json"):
+        run_stage("base_model", config, {}, tmp_path / "again")
+
+
+def test_the_conversion_named_in_the_refusal_works(curate_artifact, tmp_path):
+    """Where sentencepiece is installed: a Llama 2 style release (a SentencePiece BPE with byte
+    fallback and no normalization, as Llama 2's, trained here) is refused, the refusal's command
+    writes a tokenizer.json, and base_model then takes a tokenizer that encodes as the
+    SentencePiece model does."""
+    spm = pytest.importorskip("sentencepiece")
+    from transformers import AutoTokenizer, LlamaTokenizerFast
+
+    from stages.base_model.stage import BaseModelError
+
+    source = tmp_path / "llama2"
+    source.mkdir()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(corpus(Path(curate_artifact))), model_prefix=str(source / "tok"),
+        model_type="bpe", vocab_size=400, byte_fallback=True, unk_id=0, bos_id=1, eos_id=2,
+        pad_id=-1, normalization_rule_name="identity", remove_extra_whitespaces=False,
+        num_threads=1, minloglevel=2,
+    )  # fmt: skip
+    (source / "tok.model").rename(source / "tokenizer.model")
+    processor = spm.SentencePieceProcessor(model_file=str(source / "tokenizer.model"))
+    tiny_llama(source, processor.get_piece_size(), 1, 2, tied=False)
+    special = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
+    config = {"tokenizer_class": "LlamaTokenizer", "add_bos_token": True, **special}
+    (source / "tokenizer_config.json").write_text(json.dumps(config), "utf-8")
+    job = {"path": str(source), "seed": 7, "threads": 1}
+    with pytest.raises(BaseModelError) as refused:
+        run_stage("base_model", job, {}, tmp_path / "refused")
+    assert "LlamaTokenizerFast as T; T.from_pretrained(" in str(refused.value)
+    LlamaTokenizerFast.from_pretrained(str(source)).save_pretrained(str(source))
+    run_stage("base_model", job, {}, tmp_path / "base_model")
+    tokenizer = AutoTokenizer.from_pretrained(str(tmp_path / "base_model/model"))
+    for text in (MARKERS, "the answer is 42", "naïve café ☃"):
+        assert tokenizer(text)["input_ids"] == [1, *processor.encode(text)], text
 
 
 def test_the_projects_own_tokenizer_is_left_alone(tokenize_artifact):
