@@ -1,14 +1,20 @@
 """The mid-training mix: windows of each source of the tokenize artifact, drawn by ratio.
 
-The tokenize artifact records per-source counts (``shards/index.json`` ``sources``) but not
-where each source's documents lie. They are derived, deterministically, from what exists: the
-document stream is curate's ``data/pretrain.jsonl`` rows in order (each row's ``source``,
-``world`` without one), then the ``midtrain`` conversations (docs/stages/tokenize.md,
-"Positions"); a part file holds whole documents (``files[i].documents``), each ending with
-eos. A part whose documents all belong to one source is that source's whole; in a part where
-the source changes, documents are split at its eos tokens (their count must equal the part's
-documents). Each source's *segments* (part, start, stop) are cut into non-overlapping
-``seq_len`` windows (a segment's tail is dropped, as pretrain drops a part's).
+Where each source lies comes from tokenize's ``shards/index.json``: each part file's entry
+records the runs of consecutive same-source documents it holds (``files[i].sources``, a list of
+``{source, documents, tokens}`` in stream order), so a run is the token range [start, start +
+tokens) of its part, with no curate read and no split at eos (a document may hold eos itself).
+
+Fallback, only for tokenize artifacts written before ``files[i].sources`` existed: the runs are
+derived from what exists: the document stream is curate's ``data/pretrain.jsonl`` rows in order
+(each row's ``source``, ``world`` without one), then the ``midtrain`` conversations
+(docs/stages/tokenize.md, "Positions"); a part file holds whole documents
+(``files[i].documents``), each ending with eos. A part whose documents all belong to one source
+is that source's whole; in a part where the source changes, documents are split at its eos tokens
+(their count must equal the part's documents, which fails when a document holds eos).
+
+Each source's *segments* (part, start, stop) are cut into non-overlapping ``seq_len`` windows (a
+segment's tail is dropped, as pretrain drops a part's).
 """
 
 from __future__ import annotations
@@ -27,10 +33,57 @@ from stages.common.training import TrainingInputError
 from stages.tokenize.corpus import pretrain_documents
 
 MIDTRAIN = "midtrain"  # tokenize's source name of the rendered mid-training conversations
+Segments = dict[str, list[tuple[int, int, int]]]  # source -> (part, start, stop) in stream order
+RERUN = "rerun the tokenize stage to rewrite it"
+
+
+def recorded_segments(index: Mapping[str, Any]) -> Segments | None:
+    """Source -> segments from the parts' recorded runs (``files[i].sources``); None when no
+    part records them (an artifact from before the field: the caller derives them instead)."""
+    files = index["files"]
+    recorded = ["sources" in entry for entry in files]
+    if not any(recorded):
+        return None
+    if not all(recorded):
+        raise TrainingInputError(
+            f"midtrain: {files[recorded.index(False)]['path']} has no sources in "
+            f"shards/index.json while other parts do; {RERUN}"
+        )
+    segments: Segments = {}
+    totals: dict[str, dict[str, int]] = {}
+    for part, entry in enumerate(files):
+        start = 0
+        for run in entry["sources"]:
+            name, tokens = run["source"], int(run["tokens"])
+            if tokens:
+                segments.setdefault(name, []).append((part, start, start + tokens))
+            start += tokens
+            total = totals.setdefault(name, {"documents": 0, "tokens": 0})
+            total["documents"] += int(run["documents"])
+            total["tokens"] += tokens
+        documents = sum(int(run["documents"]) for run in entry["sources"])
+        if (documents, start) != (int(entry["documents"]), int(entry["tokens"])):
+            raise TrainingInputError(
+                f"midtrain: shards/index.json files entry {entry['path']}: its sources hold "
+                f"{documents} documents and {start} tokens, the part {entry['documents']} "
+                f"documents and {entry['tokens']} tokens; {RERUN}"
+            )
+    expected = {
+        name: {"documents": int(counts["documents"]), "tokens": int(counts["tokens"])}
+        for name, counts in index.get("sources", {}).items()
+    }
+    if totals != expected:
+        raise TrainingInputError(
+            f"midtrain: shards/index.json: the parts' sources add up to "
+            f"{dict(sorted(totals.items()))}, its sources say {dict(sorted(expected.items()))}; "
+            f"{RERUN}"
+        )
+    return segments
 
 
 def document_runs(index: Mapping[str, Any], curate_dir: Path) -> list[tuple[str, int]]:
-    """(source, documents) of each run of consecutive same-source documents, in stream order.
+    """Fallback for tokenize artifacts without ``files[i].sources``: (source, documents) of each
+    run of consecutive same-source documents, in stream order.
 
     With one pretraining source its documents are the first ones (no need to read curate);
     otherwise the sources of curate's rows, checked against the index's counts."""
@@ -58,8 +111,9 @@ def document_runs(index: Mapping[str, Any], curate_dir: Path) -> list[tuple[str,
 
 def source_segments(
     shards: list[np.ndarray], index: Mapping[str, Any], runs: list[tuple[str, int]]
-) -> dict[str, list[tuple[int, int, int]]]:
-    """Source -> its (part, start token, stop token) segments, in stream order."""
+) -> Segments:
+    """Fallback for tokenize artifacts without ``files[i].sources``: source -> its (part,
+    start token, stop token) segments, in stream order, split at eos where the source changes."""
     owner = [source for source, number in runs for _ in range(number)]  # document -> source
     files = index["files"]
     if sum(int(f["documents"]) for f in files) != len(owner):
@@ -67,7 +121,7 @@ def source_segments(
             f"midtrain: shards/index.json files hold {sum(int(f['documents']) for f in files)} "
             f"documents, its sources {len(owner)}; rerun the tokenize stage"
         )
-    segments: dict[str, list[tuple[int, int, int]]] = {}
+    segments: Segments = {}
     first = 0
     for part, (entry, shard) in enumerate(zip(files, shards, strict=True)):
         count = int(entry["documents"])
@@ -93,8 +147,8 @@ def _document_ends(shard: np.ndarray, eos: int, documents: int, path: str) -> np
         raise TrainingInputError(
             f"midtrain: {path} holds {len(ends)} eos tokens for {documents} documents (a "
             "document contains the eos token, e.g. a chat template that ends turns with it), "
-            "so its sources cannot be told apart; set tokenize.midtrain: false or use a "
-            "tokenizer whose chat template ends turns with another token"
+            "so its sources cannot be told apart; this tokenize artifact predates "
+            "shards/index.json files[i].sources: rerun the tokenize stage to record them"
         )
     return ends
 
@@ -180,7 +234,8 @@ def select(
     samples: int,
     seed: int,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """(samples array, the mix record for ``mix/mix.json``) of a run of ``samples`` windows."""
+    """(samples array, the mix record for ``mix/mix.json``) of a run of ``samples`` windows;
+    ``curate_dir`` is read only for a tokenize artifact without ``files[i].sources``."""
     available = sorted(index.get("sources", {}))
     unknown = sorted(set(mix) - set(available))
     if unknown:
@@ -188,7 +243,9 @@ def select(
             f"midtrain.mix.{unknown[0]}: no such source in the tokenize artifact; its sources "
             f"are {', '.join(available) or 'none'} (shards/index.json sources)"
         )
-    segments = source_segments(shards, index, document_runs(index, curate_dir))
+    segments = recorded_segments(index)
+    if segments is None:  # a tokenize artifact from before files[i].sources: derive them
+        segments = source_segments(shards, index, document_runs(index, curate_dir))
     by_source = {name: windows(segments.get(name, []), seq_len) for name in sorted(mix)}
     counts = quotas(mix, samples)
     for name, want in counts.items():

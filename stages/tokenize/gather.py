@@ -55,7 +55,7 @@ def gather_encoded(dirs: list[pathlib.Path], writer: ShardWriter) -> tuple[dict,
     chars = 0
     for directory in dirs:
         for ids, source in read_documents(directory):
-            writer.add_ended(ids)
+            writer.add_ended(ids, source)
             count_document(per_source, source, len(ids))
         chars += json.loads((directory / "shard.json").read_text("utf-8"))["chars"]
     return per_source, chars

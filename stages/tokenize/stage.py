@@ -81,7 +81,7 @@ def _encode(config: dict, data: pathlib.Path, tokenizer: Any, writer: ShardWrite
     stream = documents(config, data, tokenizer)
     with Progress("tokenize", count_documents(config, data), "document") as progress:
         for batch, encoded in encode_batches(tokenizer, stream):
-            writer.add(encoded)
+            writer.add(encoded, [source for _, source in batch])
             for (_, source), ids in zip(batch, encoded, strict=True):
                 count_document(per_source, source, len(ids) + 1)
             chars += sum(len(text) for text, _ in batch)

@@ -5,6 +5,7 @@ rendered mid-training conversations) and a random tiny OLMo 2 as the pretrain ch
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 from pathlib import Path
@@ -17,7 +18,7 @@ from stages.common import checkpoints
 from stages.common.job import JobContext
 from stages.common.training import TrainingInputError
 from stages.midtrain.mix import quotas
-from tests.stages.micro import run_stage, save_random_tiny_model
+from tests.stages.micro import micro_config, run_stage, save_random_tiny_model
 
 MIX = {"world": 0.75, "midtrain": 0.25}
 STEPS, BATCH, PEAK = 6, 4, 0.01
@@ -171,9 +172,59 @@ def test_quotas_round_by_largest_remainder():
     assert quotas({"a": 2, "b": 0}, 5) == {"a": 5, "b": 0}
 
 
-def test_sources_are_found_in_stream_order_and_split_at_eos(tmp_path):
-    """Two pretraining sources interleaved in curate's rows (read for their order), then the
-    conversations; a part where the source changes is split after each document's eos."""
+def test_recorded_source_runs_locate_sources_even_where_documents_hold_eos():
+    """tokenize's files[i].sources give each run's token range directly: a document holding eos
+    (books' first) is no problem; runs that do not add up to the part are refused."""
+    from stages.midtrain.mix import recorded_segments
+
+    # Documents: web [5,5,0] [6,0] | books [7,0,7,0] web [8,0] | midtrain [9,0,9,0]
+    index = {
+        "eos_token_id": 0,
+        "files": [
+            {"path": "shards/part-00000.npy", "tokens": 5, "documents": 2,
+             "sources": [{"source": "web", "documents": 2, "tokens": 5}]},
+            {"path": "shards/part-00001.npy", "tokens": 6, "documents": 2,
+             "sources": [{"source": "books", "documents": 1, "tokens": 4},
+                         {"source": "web", "documents": 1, "tokens": 2}]},
+            {"path": "shards/part-00002.npy", "tokens": 4, "documents": 1,
+             "sources": [{"source": "midtrain", "documents": 1, "tokens": 4}]},
+        ],
+        "sources": {
+            "web": {"documents": 3, "tokens": 7},
+            "books": {"documents": 1, "tokens": 4},
+            "midtrain": {"documents": 1, "tokens": 4},
+        },
+    }  # fmt: skip
+    assert recorded_segments(index) == {
+        "web": [(0, 0, 5), (1, 4, 6)],
+        "books": [(1, 0, 4)],
+        "midtrain": [(2, 0, 4)],
+    }
+    broken = copy.deepcopy(index)
+    broken["files"][1]["sources"][1]["tokens"] = 3
+    with pytest.raises(
+        TrainingInputError, match=r"part-00001\.npy: its sources hold 2 documents"
+    ) as caught:
+        recorded_segments(broken)
+    assert "shards/index.json" in str(caught.value)
+    assert "rerun the tokenize stage" in str(caught.value)
+    broken = copy.deepcopy(index)
+    broken["sources"]["web"]["documents"] = 4
+    with pytest.raises(TrainingInputError, match="rerun the tokenize stage"):
+        recorded_segments(broken)
+    broken = copy.deepcopy(index)
+    del broken["files"][2]["sources"]
+    with pytest.raises(TrainingInputError, match=r"part-00002\.npy has no sources"):
+        recorded_segments(broken)
+    for entry in index["files"]:
+        del entry["sources"]
+    assert recorded_segments(index) is None  # an older artifact: the caller derives them
+
+
+def test_without_recorded_runs_sources_are_derived_in_stream_order_and_split_at_eos(tmp_path):
+    """The fallback for tokenize artifacts without files[i].sources: two pretraining sources
+    interleaved in curate's rows (read for their order), then the conversations; a part where
+    the source changes is split after each document's eos."""
     from stages.midtrain.mix import document_runs, source_segments, windows
 
     data = tmp_path / "data"
@@ -215,3 +266,57 @@ def test_sources_are_found_in_stream_order_and_split_at_eos(tmp_path):
     index["sources"]["books"]["documents"] = 2  # not the curate input tokenize read
     with pytest.raises(TrainingInputError, match="pass the curate artifact the tokenize job read"):
         document_runs(index, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def eos_tokenize(tmp_path_factory, tokenize_artifact, curate_artifact) -> Path:
+    """A tokenize artifact whose mid-training conversations hold eos: the micro tokenizer given
+    with a chat template that ends turns with <|endoftext|> (as OLMo 2's does)."""
+    from transformers import AutoTokenizer
+
+    from stages.tokenize.bpe import CHAT_TEMPLATE
+
+    where = tmp_path_factory.mktemp("eos")
+    tokenizer = AutoTokenizer.from_pretrained(Path(tokenize_artifact) / "tokenizer")
+    tokenizer.chat_template = CHAT_TEMPLATE.replace("<|im_end|>", "<|endoftext|>")
+    tokenizer.save_pretrained(where / "tokenizer")
+    config = micro_config("tokenize") | {"tokenizer": {"path": str(where / "tokenizer")}}
+    run_stage("tokenize", config, {"curate": Path(curate_artifact)}, where / "artifact")
+    return where / "artifact"
+
+
+def test_a_mix_over_documents_holding_eos_uses_the_recorded_runs(eos_tokenize, inputs, tmp_path):
+    index = json.loads((eos_tokenize / "shards/index.json").read_text())
+    eos = index["eos_token_id"]
+    parts = [np.fromfile(eos_tokenize / f["path"], dtype="<u2") for f in index["files"]]
+    # Where the source changes, a part holds more eos tokens than documents.
+    mixed = [i for i, f in enumerate(index["files"]) if len(f["sources"]) > 1]
+    assert mixed and any(
+        int((parts[i] == eos).sum()) > index["files"][i]["documents"] for i in mixed
+    )
+    root = tmp_path / "out"
+    run_stage("midtrain", midtrain_config(), {**inputs, "tokenize": eos_tokenize}, root)
+    samples = np.load(root / "mix/samples.npy")
+    sources = sorted(MIX)
+    assert {sources[n]: int((samples[:, 0] == n).sum()) for n in range(2)} == quotas(MIX, 24)
+    # Each window lies in its source's tokens (the world's come first in the stream).
+    starts = np.cumsum([0] + [f["tokens"] for f in index["files"]])
+    world_tokens = index["sources"]["world"]["tokens"]
+    im_start = 2  # <|im_start|>: only the rendered conversations hold it
+    for number, part, offset in samples:
+        position = starts[part] + offset
+        if sources[number] == "world":
+            assert (
+                position + 64 <= world_tokens and im_start not in parts[part][offset : offset + 64]
+            )
+        else:
+            assert position >= world_tokens
+    # The same artifact without files[i].sources (as written before the field existed) takes the
+    # fallback, which cannot split a part at eos when a document holds eos: refused.
+    old = tmp_path / "old"
+    shutil.copytree(eos_tokenize, old)
+    for entry in index["files"]:
+        del entry["sources"]
+    (old / "shards/index.json").write_text(json.dumps(index))
+    with pytest.raises(TrainingInputError, match=r"part-\d+\.npy holds \d+ eos tokens for \d+"):
+        run_stage("midtrain", midtrain_config(), {**inputs, "tokenize": old}, tmp_path / "o")

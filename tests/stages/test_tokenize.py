@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import pathlib
@@ -110,6 +111,57 @@ def test_shards_hold_every_document_and_eos(
     assert docs[-1].startswith("<|im_start|>user\n")
     assert tokenizer.decode(tokens.tolist()) == "".join(d + "<|endoftext|>" for d in docs)
     assert int((tokens == tokenizer.convert_tokens_to_ids("<|im_start|>")).sum()) == 2 * len(chats)
+
+
+def test_each_part_records_its_source_runs(
+    tokenize_artifact: pathlib.Path, curate_artifact: pathlib.Path
+) -> None:
+    """files[i].sources: the part's runs of same-source documents in stream order, adding up
+    to the part and, over all parts, to the per-source totals; each run's tokens hold its
+    documents (one eos each, in the micro corpus)."""
+    index = json.loads((tokenize_artifact / "shards" / "index.json").read_text())
+    eos = index["eos_token_id"]
+    owners, totals = [], {}
+    for entry in index["files"]:
+        runs = entry["sources"]
+        assert sum(r["documents"] for r in runs) == entry["documents"]
+        assert sum(r["tokens"] for r in runs) == entry["tokens"]
+        assert all(a["source"] != b["source"] for a, b in itertools.pairwise(runs))
+        ids = np.fromfile(tokenize_artifact / entry["path"], dtype="<u2")
+        start = 0
+        for run in runs:
+            piece = ids[start : start + run["tokens"]]
+            assert piece[-1] == eos and int((piece == eos).sum()) == run["documents"]
+            start += run["tokens"]
+            owners += [run["source"]] * run["documents"]
+            total = totals.setdefault(run["source"], {"documents": 0, "tokens": 0})
+            total["documents"] += run["documents"]
+            total["tokens"] += run["tokens"]
+    assert totals == index["sources"]
+    data = curate_artifact / "data"
+    rows = [json.loads(x).get("source", "world") for x in (data / "pretrain.jsonl").open()]
+    chats = sum(1 for _ in (data / "midtrain.jsonl").open())
+    assert owners == rows + ["midtrain"] * chats  # stream order: documents, then conversations
+    assert any(len(entry["sources"]) > 1 for entry in index["files"])  # a part changes source
+
+
+def test_the_shard_writer_records_runs_per_part(tmp_path: pathlib.Path) -> None:
+    from stages.tokenize.shards import ShardWriter
+
+    writer = ShardWriter(tmp_path, eos_id=0, max_tokens=6, dtype="uint16")
+    writer.add([[5, 5], [6]], ["a", "a"])  # 3 + 2 tokens
+    writer.add([[7], [8, 8], [9]], ["b", "a", "a"])  # 2 starts a new part: 2 + 3 + 2 tokens
+    files = writer.close()
+    assert [f["sources"] for f in files] == [
+        [{"source": "a", "documents": 2, "tokens": 5}],
+        [
+            {"source": "b", "documents": 1, "tokens": 2},
+            {"source": "a", "documents": 1, "tokens": 3},
+        ],
+        [{"source": "a", "documents": 1, "tokens": 2}],
+    ]
+    empty = ShardWriter(tmp_path / "empty", eos_id=0, max_tokens=6, dtype="uint16").close()
+    assert empty == [{"path": "shards/part-00000.npy", "tokens": 0, "documents": 0, "sources": []}]
 
 
 def test_bad_config_and_inputs(tmp_path: pathlib.Path, curate_artifact: pathlib.Path) -> None:

@@ -3,6 +3,7 @@ shard batches gathered give, file for file, the payload the single job writes.""
 
 from __future__ import annotations
 
+import json
 import pathlib
 
 import numpy as np
@@ -49,6 +50,10 @@ def run_sharded(config: dict, curate: pathlib.Path, batches, where: pathlib.Path
     return inputs
 
 
+def index(artifact: pathlib.Path) -> dict:
+    return json.loads((artifact / "shards" / "index.json").read_text("utf-8"))
+
+
 def payload(artifact: pathlib.Path) -> dict:
     return {path: entry["hash"] for path, entry in hash_payload(artifact).items()}
 
@@ -74,6 +79,11 @@ def test_four_shards_in_two_batches_gather_to_the_one_job_payload(
     metrics = run_stage("tokenize", four, {"curate": curate_artifact, **inputs}, tmp_path / "four")
     expected = payload(tmp_path / "one")
     assert payload(tmp_path / "four") == expected
+    # The parts' source runs (files[i].sources) are part of that: the same whatever the shards.
+    files = [index(tmp_path / name)["files"] for name in ("one", "four")]
+    assert files[0] == files[1] and all("sources" in entry for entry in files[1])
+    if not extra:
+        assert any(len(entry["sources"]) > 1 for entry in files[1])  # world, then midtrain
     assert len([p for p in expected if p.startswith("shards/part-")]) > 1  # parts cut alike
     assert "order/global_indices.npy" in expected
     if not extra:
@@ -119,6 +129,7 @@ def test_more_shards_than_documents_leave_empty_shards_and_the_same_payload(
     inputs = run_sharded(many, curate_artifact, [(0, 3), (3, total + 7)], tmp_path)
     run_stage("tokenize", many, {"curate": curate_artifact, **inputs}, tmp_path / "many")
     assert payload(tmp_path / "many") == payload(tmp_path / "one")
+    assert index(tmp_path / "many")["files"] == index(tmp_path / "one")["files"]
 
 
 def test_position_ranges_make_up_the_stream(tokenize_artifact, curate_artifact) -> None:
