@@ -96,21 +96,30 @@ def _parse_imports(path: Path, root: Path) -> list[str]:
     return names
 
 
-def _imported_files(path: Path, root: Path, packages: frozenset[str]) -> set[Path]:
-    """Job-code source files that a source file imports."""
+def _imported_files(
+    path: Path, root: Path, packages: frozenset[str], lookups: dict[str, Path | None]
+) -> set[Path]:
+    """Job-code source files that a source file imports (``lookups``: module -> file, shared
+    by the files of one walk, which ask for the same modules many times)."""
+
+    def module_file(dotted: str) -> Path | None:
+        if dotted not in lookups:
+            lookups[dotted] = _module_file(dotted, root)
+        return lookups[dotted]
+
     found = set()
     for name in _imported_names(path, root):
         parts = name.split(".")
         if parts[0] == PLATFORM_PACKAGE:
             module = ".".join(parts[:2])
-            if module in PAYLOAD_PLATFORM_MODULES and (file := _module_file(module, root)):
+            if module in PAYLOAD_PLATFORM_MODULES and (file := module_file(module)):
                 found.add(file)
             continue
         if parts[0] not in packages:
             continue
         # Importing a.b.c runs a/__init__.py and a/b/__init__.py first.
         for depth in range(1, len(parts) + 1):
-            if (file := _module_file(".".join(parts[:depth]), root)) is not None:
+            if (file := module_file(".".join(parts[:depth]))) is not None:
                 found.add(file)
     return found
 
@@ -135,8 +144,9 @@ def stage_source_files(stage: str, root: Path = CODE_ROOT) -> list[Path]:
     packages = job_packages(root)
     files = set(package.rglob("*.py"))
     pending = list(files)
+    lookups: dict[str, Path | None] = {}
     while pending:
-        for found in _imported_files(pending.pop(), root, packages):
+        for found in _imported_files(pending.pop(), root, packages, lookups):
             if found not in files:
                 files.add(found)
                 pending.append(found)
