@@ -89,18 +89,27 @@ def curate_config(shards: int, **extra) -> dict:
     }
 
 
-def test_shard_batches_gather_to_the_one_shard_payload(tmp_path, sources) -> None:
-    run_stage("curate", curate_config(1), sources, tmp_path / "one")
+def run_sharded(
+    tmp_path: pathlib.Path, sources: dict, batches: tuple[tuple[int, int], ...], name: str
+) -> pathlib.Path:
+    """curate_shard jobs over ``batches`` of shards, then the gathering curate job."""
+    shards = batches[-1][1]
     shard_inputs = {}
-    for first, last in ((0, 2), (2, 5)):
-        config = curate_config(5) | {"first": first, "last": last}
+    for first, last in batches:
+        config = curate_config(shards) | {"first": first, "last": last}
         for key in ("dedup", "decontaminate", "reject_rate_max", "shards_per_job"):
             config.pop(key)
-        out = tmp_path / f"shard-{first}"
+        out = tmp_path / f"{name}-shard-{first}"
         run_stage("curate_shard", config, sources, out)
         shard_inputs[f"shard_{first:05d}_{last:05d}"] = out
-    run_stage("curate", curate_config(5), sources | shard_inputs, tmp_path / "five")
-    assert payload(tmp_path / "one") == payload(tmp_path / "five")
+    run_stage("curate", curate_config(shards), sources | shard_inputs, tmp_path / name)
+    return tmp_path / name
+
+
+def test_shard_batches_gather_to_the_one_shard_payload(tmp_path, sources) -> None:
+    run_stage("curate", curate_config(1), sources, tmp_path / "one")
+    five = run_sharded(tmp_path, sources, ((0, 2), (2, 5)), "five")
+    assert payload(tmp_path / "one") == payload(five)
 
 
 def test_mix_filters_pii_and_rejects_are_recorded(tmp_path, sources) -> None:
@@ -250,16 +259,8 @@ def test_sft_ratios_keep_exact_seeded_counts(tmp_path, sft_sources, sources) -> 
 
 def test_sft_ratio_mix_is_the_same_with_several_shards(tmp_path, sft_sources) -> None:
     run_stage("curate", curate_config(1), sft_sources, tmp_path / "one")
-    shard_inputs = {}
-    for first, last in ((0, 1), (1, 3)):
-        config = curate_config(3) | {"first": first, "last": last}
-        for key in ("dedup", "decontaminate", "reject_rate_max", "shards_per_job"):
-            config.pop(key)
-        out = tmp_path / f"shard-{first}"
-        run_stage("curate_shard", config, sft_sources, out)
-        shard_inputs[f"shard_{first:05d}_{last:05d}"] = out
-    run_stage("curate", curate_config(3), sft_sources | shard_inputs, tmp_path / "three")
-    assert payload(tmp_path / "one") == payload(tmp_path / "three")
+    three = run_sharded(tmp_path, sft_sources, ((0, 1), (1, 3)), "three")
+    assert payload(tmp_path / "one") == payload(three)
 
 
 def test_ratio_keeps_floor_counts_nested_across_ratios() -> None:
