@@ -432,10 +432,13 @@ def main(
     reproducibility: dict[str, Any] | None = None,
     uses_torch: bool = True,
     argv: list[str] | None = None,
+    teardown: bool = False,
 ) -> None:
     """Entry point of ``python -m stages.<stage>``; exits 2 on bad input (or a CPU that cannot run
     the pinned numerics, reprolm.numerics), 1 on a failed job (a full disk: one paragraph naming
-    the path and the free space, no traceback), 130 on Ctrl-C (one line, no traceback).
+    the path and the free space, no traceback), 130 on Ctrl-C (one line, no traceback), and 0 when
+    done without the interpreter's teardown (``exit_without_teardown``) unless ``teardown``: then
+    it returns to the caller (a script that runs more code after the job, as tests do).
 
     The manifest's reproducibility level is the stage table's, unless ``reproducibility`` is given.
     """
@@ -478,7 +481,8 @@ def main(
     if manifest:  # a torchrun worker other than rank 0 wrote nothing
         summary = ", ".join(f"{k}={v:.4g}" for k, v in manifest["metrics"].items() if _is_number(v))
         print(f"{stage}: {args.output} digest {manifest['digest'][:16]} {summary}".rstrip())
-    exit_without_teardown()
+    if not teardown:
+        exit_without_teardown()
 
 
 def exit_without_teardown() -> None:

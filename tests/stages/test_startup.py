@@ -97,3 +97,21 @@ print(json.dumps({{
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert not result["deepspeed"] and result["strict"] and result["frozen"] > 0
     assert result["last_loss"] > 0
+
+
+def test_exit_without_teardown_runs_the_exit_handlers(tmp_path):
+    """The exit handlers run (logging, MLflow, tempfile finalizers hang on them), buffered output
+    is flushed, the exit status is 0, and nothing after the call runs."""
+    marker = tmp_path / "handler-ran"
+    code = (
+        "import atexit, sys\n"
+        "from pathlib import Path\n"
+        "from reprolm.runner import exit_without_teardown\n"
+        f"atexit.register(lambda: Path({str(marker)!r}).write_text('yes'))\n"
+        "sys.stdout.write('buffered, no newline')\n"
+        "exit_without_teardown()\n"
+        "print('after')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0 and marker.read_text() == "yes"
+    assert done.stdout == "buffered, no newline"
