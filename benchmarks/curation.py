@@ -190,9 +190,11 @@ def run_all(runs: list[dict], cores: list[int], work: Path, manifest: dict, seed
 
 
 def summary_line(result: dict) -> str:
+    rate = result["mb_per_cpu_s"]  # None when the measured CPU time was 0
+    rate_text = f"{rate:7.2f}" if rate is not None else "    n/a"
     return (
         f"{result['component']:8s} {result['impl']:9s} {result['size_mb']:5d} MB "
-        f"{result['instances']:6d} inst  {result['mb_per_cpu_s']:7.2f} MB/cpu-s  "
+        f"{result['instances']:6d} inst  {rate_text} MB/cpu-s  "
         f"{result['wall_s']:8.1f} s  {result['peak_rss_mb']:7.1f} MB RSS"
     )
 

@@ -69,3 +69,20 @@ def test_plan_covers_both_sweeps_and_restricts_baselines() -> None:
     assert decont_ours == {(16, 20), (32, 20), (64, 20), (16, 10), (16, 40)}
     assert {k[3] for k in keys if k[:2] == ("decont", "datatrove")} == {20}
     assert curation.all_sizes(args) == [16, 32, 64]
+
+
+def test_cpu_seconds_resolves_below_a_clock_tick() -> None:
+    """CI once measured 0 CPU seconds for a fast read (os.times counts 10 ms ticks)."""
+    before = curation_data.cpu_seconds()
+    total = 0
+    for value in range(20_000):  # ~1 ms of work
+        total += value * value
+    assert 0 < curation_data.cpu_seconds() - before < 1, total
+
+
+def test_summary_line_prints_a_missing_rate() -> None:
+    result = {"component": "read", "impl": "ours", "size_mb": 4, "instances": 0,
+              "mb_per_cpu_s": None, "wall_s": 0.004, "peak_rss_mb": 70.0}  # fmt: skip
+    line = curation.summary_line(result)
+    assert "n/a MB/cpu-s" in line and line.startswith("read")
+    assert "2.50 MB/cpu-s" in curation.summary_line({**result, "mb_per_cpu_s": 2.5})
