@@ -3,6 +3,8 @@ VENV ?= .venv
 PYTHON ?= python3
 RECIPE ?= config/tiny.yaml
 CORES ?= 2
+# pytest-xdist processes for `make test` (the suite's long tests mostly wait on subprocesses)
+TEST_WORKERS ?= 2
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.reprolm-installed
 
@@ -28,7 +30,7 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/reprolm dvc sync --check
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/workflow_stages.py --recipe $(RECIPE)

@@ -10,7 +10,7 @@ micro recipe is run once into a temp dir) this times:
 
 and reports the check's share of the rebuild. Writes JSON to benchmarks/results/rebuild-micro.json.
 
-    python benchmarks/rebuild.py [--workspace DIR] [--output FILE]
+    python benchmarks/rebuild.py [--workspace DIR] [--output FILE] [--stages world pretrain]
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workspace", type=Path, help="a finished micro run (default: run one)")
     parser.add_argument("--output", type=Path, default=RESULT)
+    parser.add_argument("--stages", nargs="+", help="only these stages' jobs (default: every job)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="reprolm-bench-rebuild-") as scratch:
         workspace = args.workspace
@@ -72,14 +73,16 @@ def main() -> None:
             run_workflow(MICRO, workspace, cores=2)
         workspace = workspace.resolve()
         plan = load_plan(MICRO)
-        jobs = {
-            job.key: time_job(workspace, workspace / job.artifact_dir) for job in plan.jobs.values()
-        }
+        chosen = [j for j in plan.jobs.values() if not args.stages or j.stage in args.stages]
+        if not chosen:
+            parser.error(f"--stages {args.stages}: no job of config/micro.yaml has those stages")
+        jobs = {job.key: time_job(workspace, workspace / job.artifact_dir) for job in chosen}
     verify = sum(job["verify_s"] for job in jobs.values())
     rebuild = sum(job["rebuild_s"] for job in jobs.values())
     report = {
         "benchmark": "rebuild-verify",
         "recipe": "config/micro.yaml",
+        "stages": args.stages or "all",
         "machine": {
             "cpu_model": cpu_model(),
             "cpu_count": os.cpu_count(),

@@ -1,7 +1,8 @@
 """Benchmark the training stages against bare PyTorch / TRL on the same model and data.
 
-For each training job of a finished micro run (``--workspace``: a directory holding
-``artifacts/`` from the micro recipe; by default the micro recipe is run once into a temp dir)
+For each training job of a finished run (``--workspace``: a directory holding ``artifacts/``
+from ``--recipe``, config/micro.yaml by default; without it the micro recipe is run once into a
+temp dir; a workspace needs only the chosen stages' input artifacts)
 two variants run, each in a fresh process (benchmarks/training_child.py), interleaved over
 ``--repeats`` rounds (best of):
 
@@ -18,7 +19,8 @@ peak RSS; then stage/bare ratios against the 1.05 target, whether both logged th
 and for a stage over the target a cProfile of both calls: where the extra time goes. Writes JSON
 to benchmarks/results/training-micro.json.
 
-    python benchmarks/training.py [--workspace DIR] [--repeats N] [--jobs 1|2] [--output FILE]
+    python benchmarks/training.py [--workspace DIR] [--recipe FILE] [--stages S ...]
+                                  [--repeats N] [--jobs 1|2] [--output FILE]
 """
 
 from __future__ import annotations
@@ -52,12 +54,19 @@ TIMES = ("train_s", "call_s", "process_s")
 CPU_TIMES = ("train_cpu_s", "call_cpu_s", "process_cpu_s")  # steadier than wall on a busy machine
 
 
-def training_jobs(recipe: Path, workspace: Path) -> list[dict[str, Any]]:
-    """The recipe's training jobs: stage, label, config and input artifact dirs (checked)."""
+def recipe_name(recipe: Path) -> str:
+    """The recipe as the report names it: relative to the project when it is one of its own."""
+    path = recipe.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def training_jobs(recipe: Path, workspace: Path, keys: set[str] | None = None) -> list[dict]:
+    """The recipe's training jobs (those of ``keys`` if given): stage, label, config and input
+    artifact dirs (checked)."""
     plan = load_plan(recipe)
     jobs = []
     for job in plan.jobs.values():
-        if job.stage not in STAGES:
+        if job.stage not in STAGES or (keys is not None and job.key not in keys):
             continue
         inputs = {name: str(workspace / d) for name, d in plan.input_dirs(job).items()}
         for name, path in inputs.items():
@@ -231,7 +240,12 @@ def measure(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workspace", type=Path, help="a finished micro run (default: run one)")
+    parser.add_argument("--workspace", type=Path, help="a finished run (default: run micro once)")
+    parser.add_argument(
+        "--recipe", type=Path, default=MICRO,
+        help="the recipe whose training jobs run (default config/micro.yaml; another needs "
+        "--workspace)",
+    )  # fmt: skip
     parser.add_argument("--repeats", type=int, default=3, help="rounds per variant (best of)")
     parser.add_argument("--output", type=Path, default=RESULT)
     parser.add_argument(
@@ -247,6 +261,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.repeats < 1:
         parser.error("--repeats: at least 1")
+    if args.recipe.resolve() != MICRO and args.workspace is None:
+        parser.error(f"--recipe {args.recipe}: pass --workspace, a run of that recipe")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="reprolm-bench-training-") as scratch:
         workspace = args.workspace
@@ -256,12 +272,13 @@ def main() -> None:
             from workflow_stages import run_workflow  # the benchmarks' one workflow runner
 
             run_workflow(MICRO, workspace, cores=2)
-        jobs = [j for j in training_jobs(MICRO, workspace.resolve()) if j["stage"] in args.stages]
+        chosen = [j for j in load_plan(args.recipe).jobs.values() if j.stage in args.stages]
+        jobs = training_jobs(args.recipe, workspace.resolve(), {j.key for j in chosen})
         stages = measure(jobs, args.repeats, Path(scratch), args.profile, args.jobs)
     threads = sorted({job["config"]["threads"] for job in jobs})
     report = {
         "benchmark": "training",
-        "recipe": "config/micro.yaml",
+        "recipe": recipe_name(args.recipe),
         "repeats": args.repeats,
         "parallel": args.jobs,
         "target_ratio": TARGET,

@@ -20,7 +20,7 @@ import yaml
 from reprolm.manifest import read_manifest, verify_payload
 from reprolm.plan import load_plan
 from reprolm.stagetable import OPT_IN_STAGES, TRAINING_STAGES
-from tests.support import MICRO, make_checkout, run_snakemake
+from tests.support import MICRO, clone_workspace, make_checkout, run_snakemake
 
 pytestmark = pytest.mark.slow
 # The micro recipe has no midtrain block: its training chain is pretrain -> sft -> dpo -> rlvr.
@@ -53,10 +53,11 @@ def digests(checkout: Path, recipe: str = "config/micro.yaml") -> dict[str, str]
 
 
 @pytest.fixture(scope="module")
-def first_run(tmp_path_factory):
-    checkout = make_checkout(tmp_path_factory.mktemp("e2e") / "a")
-    done = snakemake(checkout)
-    return checkout, done
+def first_run(micro_workspace, micro_run_output, tmp_path_factory):
+    """A copy of the session's micro run (made by real Snakemake from an empty directory) that
+    these tests may change, and what that run printed."""
+    checkout = clone_workspace(micro_workspace, tmp_path_factory.mktemp("e2e") / "a")
+    return checkout, micro_run_output
 
 
 def test_every_artifact_has_a_verified_manifest(first_run):
@@ -82,7 +83,7 @@ def test_every_artifact_has_a_verified_manifest(first_run):
             assert record["digest"] == upstream["digest"], f"{job.key} input {name}"
             assert record["path"] == plan.input_dirs(job)[name]
     # The demo's summary table is printed on success.
-    assert "eval scores per checkpoint" in done.stdout + done.stderr
+    assert "eval scores per checkpoint" in done
     release = checkout / plan.release.artifact_dir
     lineage = {p.name.split("-")[0] for p in (release / "lineage").iterdir()}
     assert {"world", "curate", "tokenize", *TRAINED} <= lineage

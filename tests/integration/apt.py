@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Sequence
 
 
@@ -13,8 +14,20 @@ class AptUnavailable(RuntimeError):
 
 
 def ensure_binaries(packages: Sequence[str], binaries: Sequence[str], timeout: float = 600) -> None:
-    """``apt-get install packages`` unless every one of ``binaries`` is already on PATH."""
+    """``apt-get install packages`` unless every one of ``binaries`` is already on PATH.
+
+    One harness installs at a time (a file lock): pytest-xdist workers start the SLURM and the
+    podman harness side by side, and two apt-get runs fail on dpkg's lock."""
+    from filelock import FileLock
+
     if all(shutil.which(name) for name in binaries):
+        return
+    with FileLock(os.path.join(tempfile.gettempdir(), "reprolm-tests-apt.lock")):
+        _install(packages, binaries, timeout)
+
+
+def _install(packages: Sequence[str], binaries: Sequence[str], timeout: float) -> None:
+    if all(shutil.which(name) for name in binaries):  # another worker installed them meanwhile
         return
     if shutil.which("apt-get") is None:
         raise AptUnavailable(f"{', '.join(packages)} are not installed and apt-get is absent")

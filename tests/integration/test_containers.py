@@ -26,6 +26,8 @@ from tests.support import MICRO, ROOT, checkout_env, make_checkout, reprolm, run
 TAG = "localhost/reprolm-data:test"
 IMAGE_USER = "1000:1000"
 
+# `make test` distributes whole modules (pytest-xdist --dist loadscope): one worker runs every
+# test of this one, and its session fixture starts one podman storage and image build.
 pytestmark = pytest.mark.slow
 
 

@@ -29,6 +29,8 @@ from tests.support import MICRO, ROOT, checkout_env, clone_workspace, make_check
 PROFILE = ROOT / "tests" / "integration" / "slurm_profile"
 TIMEOUT_S = 900
 
+# `make test` distributes whole modules (pytest-xdist --dist loadscope): one worker runs every
+# test of this one, and its session fixture starts one SLURM cluster per host.
 pytestmark = pytest.mark.slow
 
 
@@ -136,11 +138,15 @@ def test_cancelled_training_job_resumes_from_its_checkpoint(
     slurm_cluster, micro_workspace, tmp_path
 ):
     """``scancel`` of the running pretrain job: the profile's retry resubmits it, and it resumes
-    from its last checkpoint to the digest of an uninterrupted local run."""
+    from its last checkpoint to the digest of an uninterrupted local run.
+
+    The checkout is a copy of the session's micro run, so its world, curate and tokenize
+    artifacts exist and only pretrain (new steps, new fingerprint) goes to SLURM: each SLURM job
+    costs >= 33 s here, the plugin's status-check backoff (1 s, then +10 s per check)."""
     recipe = yaml.safe_load((ROOT / MICRO).read_text())
     recipe["pretrain"]["steps"] = 40  # ~10 s of training: long enough to cancel mid-run
     recipe["resources"] = {"pretrain": {"checkpoint_every": 5}}
-    checkout = make_checkout(tmp_path / "resume")
+    checkout = clone_workspace(micro_workspace, tmp_path / "resume")
     (checkout / "config" / "micro-resume.yaml").write_text(yaml.safe_dump(recipe))
     variant = "config/micro-resume.yaml"
     pretrain = load_plan(checkout / variant).get("pretrain", "pretrain")
@@ -164,6 +170,7 @@ def test_cancelled_training_job_resumes_from_its_checkpoint(
         during=cancel_after_first_checkpoints,
     )  # fmt: skip
     assert code == 0, f"{output[-6000:]}\n{slurm_cluster.logs()}"
+    assert "rule world:" not in output and "rule tokenize:" not in output, "only pretrain ran"
     assert len(cancelled) == 1, "one running pretrain job was cancelled"
     assert "SLURM status is: 'CANCELLED'" in output
     manifest = json.loads((checkout / pretrain.manifest).read_text())
