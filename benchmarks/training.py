@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -60,13 +61,13 @@ def recipe_name(recipe: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
-def training_jobs(recipe: Path, workspace: Path, keys: set[str] | None = None) -> list[dict]:
-    """The recipe's training jobs (those of ``keys`` if given): stage, label, config and input
-    artifact dirs (checked)."""
+def training_jobs(recipe: Path, workspace: Path, stages: Sequence[str] = STAGES) -> list[dict]:
+    """The recipe's training jobs of ``stages``: stage, label, config and input artifact dirs
+    (checked)."""
     plan = load_plan(recipe)
     jobs = []
     for job in plan.jobs.values():
-        if job.stage not in STAGES or (keys is not None and job.key not in keys):
+        if job.stage not in STAGES or job.stage not in stages:
             continue
         inputs = {name: str(workspace / d) for name, d in plan.input_dirs(job).items()}
         for name, path in inputs.items():
@@ -272,8 +273,7 @@ def main() -> None:
             from workflow_stages import run_workflow  # the benchmarks' one workflow runner
 
             run_workflow(MICRO, workspace, cores=2)
-        chosen = [j for j in load_plan(args.recipe).jobs.values() if j.stage in args.stages]
-        jobs = training_jobs(args.recipe, workspace.resolve(), {j.key for j in chosen})
+        jobs = training_jobs(args.recipe, workspace.resolve(), args.stages)
         stages = measure(jobs, args.repeats, Path(scratch), args.profile, args.jobs)
     threads = sorted({job["config"]["threads"] for job in jobs})
     report = {

@@ -7,7 +7,7 @@
   (``stages.common.training.common_args`` plus the stage's own), ``trainer.train()`` and
   nothing more: no progress callback, checkpoints, held-out probe, saved model or manifest.
   Both variants get the stage's start-up settings (``stages.common.startup``: ``common_args``
-  sets the lazy DeepSpeed check, ``train`` freezes the heap before ``trainer.train()`` as
+  sets the lazy DeepSpeed check, ``train_frozen`` freezes the heap before ``trainer.train()`` as
   ``stages.common.checkpoints.train`` does), so the ratio is the stage's own code, not the
   ~0.45 s ``gc.collect`` a stock Trainer runs at the start of training.
 
